@@ -1,0 +1,11 @@
+//! The agent: turns cable events into running per-cable XVC servers and keeps them in step
+//! with the hardware.
+//!
+//! The [`supervisor`] owns all mutable state and is driven by one queue of inputs (cable
+//! events, server events, signals); nothing else changes which cable is served where.
+
+pub mod notify;
+pub mod opener;
+pub mod supervisor;
+
+pub use supervisor::{run, RunOptions};

@@ -1,0 +1,30 @@
+//! systemd readiness protocol (`sd_notify`): a thin wrapper that is silent when the agent does
+//! not run under systemd (no `NOTIFY_SOCKET`).
+
+use sd_notify::NotifyState;
+
+/// Sends the given states if `NOTIFY_SOCKET` is set; errors are logged at debug level only,
+/// since a missing or closed socket must never stop the agent.
+pub fn send(states: &[NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify failed: {e}");
+    }
+}
+
+/// `READY=1` with a status line.
+pub fn ready(status: &str) {
+    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// `STATUS=…`.
+pub fn status(status: &str) {
+    send(&[NotifyState::Status(status)]);
+}
+
+/// `STOPPING=1`.
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}

@@ -1,0 +1,1 @@
+//! Configuration: schema of `config.yaml`, loading and validation with file:line:column errors.

@@ -1,0 +1,1 @@
+//! Control socket, status and metrics (operator-facing views of the agent).

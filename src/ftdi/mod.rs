@@ -1,0 +1,6 @@
+//! FTDI MPSSE driver: turns JTAG shifts into MPSSE command bytes and moves them over USB.
+//!
+//! Kept apart from USB I/O so the encoder and decoder are pure and testable; the hardware is
+//! reached only through the [`UsbTransport`](crate::ftdi) seam.
+
+pub mod clock;

@@ -1,0 +1,18 @@
+//! xvc-agent: serves Digilent JTAG-HS2 cables (and other FTDI MPSSE JTAG cables) to Vivado,
+//! openFPGALoader and other Xilinx Virtual Cable (XVC) clients over TCP, one port per cable,
+//! following USB hotplug.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). Data flows one way:
+//! cable events (udev or simulated) → [`agent`] supervisor → per-cable [`xvc`] servers, each
+//! driving a [`jtag::Cable`] (an FTDI MPSSE session from [`ftdi`], or the [`sim`] emulator).
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod ftdi;
+pub mod hotplug;
+pub mod jtag;
+pub mod logging;
+pub mod sim;
+pub mod xvc;

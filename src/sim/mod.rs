@@ -1,0 +1,13 @@
+//! Simulated hardware: a JTAG TAP chain model and the cables that drive it.
+//!
+//! This is product code, not test scaffolding: it backs `xvc-agent run --simulate N`, the unit
+//! and integration tests, and the benchmarks. There is exactly one model of the target so that
+//! every path is checked against the same behaviour.
+
+pub mod chain;
+pub mod direct;
+pub mod parts;
+
+pub use chain::{JtagChain, SimDevice};
+pub use direct::DirectCable;
+pub use parts::Part;

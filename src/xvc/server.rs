@@ -1,0 +1,489 @@
+//! The per-cable XVC server: one TCP listener, at most one JTAG session at a time.
+//!
+//! XVC has no locking, and two clients interleaving shifts corrupt the TAP state, so a cable
+//! belongs to one client until it disconnects. The accept loop is async; a session runs on its
+//! own thread because every shift is blocking USB I/O anyway, and a dedicated thread keeps a
+//! shift's round trip to two syscalls and the cable. Threads exist only for active sessions.
+//!
+//! Stopping is an input, not a kill: [`CableServer::shutdown`] closes the listener at once,
+//! lets the in-flight shift finish and its reply go out, then ends the session so its client
+//! sees EOF, and hands the cable back.
+
+use crate::jtag::{bytes_for_bits, Cable, CableError};
+use crate::xvc::access::{AccessPolicy, Verdict};
+use crate::xvc::codec::{self, Command, Decoded};
+use bytes::BytesMut;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+
+/// What to do with a second client while a session is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBusy {
+    /// Close the new connection at once.
+    Refuse,
+    /// Keep it waiting until the cable is free, up to the given time, then close it.
+    Queue(Duration),
+}
+
+/// Settings of one cable's server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Human-readable cable name for logs (serial or USB path).
+    pub cable: String,
+    pub max_vector_bytes: usize,
+    pub access: AccessPolicy,
+    pub on_busy: OnBusy,
+    /// End a session that sends nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl ServerSettings {
+    /// Defaults for a cable: 1 MiB vectors, default access policy, refuse when busy.
+    pub fn new(cable: impl Into<String>) -> Self {
+        ServerSettings {
+            cable: cable.into(),
+            max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
+            access: AccessPolicy::default(),
+            on_busy: OnBusy::Refuse,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// Peer outside the allowlist (strict access).
+    NotAllowed,
+    /// Another client holds the cable.
+    Busy,
+    /// Waited in the queue longer than allowed.
+    QueueTimeout,
+}
+
+impl RefuseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::NotAllowed => "not_allowed",
+            RefuseReason::Busy => "busy",
+            RefuseReason::QueueTimeout => "queue_timeout",
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client closed the connection.
+    ClientClosed,
+    /// The server was shut down (detach, reload, stop).
+    Shutdown,
+    /// The client sent something that is not XVC or is over the limits.
+    ProtocolError(String),
+    /// No command within the idle timeout.
+    IdleTimeout,
+    /// Socket error talking to the client.
+    NetworkError(String),
+    /// The cable failed; the server stays up, the supervisor decides what to do.
+    CableError(String),
+}
+
+/// Things the server tells its owner.
+#[derive(Debug)]
+pub enum ServerEvent {
+    ClientConnected {
+        peer: SocketAddr,
+    },
+    ClientDisconnected {
+        peer: SocketAddr,
+        end: SessionEnd,
+    },
+    Refused {
+        peer: SocketAddr,
+        reason: RefuseReason,
+    },
+    /// A shift or clock change failed on the cable.
+    CableFailed {
+        error: Arc<CableError>,
+    },
+}
+
+/// Counters kept per cable, readable at any time.
+#[derive(Debug, Default)]
+pub struct CableStats {
+    pub sessions: AtomicU64,
+    pub shifts: AtomicU64,
+    pub bits: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// The client currently holding the cable.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub peer: SocketAddr,
+    pub since: SystemTime,
+}
+
+/// Shared state between the accept loop, the session thread and the handle.
+struct Shared {
+    settings: ServerSettings,
+    /// One permit: whoever holds it owns the cable.
+    permit: Arc<Semaphore>,
+    cable: Mutex<Option<Box<dyn Cable>>>,
+    /// The active session's socket (to end it) and client.
+    active: Mutex<Option<(TcpStream, ClientInfo)>>,
+    session_ended: Notify,
+    stats: Arc<CableStats>,
+    events: Option<mpsc::UnboundedSender<ServerEvent>>,
+}
+
+impl Shared {
+    fn emit(&self, ev: ServerEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(ev);
+        }
+    }
+}
+
+/// A running per-cable XVC server.
+pub struct CableServer {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl CableServer {
+    /// Starts serving `cable` on an already bound listener.
+    pub fn start(
+        listener: TcpListener,
+        cable: Box<dyn Cable>,
+        settings: ServerSettings,
+        events: Option<mpsc::UnboundedSender<ServerEvent>>,
+    ) -> std::io::Result<CableServer> {
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            settings,
+            permit: Arc::new(Semaphore::new(1)),
+            cable: Mutex::new(Some(cable)),
+            active: Mutex::new(None),
+            session_ended: Notify::new(),
+            stats: Arc::new(CableStats::default()),
+            events,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
+        Ok(CableServer {
+            shared,
+            local_addr,
+            stop,
+            accept_task,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Per-cable counters.
+    pub fn stats(&self) -> Arc<CableStats> {
+        self.shared.stats.clone()
+    }
+
+    /// The client holding the cable, if any.
+    pub fn client(&self) -> Option<ClientInfo> {
+        lock(&self.shared.active).as_ref().map(|(_, c)| c.clone())
+    }
+
+    /// Stops accepting, ends the session after its in-flight shift, and returns the cable once
+    /// the session has let go of it (or `None` if that takes longer than `timeout`).
+    pub async fn shutdown(self, timeout: Duration) -> Option<Box<dyn Cable>> {
+        let _ = self.stop.send(true);
+        // The listener is dropped when the accept loop ends: the port closes now.
+        let _ = self.accept_task.await;
+        self.shared.permit.close();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ended = self.shared.session_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            match lock(&self.shared.active).as_ref() {
+                Some((sock, _)) => {
+                    // Reading side only: the in-flight shift still gets its reply out.
+                    let _ = sock.shutdown(Shutdown::Read);
+                }
+                None => return lock(&self.shared.cable).take(),
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(cable = %shared.settings.cable, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match shared.settings.access.check(peer.ip()) {
+            Verdict::Allow => {}
+            Verdict::AllowWithWarning => tracing::warn!(
+                cable = %shared.settings.cable, peer = %peer,
+                "serving a client outside the allowlist (access: permissive)"
+            ),
+            Verdict::Refuse => {
+                refuse(&shared, peer, RefuseReason::NotAllowed);
+                continue;
+            }
+        }
+        match shared.permit.clone().try_acquire_owned() {
+            Ok(permit) => start_session(&shared, stream, peer, permit),
+            Err(_) => match shared.settings.on_busy {
+                OnBusy::Refuse => refuse(&shared, peer, RefuseReason::Busy),
+                OnBusy::Queue(wait) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let acquire = shared.permit.clone().acquire_owned();
+                        match tokio::time::timeout(wait, acquire).await {
+                            Ok(Ok(permit)) => start_session(&shared, stream, peer, permit),
+                            Ok(Err(_)) => {} // server shutting down
+                            Err(_) => refuse(&shared, peer, RefuseReason::QueueTimeout),
+                        }
+                    });
+                }
+            },
+        }
+    }
+}
+
+fn refuse(shared: &Shared, peer: SocketAddr, reason: RefuseReason) {
+    shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+    let holder = lock(&shared.active).as_ref().map(|(_, c)| c.peer);
+    match (reason, holder) {
+        (RefuseReason::Busy, Some(h)) => tracing::info!(
+            cable = %shared.settings.cable, peer = %peer,
+            "refused client: cable busy, {h} holds the JTAG session (on_busy: refuse)"
+        ),
+        _ => tracing::info!(
+            cable = %shared.settings.cable, peer = %peer,
+            "refused client: {}", reason.as_str()
+        ),
+    }
+    shared.emit(ServerEvent::Refused { peer, reason });
+}
+
+fn start_session(
+    shared: &Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let prepared = stream.into_std().and_then(|s| {
+        s.set_nonblocking(false)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(shared.settings.idle_timeout)?;
+        let control = s.try_clone()?;
+        Ok((s, control))
+    });
+    let (stream, control) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(cable = %shared.settings.cable, peer = %peer, "cannot set up session socket: {e}");
+            return;
+        }
+    };
+    let Some(cable) = lock(&shared.cable).take() else {
+        return; // shutting down: the cable was handed back already
+    };
+    let info = ClientInfo {
+        peer,
+        since: SystemTime::now(),
+    };
+    *lock(&shared.active) = Some((control, info));
+    shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(cable = %shared.settings.cable, peer = %peer, "client connected");
+    shared.emit(ServerEvent::ClientConnected { peer });
+    let shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("xvc-session-{}", peer.port()))
+        .spawn({
+            let shared = shared.clone();
+            move || run_session_thread(shared, stream, peer, cable, permit)
+        });
+    if let Err(e) = spawned {
+        // The closure (with the cable) is lost only if spawning failed before running it;
+        // std returns the error without running it, so the cable is dropped: report it.
+        tracing::error!(cable = %shared.settings.cable, "cannot start session thread: {e}");
+        *lock(&shared.active) = None;
+        shared.session_ended.notify_waiters();
+    }
+}
+
+fn run_session_thread(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut cable: Box<dyn Cable>,
+    permit: OwnedSemaphorePermit,
+) {
+    let started = Instant::now();
+    let mut session = Session::new(
+        stream,
+        shared.settings.max_vector_bytes,
+        shared.stats.clone(),
+    );
+    let end = session.run(&mut *cable);
+    drop(session); // closes the socket: the client sees EOF
+    *lock(&shared.cable) = Some(cable);
+    *lock(&shared.active) = None;
+    drop(permit);
+    match &end {
+        SessionEnd::ProtocolError(why) => tracing::warn!(
+            cable = %shared.settings.cable, peer = %peer,
+            "closed client connection: {why}"
+        ),
+        SessionEnd::CableError(why) => {
+            tracing::error!(cable = %shared.settings.cable, peer = %peer, "session ended by cable error: {why}");
+        }
+        other => tracing::info!(
+            cable = %shared.settings.cable, peer = %peer,
+            "client disconnected ({other:?}) after {:.1?}", started.elapsed()
+        ),
+    }
+    if let SessionEnd::CableError(_) = &end {
+        if let Some(err) = session_cable_error(&end) {
+            shared.emit(ServerEvent::CableFailed { error: err });
+        }
+    }
+    shared.emit(ServerEvent::ClientDisconnected { peer, end });
+    shared.session_ended.notify_waiters();
+}
+
+fn session_cable_error(end: &SessionEnd) -> Option<Arc<CableError>> {
+    match end {
+        SessionEnd::CableError(why) => Some(Arc::new(CableError::Io(why.clone()))),
+        _ => None,
+    }
+}
+
+/// One client's JTAG session over a blocking socket.
+pub struct Session {
+    stream: TcpStream,
+    max_vector_bytes: usize,
+    inbuf: BytesMut,
+    scratch: Vec<u8>,
+    tdo: Vec<u8>,
+    stats: Arc<CableStats>,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Session {
+    pub fn new(stream: TcpStream, max_vector_bytes: usize, stats: Arc<CableStats>) -> Self {
+        Session {
+            stream,
+            max_vector_bytes,
+            inbuf: BytesMut::with_capacity(READ_CHUNK),
+            scratch: vec![0; READ_CHUNK],
+            tdo: Vec::new(),
+            stats,
+        }
+    }
+
+    /// Serves commands until the client leaves, misbehaves, or the cable fails.
+    pub fn run(&mut self, cable: &mut dyn Cable) -> SessionEnd {
+        loop {
+            match codec::decode(&mut self.inbuf, self.max_vector_bytes) {
+                Ok(Decoded::Command(cmd)) => {
+                    if let Err(end) = self.execute(cmd, cable) {
+                        return end;
+                    }
+                }
+                Ok(Decoded::Incomplete { needed }) => {
+                    self.inbuf.reserve(needed.saturating_sub(self.inbuf.len()));
+                    match self.stream.read(&mut self.scratch) {
+                        Ok(0) => {
+                            return if self.inbuf.is_empty() {
+                                SessionEnd::ClientClosed
+                            } else {
+                                SessionEnd::ProtocolError(format!(
+                                    "connection closed in the middle of a command ({} bytes pending)",
+                                    self.inbuf.len()
+                                ))
+                            };
+                        }
+                        Ok(n) => self.inbuf.extend_from_slice(&self.scratch[..n]),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            return SessionEnd::IdleTimeout
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return SessionEnd::NetworkError(e.to_string()),
+                    }
+                }
+                Err(e) => return SessionEnd::ProtocolError(e.to_string()),
+            }
+        }
+    }
+
+    fn execute(&mut self, cmd: Command, cable: &mut dyn Cable) -> Result<(), SessionEnd> {
+        match cmd {
+            Command::GetInfo => self.reply(&codec::getinfo_reply(self.max_vector_bytes)),
+            Command::SetTck { period_ns } => {
+                let applied = cable
+                    .set_tck_period(period_ns)
+                    .map_err(|e| SessionEnd::CableError(e.to_string()))?;
+                tracing::debug!("settck {period_ns} ns -> {applied} ns");
+                self.reply(&codec::settck_reply(applied))
+            }
+            Command::Shift { nbits, vectors } => {
+                let n = bytes_for_bits(nbits);
+                let (tms, tdi) = Command::shift_vectors(&vectors);
+                self.tdo.clear();
+                self.tdo.resize(n, 0);
+                cable
+                    .shift(nbits, tms, tdi, &mut self.tdo)
+                    .map_err(|e| SessionEnd::CableError(e.to_string()))?;
+                self.stats.shifts.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .bits
+                    .fetch_add(u64::from(nbits), Ordering::Relaxed);
+                let tdo = std::mem::take(&mut self.tdo);
+                let r = self.reply(&tdo);
+                self.tdo = tdo;
+                r
+            }
+        }
+    }
+
+    fn reply(&mut self, bytes: &[u8]) -> Result<(), SessionEnd> {
+        self.stream
+            .write_all(bytes)
+            .map_err(|e| SessionEnd::NetworkError(e.to_string()))
+    }
+}
