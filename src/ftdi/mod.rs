@@ -4,3 +4,7 @@
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
 pub mod clock;
+pub mod profiles;
+pub mod transport;
+
+pub use transport::{UsbError, UsbTransport};
