@@ -96,8 +96,17 @@ impl From<ScanError> for SyntaxError {
                 line: e.marker().line(),
                 column: e.marker().col() + 1,
             },
-            message: format!("YAML syntax error: {}", e.info()),
+            message: format!("YAML syntax error: {}{}", e.info(), hint(e.info())),
         }
+    }
+}
+
+/// A hint for syntax errors whose usual cause is not obvious from the parser's wording.
+fn hint(info: &str) -> &'static str {
+    if info.contains("mapping values are not allowed") {
+        " (a value containing \": \" or ending with \":\", like the address ::, must be quoted)"
+    } else {
+        ""
     }
 }
 
