@@ -157,10 +157,12 @@ impl<'a> Reader<'a> {
     fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, SyntaxError> {
         let pos = Pos::of(&span);
         let (node, anchor) = match event {
-            Event::Scalar(text, style, anchor, _tag) => (
+            Event::Scalar(text, style, anchor, tag) => (
                 Node::Scalar(Scalar {
                     text: text.into_owned(),
-                    quoted: style != ScalarStyle::Plain,
+                    // `!!str 5` is a string like `"5"`.
+                    quoted: style != ScalarStyle::Plain
+                        || tag.is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str"),
                     pos,
                 }),
                 anchor,
@@ -254,6 +256,14 @@ mod tests {
             scalar_at(&inner[0].1),
             ("v".into(), Pos { line: 5, column: 9 })
         );
+    }
+
+    #[test]
+    fn str_tag_makes_a_string() {
+        let doc = parse("a: !!str 5\nb: 5\n").unwrap().unwrap();
+        let Node::Map(entries, _) = doc else { panic!() };
+        assert_eq!(entries[0].1.kind(), "a string");
+        assert_eq!(entries[1].1.kind(), "a number");
     }
 
     #[test]
