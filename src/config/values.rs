@@ -145,6 +145,14 @@ impl PortPool {
         usize::from(self.last - self.first) + 1
     }
 
+    /// The same number of ports starting at `first` (cut at 65535).
+    pub fn moved_to(&self, first: u16) -> PortPool {
+        PortPool {
+            first,
+            last: first.saturating_add(self.last - self.first),
+        }
+    }
+
     /// Never true (a pool has at least one port); here for the `len` convention.
     pub fn is_empty(&self) -> bool {
         false

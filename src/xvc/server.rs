@@ -177,10 +177,11 @@ pub struct CableServer {
 }
 
 impl CableServer {
-    /// Starts serving `cable` on an already bound listener.
+    /// Starts serving `cable` on an already bound listener. Without a cable (it failed to
+    /// open) clients are refused until one is installed with [`CableServer::install_cable`].
     pub fn start(
         listener: TcpListener,
-        cable: Box<dyn Cable>,
+        cable: Option<Box<dyn Cable>>,
         settings: ServerSettings,
         events: Option<EventSink>,
     ) -> std::io::Result<CableServer> {
@@ -188,7 +189,7 @@ impl CableServer {
         let shared = Arc::new(Shared {
             settings,
             permit: Arc::new(Semaphore::new(1)),
-            cable: Mutex::new(Some(cable)),
+            cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
             stats: Arc::new(CableStats::default()),
