@@ -425,7 +425,11 @@ impl Supervisor {
     /// Sends READY once nothing is starting any more, and STATUS whenever it changes.
     fn after_input(&mut self) {
         let status = self.status().summary();
-        if !self.ready_sent && !self.attached.iter().any(|a| a.state() == CableState::Starting)
+        if !self.ready_sent
+            && !self
+                .attached
+                .iter()
+                .any(|a| a.state() == CableState::Starting)
         {
             self.ready_sent = true;
             notify::ready(&status);
@@ -546,7 +550,9 @@ impl Supervisor {
                 self.reconcile().await;
             }
             Err(e) => {
-                tracing::error!("configuration not reloaded, the previous one stays in effect:\n{e}");
+                tracing::error!(
+                    "configuration not reloaded, the previous one stays in effect:\n{e}"
+                );
             }
         }
         notify::ready(&self.status().summary());
@@ -632,12 +638,7 @@ impl Supervisor {
         }
     }
 
-    fn opened(
-        &mut self,
-        key: &Path,
-        generation: u64,
-        result: Result<OpenedCable, CableError>,
-    ) {
+    fn opened(&mut self, key: &Path, generation: u64, result: Result<OpenedCable, CableError>) {
         let tx = self.tx.clone();
         let Some(a) = self.find_mut(key) else { return };
         let Some(run) = a.run.as_mut().filter(|r| r.generation == generation) else {
@@ -913,12 +914,9 @@ fn cable_status(a: &Attached) -> CableStatus {
         state: a.state(),
         reason: a.reason.clone(),
         client: client.as_ref().map(|c| c.peer.to_string()),
-        client_since: client.as_ref().and_then(|c| {
-            c.since
-                .duration_since(UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs())
-        }),
+        client_since: client
+            .as_ref()
+            .and_then(|c| c.since.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())),
         sessions: load(|s| &s.sessions),
         shifts: load(|s| &s.shifts),
         bits: load(|s| &s.bits),

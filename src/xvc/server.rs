@@ -156,6 +156,8 @@ struct Shared {
     /// The active session's socket (to end it) and client.
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
+    /// Set when the server is being shut down: a session's EOF is then ours, not the client's.
+    stopping: std::sync::atomic::AtomicBool,
     stats: Arc<CableStats>,
     events: Option<EventSink>,
 }
@@ -192,6 +194,7 @@ impl CableServer {
             cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             stats: Arc::new(CableStats::default()),
             events,
         });
@@ -234,6 +237,7 @@ impl CableServer {
     /// Stops accepting, ends the session after its in-flight shift, and returns the cable once
     /// the session has let go of it (or `None` if that takes longer than `timeout`).
     pub async fn shutdown(self, timeout: Duration) -> Option<Box<dyn Cable>> {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
         // The listener is dropped when the accept loop ends: the port closes now.
         let _ = self.accept_task.await;
@@ -385,7 +389,10 @@ fn run_session_thread(
         shared.settings.max_vector_bytes,
         shared.stats.clone(),
     );
-    let end = session.run(&mut *cable);
+    let mut end = session.run(&mut *cable);
+    if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
+        end = SessionEnd::Shutdown;
+    }
     drop(session); // closes the socket: the client sees EOF
     if matches!(end, SessionEnd::CableFailed(_)) {
         // A failed handle is not handed to the next client; the owner reopens the cable and
