@@ -4,6 +4,7 @@
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
 pub mod clock;
+pub mod mpsse;
 pub mod profiles;
 pub mod transport;
 
