@@ -280,19 +280,26 @@ fn read_exact<T: UsbTransport>(
         if abort.load(Ordering::Relaxed) {
             return Err(FtdiError::Desync("reply read abandoned".into()));
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(if got == 0 {
+        // Silence after part of the reply means the reply is shorter than the commands
+        // asked for; silence from the start means the chip is not answering.
+        let stalled = |got: usize| {
+            if got == 0 {
                 FtdiError::Timeout(format!("waiting for a {}-byte reply", out.len()))
             } else {
                 FtdiError::Desync(format!("reply stopped after {got} of {} bytes", out.len()))
-            });
+            }
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(stalled(got));
         }
         let packets = (out.len() - got).div_ceil(packet - 2);
         let len = (packets * packet).min(raw.len());
-        let n = usb
-            .read_bulk(&mut raw[..len], left)
-            .map_err(|e| FtdiError::usb("reading the reply", e))?;
+        let n = match usb.read_bulk(&mut raw[..len], left) {
+            Ok(n) => n,
+            Err(UsbError::Timeout) => return Err(stalled(got)),
+            Err(e) => return Err(FtdiError::usb("reading the reply", e)),
+        };
         for p in raw[..n].chunks(packet) {
             if p.len() < 2 {
                 return Err(FtdiError::Desync(format!(
