@@ -4,7 +4,11 @@
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
 pub mod clock;
+pub mod device;
+pub mod mpsse;
 pub mod profiles;
 pub mod transport;
 
+pub use device::{CableOptions, FtdiCable, FtdiError, Timeouts};
+pub use profiles::TdoEdge;
 pub use transport::{UsbError, UsbTransport};
