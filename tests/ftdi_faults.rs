@@ -9,7 +9,7 @@ use xvc_agent::jtag::{Cable, CableError};
 use xvc_agent::sim::ft232h::{Ft232h, ReplyFault};
 use xvc_agent::sim::JtagChain;
 use xvc_agent::xvc::codec;
-use xvc_agent::xvc::server::{CableServer, ServerEvent, ServerSettings, SessionEnd};
+use xvc_agent::xvc::server::{channel_sink, CableServer, ServerEvent, ServerSettings, SessionEnd};
 
 const QUICK: Timeouts = Timeouts {
     control: Duration::from_millis(200),
@@ -122,12 +122,12 @@ async fn unplug_during_a_session_ends_it_cleanly() {
     let chip = Ft232h::hs2(JtagChain::xc7a35t());
     let cable = open(&chip).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (sink, mut events) = channel_sink();
     let server = CableServer::start(
         listener,
-        Box::new(cable),
+        Some(Box::new(cable)),
         ServerSettings::new("emulated-hs2"),
-        Some(tx),
+        Some(sink),
     )
     .unwrap();
     let addr = server.local_addr();
@@ -161,10 +161,12 @@ async fn unplug_during_a_session_ends_it_cleanly() {
         }
     }
     match ended.unwrap() {
-        SessionEnd::CableError(why) => assert!(why.contains("disconnected"), "{why}"),
+        SessionEnd::CableFailed(e) => assert!(e.is_gone(), "{e}"),
         other => panic!("session ended with {other:?}"),
     }
     assert!(failed.unwrap().contains("disconnected"));
-    // The server is still up and hands the cable back on shutdown.
-    assert!(server.shutdown(Duration::from_secs(5)).await.is_some());
+    // The server stays up without the failed handle (its owner reopens the cable), and has
+    // nothing to hand back on shutdown.
+    assert!(!server.has_cable());
+    assert!(server.shutdown(Duration::from_secs(5)).await.is_none());
 }

@@ -144,7 +144,7 @@ async fn two_mib_bitstream_arrives_bit_exact() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = CableServer::start(
         listener,
-        Box::new(cable),
+        Some(Box::new(cable)),
         ServerSettings::new("emulated-hs2"),
         None,
     )
