@@ -8,12 +8,16 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use xvc_agent::agent::opener::SimulatedOpener;
+use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
 use xvc_agent::agent::status::AgentStatus;
 use xvc_agent::agent::supervisor::{run_with, Input, RunOptions, Wiring};
+use xvc_agent::ftdi::profiles::Profile;
+use xvc_agent::ftdi::CableOptions;
 use xvc_agent::hotplug::simulated::sim_cable;
 use xvc_agent::hotplug::CableEvent;
+use xvc_agent::hotplug::CableInfo;
+use xvc_agent::jtag::{Cable, CableError};
 
 const T: Duration = Duration::from_secs(10);
 const IDCODE: u32 = 0x0362_D093;
@@ -37,6 +41,15 @@ impl Harness {
     }
 
     fn start_in(dir: tempfile::TempDir, yaml: &str, initial: &[usize]) -> Harness {
+        Self::start_with(dir, yaml, initial, std::sync::Arc::new(SimulatedOpener))
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        initial: &[usize],
+        opener: std::sync::Arc<dyn CableOpener>,
+    ) -> Harness {
         std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -52,7 +65,7 @@ impl Harness {
             ..RunOptions::default()
         };
         let wiring = Wiring {
-            opener: std::sync::Arc::new(SimulatedOpener),
+            opener,
             initial: initial
                 .iter()
                 .map(|&i| CableEvent::Attached(sim_cable(i)))
@@ -311,4 +324,71 @@ fn access_modes_for_a_peer_outside_the_allowlist() {
     assert!(!outsider_is_served("strict"));
     assert!(outsider_is_served("permissive"));
     assert!(outsider_is_served("off"));
+}
+
+/// Number of bits in a shift that makes [`FlakyCable`] fail.
+const FAIL_TRIGGER_BITS: u32 = 1234;
+
+/// A simulated cable that times out on a shift of [`FAIL_TRIGGER_BITS`] bits.
+struct FlakyCable(Box<dyn Cable>);
+
+impl Cable for FlakyCable {
+    fn shift(
+        &mut self,
+        nbits: u32,
+        tms: &[u8],
+        tdi: &[u8],
+        tdo: &mut [u8],
+    ) -> Result<(), CableError> {
+        if nbits == FAIL_TRIGGER_BITS {
+            return Err(CableError::Timeout("injected".into()));
+        }
+        self.0.shift(nbits, tms, tdi, tdo)
+    }
+
+    fn set_tck_period(&mut self, period_ns: u32) -> Result<u32, CableError> {
+        self.0.set_tck_period(period_ns)
+    }
+}
+
+/// Opens flaky simulated cables and counts the opens.
+#[derive(Default)]
+struct FlakyOpener(std::sync::atomic::AtomicUsize);
+
+impl CableOpener for FlakyOpener {
+    fn open(
+        &self,
+        info: &CableInfo,
+        profile: &'static Profile,
+        options: &CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(FlakyCable(
+            SimulatedOpener.open(info, profile, options)?,
+        )))
+    }
+}
+
+#[test]
+fn a_cable_error_degrades_and_the_cable_is_reopened() {
+    let p = free_port_range(1);
+    let opener = std::sync::Arc::new(FlakyOpener::default());
+    let h = Harness::start_with(
+        tempfile::tempdir().unwrap(),
+        &format!("listen: 127.0.0.1\nports: {p}-{p}\n"),
+        &[1],
+        opener.clone(),
+    );
+    h.wait_state("SIM000001", CableState::Serving);
+    let mut c = session(p);
+    let n = (FAIL_TRIGGER_BITS as usize).div_ceil(8);
+    assert!(c
+        .shift(FAIL_TRIGGER_BITS, &vec![0; n], &vec![0; n])
+        .is_err());
+    assert!(c.sees_eof(T), "the session ends on the cable error");
+    // Reopened at once: serving again on the same port, through a new handle.
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
+    assert_eq!(opener.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
+    h.stop();
 }

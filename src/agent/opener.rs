@@ -4,12 +4,21 @@
 //! get an emulated FT232H (a JTAG-HS2 with an xc7a35t on its chain) driven through the same
 //! FTDI driver as real hardware.
 
+use crate::ftdi::profiles::Profile;
+use crate::ftdi::CableOptions;
 use crate::hotplug::CableInfo;
 use crate::jtag::{Cable, CableError};
 
 /// Opens cables for the supervisor.
 pub trait CableOpener: Send + Sync {
-    fn open(&self, info: &CableInfo) -> Result<Box<dyn Cable>, CableError>;
+    /// Opens the device `info` describes as a cable wired like `profile`, initialised with
+    /// `options` (TDO edge, clock cap).
+    fn open(
+        &self,
+        info: &CableInfo,
+        profile: &'static Profile,
+        options: &CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError>;
 }
 
 /// Opens simulated cables: each is an emulated HS2 (FT232H) with its own chain holding one
@@ -19,10 +28,14 @@ pub trait CableOpener: Send + Sync {
 pub struct SimulatedOpener;
 
 impl CableOpener for SimulatedOpener {
-    fn open(&self, _info: &CableInfo) -> Result<Box<dyn Cable>, CableError> {
+    fn open(
+        &self,
+        _info: &CableInfo,
+        profile: &'static Profile,
+        options: &CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError> {
         let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
-        let profile = &crate::ftdi::profiles::HS2;
-        let cable = crate::ftdi::FtdiCable::open(chip, profile, profile.default_tdo_edge)?;
+        let cable = crate::ftdi::FtdiCable::open_with(chip, profile, options.clone())?;
         Ok(Box::new(cable))
     }
 }

@@ -20,6 +20,7 @@ use crate::agent::state::{self, CableState};
 use crate::agent::status::{AgentStatus, CableStatus, ChainDevice};
 use crate::config::{self, CableSettings, Config, ConfigSource};
 use crate::ftdi::profiles::Profile;
+use crate::ftdi::CableOptions;
 use crate::hotplug::{self, CableEvent, CableInfo};
 use crate::jtag::identify::{self, ChainEntry};
 use crate::jtag::{Cable, CableError};
@@ -287,7 +288,7 @@ async fn forward_signals(tx: mpsc::UnboundedSender<Input>) {
 struct Running {
     port: u16,
     settings: CableSettings,
-    profile: Option<&'static Profile>,
+    profile: &'static Profile,
     generation: u64,
     phase: Phase,
 }
@@ -697,10 +698,17 @@ impl Supervisor {
         let opener = self.opener.clone();
         let tx = self.tx.clone();
         let Some(a) = self.find_mut(key) else { return };
-        if a.run.as_ref().map(|r| r.generation) != Some(generation) {
+        let Some(run) = a.run.as_ref().filter(|r| r.generation == generation) else {
             return;
-        }
-        spawn_open(a.info.clone(), generation, opener, tx);
+        };
+        spawn_open(
+            a.info.clone(),
+            run.profile,
+            cable_options(&run.settings),
+            generation,
+            opener,
+            tx,
+        );
     }
 
     fn status(&self) -> AgentStatus {
@@ -736,7 +744,7 @@ impl Supervisor {
 fn same_place(s: &Served, r: &Running) -> bool {
     s.port == r.port
         && s.settings == r.settings
-        && s.profile.map(|p| p.name) == r.profile.map(|p| p.name)
+        && s.profile.map(|p| p.name) == Some(r.profile.name)
 }
 
 fn event_sink(
@@ -763,10 +771,20 @@ fn start(
     opener: &Arc<dyn CableOpener>,
     tx: &mpsc::UnboundedSender<Input>,
 ) {
+    let Some(profile) = s.profile else {
+        return; // only a cable kept for its session has no profile, and it is running
+    };
     let addr = SocketAddr::new(s.settings.listen, s.port);
     let phase = match bind(addr) {
         Ok(listener) => {
-            spawn_open(a.info.clone(), generation, opener.clone(), tx.clone());
+            spawn_open(
+                a.info.clone(),
+                profile,
+                cable_options(&s.settings),
+                generation,
+                opener.clone(),
+                tx.clone(),
+            );
             a.reason = None;
             Phase::Opening { listener }
         }
@@ -787,21 +805,32 @@ fn start(
     a.run = Some(Running {
         port: s.port,
         settings: s.settings.clone(),
-        profile: s.profile,
+        profile,
         generation,
         phase,
     });
 }
 
+/// How to initialise a cable with these settings.
+fn cable_options(settings: &CableSettings) -> CableOptions {
+    CableOptions {
+        tdo_edge: settings.tdo_edge,
+        max_tck_hz: settings.max_frequency,
+        ..CableOptions::default()
+    }
+}
+
 /// Opens and identifies a cable on a blocking thread; the result comes back as an input.
 fn spawn_open(
     info: CableInfo,
+    profile: &'static Profile,
+    options: CableOptions,
     generation: u64,
     opener: Arc<dyn CableOpener>,
     tx: mpsc::UnboundedSender<Input>,
 ) {
     tokio::task::spawn_blocking(move || {
-        let result = opener.open(&info).and_then(|mut cable| {
+        let result = opener.open(&info, profile, &options).and_then(|mut cable| {
             let chain = identify::read_chain(&mut *cable)?;
             Ok(OpenedCable {
                 cable,
@@ -907,7 +936,7 @@ fn cable_status(a: &Attached) -> CableStatus {
         profile: a
             .run
             .as_ref()
-            .and_then(|r| r.profile)
+            .map(|r| r.profile)
             .or(a.detected)
             .map(|p| p.name.to_string()),
         port: a.run.as_ref().map(|r| r.port),
