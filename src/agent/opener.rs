@@ -35,7 +35,7 @@ impl CableOpener for SimulatedOpener {
         options: &CableOptions,
     ) -> Result<Box<dyn Cable>, CableError> {
         let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
-        let cable = crate::ftdi::FtdiCable::open_with(chip, profile, options.clone())?;
+        let cable = crate::ftdi::FtdiCable::open_with(chip, profile, *options)?;
         Ok(Box::new(cable))
     }
 }
