@@ -40,9 +40,9 @@ mod request {
 }
 
 /// Replies up to this size are read after the whole command stream is written: the chip can
-/// hold them (its reply FIFO is 1 KiB; half of it keeps a margin). Longer ones are read
+/// hold them (its reply FIFO is 1 KiB; 64 bytes stay as margin). Longer ones are read
 /// concurrently with the write.
-pub const SEQUENTIAL_REPLY_LIMIT: usize = 512;
+pub const SEQUENTIAL_REPLY_LIMIT: usize = 960;
 
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
@@ -515,6 +515,13 @@ impl<T: UsbTransport> FtdiCable<T> {
                 mpsse::decode(&self.plan, &self.reply, tdo)
                     .map_err(|e| FtdiError::Desync(e.to_string()))
             });
+        tracing::trace!(
+            nbits,
+            command_bytes = self.cmd.len(),
+            reply_bytes = self.reply.len(),
+            ok = result.is_ok(),
+            "shift"
+        );
         result.inspect_err(|e| self.note_failure(e))
     }
 
