@@ -515,6 +515,7 @@ impl<T: UsbTransport> FtdiCable<T> {
                 mpsse::decode(&self.plan, &self.reply, tdo)
                     .map_err(|e| FtdiError::Desync(e.to_string()))
             });
+        self.trim_buffers();
         tracing::trace!(
             nbits,
             command_bytes = self.cmd.len(),
@@ -523,6 +524,17 @@ impl<T: UsbTransport> FtdiCable<T> {
             "shift"
         );
         result.inspect_err(|e| self.note_failure(e))
+    }
+
+    /// Gives back memory a long shift grew, once shifts are small again: an idle cable keeps
+    /// little, while a stream of long shifts reuses its buffers without reallocating.
+    fn trim_buffers(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        for buf in [&mut self.cmd, &mut self.reply] {
+            if buf.capacity() > KEEP && buf.capacity() > 4 * buf.len() {
+                buf.shrink_to(KEEP.max(buf.len()));
+            }
+        }
     }
 
     /// Sets the TCK period (see [`Cable::set_tck_period`]) with typed errors.
