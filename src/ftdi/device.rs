@@ -63,6 +63,9 @@ pub enum FtdiError {
     /// The reply does not match the commands sent.
     #[error("protocol desync: {0}")]
     Desync(String),
+    /// The request itself is invalid (vectors shorter than the bit count).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// Any other USB failure.
     #[error("USB error {op}: {source}")]
     Usb {
@@ -88,6 +91,7 @@ impl From<FtdiError> for CableError {
             FtdiError::Gone => CableError::Gone,
             FtdiError::Timeout(why) => CableError::Timeout(why),
             FtdiError::Desync(why) => CableError::Desync(why),
+            FtdiError::InvalidRequest(why) => CableError::InvalidRequest(why),
             e @ FtdiError::Usb { .. } => CableError::Io(e.to_string()),
         }
     }
@@ -498,6 +502,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         tdi: &[u8],
         tdo: &mut [u8],
     ) -> Result<(), FtdiError> {
+        check_vectors(nbits, tms, tdi, tdo)
+            .map_err(|e| FtdiError::InvalidRequest(e.to_string()))?;
         self.check_usable()?;
         if nbits == 0 {
             return Ok(());
