@@ -681,8 +681,8 @@ mod tests {
         assert_eq!((bits >> 9) as u32, 0x0362_D093);
         assert_eq!(cable.set_tck_period(100).unwrap(), 100);
         assert_eq!(cable.transport().chip.divisor(), 2);
-        assert_eq!(cable.set_tck_period(101).unwrap(), 134);
-        assert_eq!(cable.set_tck_period(1).unwrap(), 34);
+        assert_eq!(cable.set_tck_period(101).unwrap(), 133);
+        assert_eq!(cable.set_tck_period(1).unwrap(), 33);
         let last = cable.transport().log.lock().unwrap().writes.last().cloned();
         assert_eq!(last, Some(vec![0x86, 0x00, 0x00]));
     }
