@@ -22,6 +22,19 @@ pub enum Command {
     Run(RunArgs),
     /// Check a configuration file and report every mistake with its line and column.
     CheckConfig(ConfigArg),
+    /// Show the cables a running agent serves: ports, states, clients, JTAG chains.
+    Status(StatusArgs),
+}
+
+/// Options of `xvc-agent status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON (`{"cables": [...]}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The agent's control socket [default: /run/xvc-agent/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 /// `--config`, shared by the commands that read the configuration.
@@ -61,7 +74,8 @@ pub struct RunArgs {
     /// state_dir, /var/lib/xvc-agent].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Control socket path [default: /run/xvc-agent/control.sock] (not served yet).
+    /// Control socket path [default: $RUNTIME_DIRECTORY/control.sock, else
+    /// /run/xvc-agent/control.sock].
     #[arg(long, value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
     /// Where to log.
@@ -79,6 +93,42 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig(args) => check_config(&args),
+        Command::Status(args) => status(&args),
+    }
+}
+
+/// Exit status when the agent is not running (as `systemctl status` uses it).
+const EXIT_NOT_RUNNING: u8 = 3;
+
+fn status(args: &StatusArgs) -> ExitCode {
+    use crate::control::client::{self, ClientError};
+    let path = args
+        .socket
+        .clone()
+        .unwrap_or_else(crate::control::default_socket_path);
+    match client::status(&path) {
+        Ok((json, view)) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            } else {
+                print!(
+                    "{}",
+                    client::render_table(&view, std::time::SystemTime::now())
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ ClientError::NotRunning { .. }) => {
+            eprintln!("xvc-agent: {e}");
+            ExitCode::from(EXIT_NOT_RUNNING)
+        }
+        Err(e) => {
+            eprintln!("xvc-agent: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -119,6 +169,7 @@ fn run(args: RunArgs) -> ExitCode {
         base_port: args.base_port,
         listen: args.listen,
         state_dir: args.state_dir,
+        control_socket: args.control_socket,
     };
     if args.dump_config {
         return match supervisor::load_config(&opts) {
@@ -133,9 +184,6 @@ fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = supervisor::load_config(&opts) {
         tracing::error!("{e}");
         return config_error_exit(&e);
-    }
-    if args.control_socket.is_some() {
-        tracing::warn!("--control-socket is accepted but the control socket is not served yet");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

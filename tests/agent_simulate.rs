@@ -76,6 +76,8 @@ fn start_agent_env(
         .arg(&config_path)
         .arg("--state-dir")
         .arg(dir.path().join("state"))
+        .arg("--control-socket")
+        .arg(dir.path().join("control.sock"))
         .args(args)
         .envs(env.iter().copied())
         .env("RUST_LOG", "info")
@@ -282,4 +284,166 @@ fn check_config_reports_every_error_with_exit_78() {
         .output()
         .unwrap();
     assert!(out.status.success());
+}
+
+fn xvc_agent(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn status_table_and_json_over_the_control_socket() {
+    let base = free_port_range(2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: bench-a\n    match: {{ serial: SIM000001 }}\n    port: {base}\n",
+        base + 1,
+        base + 1
+    );
+    let (mut agent, _notify) = start_ready(&dir, &config, &["--simulate", "2"]);
+    let sock = dir.path().join("control.sock");
+    let sock = sock.to_str().unwrap();
+    let mut client = XvcClient::connect(([127, 0, 0, 1], base).into()).unwrap();
+    assert_eq!(client.read_idcode().unwrap(), 0x0362_D093);
+
+    let out = xvc_agent(&["status", "--socket", sock]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("bench-a"))
+        .unwrap_or_else(|| panic!("{table}"));
+    for want in [
+        "SIM000001",
+        "sim-1",
+        "hs2",
+        &base.to_string(),
+        "busy",
+        "127.0.0.1:",
+        "xc7a35t (0x0362d093)",
+    ] {
+        assert!(row.contains(want), "{want} missing in {row}");
+    }
+    assert!(
+        table.lines().any(|l| l.starts_with("SIM000002")
+            && l.contains(&(base + 1).to_string())
+            && l.contains("serving")),
+        "{table}"
+    );
+
+    let out = xvc_agent(&["status", "--json", "--socket", sock]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cables = json["cables"].as_array().unwrap();
+    assert_eq!(cables.len(), 2);
+    assert_eq!(cables[0]["serial"], "SIM000001");
+    assert_eq!(cables[0]["port"], base);
+    assert_eq!(cables[0]["state"], "busy");
+    assert!(cables[0]["shifts"].as_u64().unwrap() >= 3);
+    assert_eq!(cables[1]["state"], "serving");
+    drop(client);
+    assert!(terminate(&mut agent).success());
+}
+
+#[test]
+fn status_without_an_agent_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nothing.sock");
+    let out = xvc_agent(&["status", "--socket", sock.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not running"), "{err}");
+}
+
+/// Checks the Prometheus text format line by line and returns the samples.
+fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut it = rest.split_whitespace();
+            let name = it.next().unwrap().to_string();
+            let kind = it.next().unwrap();
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            typed.insert(name);
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => {
+                assert!(l.ends_with('}'), "{line}");
+                (n, l.trim_end_matches('}'))
+            }
+            None => (series, ""),
+        };
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| typed.contains(*f))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "no TYPE for {name}");
+        samples.push((name.to_string(), labels.to_string(), value));
+    }
+    samples
+}
+
+#[test]
+fn metrics_scrape_covers_both_cables() {
+    let base = free_port_range(2);
+    let metrics_port = free_port_range(1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("listen: 127.0.0.1\nmetrics: {{ listen: 127.0.0.1:{metrics_port} }}\n");
+    let (mut agent, _n) = start_ready(
+        &dir,
+        &config,
+        &["--simulate", "2", "--base-port", &base.to_string()],
+    );
+    let mut client = XvcClient::connect(([127, 0, 0, 1], base).into()).unwrap();
+    client.read_idcode().unwrap();
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    http.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"));
+    let samples = parse_prometheus(body);
+    let find = |name: &str, label: &str| {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l.contains(label))
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("no {name} with {label}"))
+    };
+    assert_eq!(find("xvc_agent_cables", "state=\"busy\""), 1.0);
+    assert_eq!(find("xvc_agent_cables", "state=\"serving\""), 1.0);
+    assert!(find("xvc_agent_shifted_bits_total", "serial=\"SIM000001\"") > 0.0);
+    assert_eq!(
+        find("xvc_agent_shifted_bits_total", "serial=\"SIM000002\""),
+        0.0
+    );
+    assert!(
+        find(
+            "xvc_agent_shift_duration_seconds_count",
+            "serial=\"SIM000001\""
+        ) >= 3.0
+    );
+    find("xvc_agent_build_info", "version=");
+    drop(client);
+    assert!(terminate(&mut agent).success());
 }

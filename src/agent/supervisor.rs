@@ -19,6 +19,7 @@ use crate::agent::opener::{CableOpener, SimulatedOpener};
 use crate::agent::state::{self, CableState};
 use crate::agent::status::{AgentStatus, CableStatus, ChainDevice, Histogram};
 use crate::config::{self, CableSettings, Config, ConfigSource};
+use crate::control::socket::{ControlError, ControlSocket};
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
 use crate::hotplug::{self, CableEvent, CableInfo};
@@ -50,6 +51,8 @@ pub struct RunOptions {
     pub listen: Option<IpAddr>,
     /// Overrides `state_dir:` (and `$STATE_DIRECTORY`).
     pub state_dir: Option<PathBuf>,
+    /// Control socket path (`None`: [`default_socket_path`](crate::control::default_socket_path)).
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -61,6 +64,7 @@ impl Default for RunOptions {
             base_port: None,
             listen: None,
             state_dir: None,
+            control_socket: None,
         }
     }
 }
@@ -170,6 +174,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         None => return Err(AgentError::NoDiscovery.into()),
     };
     tokio::spawn(forward_signals(tx.clone()));
+    let socket_path = opts
+        .control_socket
+        .clone()
+        .unwrap_or_else(crate::control::default_socket_path);
+    let _control = match ControlSocket::serve(&socket_path, tx.clone()) {
+        Ok(c) => Some(c),
+        Err(e @ ControlError::InUse(_)) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{e}; `xvc-agent status` will not work");
+            None
+        }
+    };
     run_with(opts, wiring, tx, rx).await
 }
 
@@ -192,6 +208,22 @@ pub async fn run_with(
         }
     };
     let state_dir = state_dir(&cfg, &opts);
+    let _metrics = match cfg.metrics {
+        Some(m) => match crate::control::metrics::bind(m.listen).await {
+            Ok(listener) => {
+                tracing::info!("metrics on http://{}/metrics", m.listen);
+                Some(AbortOnDrop(tokio::spawn(crate::control::metrics::serve(
+                    listener,
+                    tx.clone(),
+                ))))
+            }
+            Err(e) => {
+                tracing::error!("cannot serve metrics on {}: {e}", m.listen);
+                None
+            }
+        },
+        None => None,
+    };
     let leases = match Leases::load(&state_dir) {
         Ok(l) => l,
         Err(e) => {
@@ -240,6 +272,15 @@ pub async fn run_with(
     notify::stopping();
     sup.shutdown().await;
     Ok(())
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn tick(interval: &mut Option<tokio::time::Interval>) {

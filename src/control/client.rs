@@ -1,0 +1,190 @@
+//! The client side of the control socket: `xvc-agent status` as a table or JSON.
+
+use crate::control::protocol::{Reply, Request};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why a request to the agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("xvc-agent is not running (nothing answers on {path}: {source})")]
+    NotRunning {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("talking to xvc-agent on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("xvc-agent answered: {0}")]
+    Refused(String),
+    #[error("unexpected reply from xvc-agent: {0}")]
+    BadReply(String),
+}
+
+/// Sends one request and returns the reply.
+pub fn request(path: &Path, req: &Request) -> Result<Reply, ClientError> {
+    let io = |source| ClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
+    let mut line = serde_json::to_vec(req).map_err(|e| ClientError::BadReply(e.to_string()))?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
+    let reply: Reply =
+        serde_json::from_str(&answer).map_err(|e| ClientError::BadReply(e.to_string()))?;
+    if !reply.ok {
+        return Err(ClientError::Refused(reply.error.unwrap_or_default()));
+    }
+    Ok(reply)
+}
+
+/// Asks the agent for its status; returns the raw JSON (for `--json`) and the parsed form.
+pub fn status(path: &Path) -> Result<(serde_json::Value, AgentStatusView), ClientError> {
+    let reply = request(path, &Request::Status)?;
+    let value = reply
+        .status
+        .ok_or_else(|| ClientError::BadReply("no status in reply".into()))?;
+    let view =
+        serde_json::from_value(value.clone()).map_err(|e| ClientError::BadReply(e.to_string()))?;
+    Ok((value, view))
+}
+
+/// The parts of [`AgentStatus`](crate::agent::status::AgentStatus) the table shows, read back from JSON.
+#[derive(Debug, serde::Deserialize)]
+pub struct AgentStatusView {
+    pub version: String,
+    pub config: String,
+    pub cables: Vec<CableView>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CableView {
+    pub name: String,
+    pub serial: Option<String>,
+    pub usb_path: String,
+    pub profile: Option<String>,
+    pub port: Option<u16>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub client: Option<String>,
+    pub client_since: Option<u64>,
+    pub shifts: u64,
+    pub bits: u64,
+    pub chain: Vec<ChainView>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ChainView {
+    pub idcode: Option<String>,
+    pub name: String,
+}
+
+fn human_bits(bits: u64) -> String {
+    match bits {
+        b if b >= 1_000_000_000 => format!("{:.1}G", b as f64 / 1e9),
+        b if b >= 1_000_000 => format!("{:.1}M", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.1}k", b as f64 / 1e3),
+        b => b.to_string(),
+    }
+}
+
+fn human_age(since: u64, now: SystemTime) -> String {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(since);
+    let s = now.saturating_sub(since);
+    match s {
+        s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Renders the status table: one row per cable, the reason for unusual states underneath.
+pub fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
+    let header = [
+        "NAME", "SERIAL", "USB PATH", "PROFILE", "PORT", "STATE", "CLIENT", "SHIFTS", "BITS",
+        "CHAIN",
+    ];
+    let rows: Vec<[String; 10]> = view
+        .cables
+        .iter()
+        .map(|c| {
+            let chain = if c.chain.is_empty() {
+                "-".to_string()
+            } else {
+                c.chain
+                    .iter()
+                    .map(|d| match &d.idcode {
+                        Some(id) => format!("{} ({id})", d.name),
+                        None => d.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let client = match (&c.client, c.client_since) {
+                (Some(peer), Some(since)) => format!("{peer} for {}", human_age(since, now)),
+                (Some(peer), None) => peer.clone(),
+                _ => "-".into(),
+            };
+            [
+                c.name.clone(),
+                c.serial.clone().unwrap_or_else(|| "-".into()),
+                c.usb_path.clone(),
+                c.profile.clone().unwrap_or_else(|| "-".into()),
+                c.port.map_or("-".into(), |p| p.to_string()),
+                c.state.clone(),
+                client,
+                c.shifts.to_string(),
+                human_bits(c.bits),
+                chain,
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for (r, c) in rows.iter().zip(&view.cables) {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+        if let Some(reason) = &c.reason {
+            out.push_str(&format!("    └ {}: {reason}\n", c.state));
+        }
+    }
+    if view.cables.is_empty() {
+        out.push_str("(no cables attached)\n");
+    }
+    out.push_str(&format!(
+        "xvc-agent {}, config: {}\n",
+        view.version, view.config
+    ));
+    out
+}
