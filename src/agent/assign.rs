@@ -411,8 +411,17 @@ impl State<'_> {
     /// else (the pool is full) the lowest one not yet given to a better-ranked cable.
     fn pool_port(&self, candidate: &Candidate) -> Option<u16> {
         let identity = candidate.identity.as_str();
+        // Its current port, unless it is promised to another cable that is attached now (a
+        // lease of an absent cable does not move a cable that is already served).
         if let Some(port) = candidate.cable.port {
-            if self.free_for(port, identity) {
+            let promised_elsewhere = self
+                .leases
+                .holder(port)
+                .is_some_and(|h| h != identity && self.present.contains(h));
+            if self.config.ports.contains(port)
+                && !self.taken.contains_key(&port)
+                && !promised_elsewhere
+            {
                 return Some(port);
             }
         }

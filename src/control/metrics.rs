@@ -29,6 +29,9 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A per-cable series: name, type, help text and how to read it from the status.
+type PerCableMetric = (&'static str, &'static str, &'static str, fn(&CableStatus) -> u64);
+
 /// Renders the Prometheus text format for `status`.
 pub fn render(status: &AgentStatus) -> String {
     let mut out = String::new();
@@ -62,7 +65,7 @@ pub fn render(status: &AgentStatus) -> String {
         let _ = writeln!(out, "xvc_agent_cables{{state=\"{state}\"}} {n}");
     }
 
-    let per_cable: [(&str, &str, &str, fn(&CableStatus) -> u64); 6] = [
+    let per_cable: [PerCableMetric; 6] = [
         (
             "xvc_agent_cable_up",
             "gauge",
