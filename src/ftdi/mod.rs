@@ -6,5 +6,6 @@
 pub mod clock;
 pub mod profiles;
 pub mod transport;
+pub mod usb;
 
 pub use transport::{UsbError, UsbTransport};

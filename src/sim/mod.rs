@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod direct;
 pub mod parts;
+pub mod usb_pipe;
 
 pub use chain::{JtagChain, SimDevice};
 pub use direct::DirectCable;
