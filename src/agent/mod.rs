@@ -7,5 +7,6 @@
 pub mod notify;
 pub mod opener;
 pub mod supervisor;
+pub mod usb_opener;
 
 pub use supervisor::{run, RunOptions};

@@ -7,6 +7,7 @@
 
 use crate::agent::notify;
 use crate::agent::opener::{CableOpener, SimulatedOpener};
+use crate::agent::usb_opener::UsbOpener;
 use crate::hotplug::{self, CableEvent, CableInfo};
 use crate::xvc::server::{CableServer, ServerSettings};
 use std::collections::HashMap;
@@ -62,8 +63,8 @@ struct Instance {
 /// Errors that stop the agent from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("watching udev for cables is not available in this build yet; use --simulate N")]
-    NoDiscovery,
+    #[error("cannot watch udev for cables: {0}")]
+    Discovery(#[from] hotplug::udev::UdevError),
 }
 
 /// Runs the agent until `inputs` delivers [`Input::Shutdown`] or closes.
@@ -101,14 +102,25 @@ pub async fn run_with_inputs(
 
 /// Runs `xvc-agent run`: picks the cable source, wires signals, serves until SIGTERM/SIGINT.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let (initial, opener): (Vec<CableEvent>, Arc<dyn CableOpener>) = match opts.simulate {
+    let (initial, opener, udev): (Vec<CableEvent>, Arc<dyn CableOpener>, _) = match opts.simulate
+    {
         Some(n) => (
             hotplug::simulated::initial_events(n),
             Arc::new(SimulatedOpener),
+            None,
         ),
-        None => return Err(AgentError::NoDiscovery.into()),
+        None => {
+            // The monitor exists before the enumeration runs, so nothing is missed between.
+            let mut source = hotplug::udev::UdevSource::new(hotplug::udev::default_filter())
+                .map_err(AgentError::from)?;
+            let initial = source.enumerate().map_err(AgentError::from)?;
+            (initial, Arc::new(UsbOpener::default()), Some(source))
+        }
     };
     let (tx, rx) = mpsc::unbounded_channel();
+    if let Some(source) = udev {
+        source.spawn(tx.clone(), Input::Cable);
+    }
     tokio::spawn(forward_stop_signals(tx.clone()));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

@@ -13,7 +13,10 @@
 //! libusb is the system library (rusb's default, found through pkg-config), not a vendored
 //! copy.
 
+use crate::ftdi::profiles::Profile;
 use crate::ftdi::transport::{UsbError, UsbTransport};
+use crate::hotplug::CableInfo;
+use crate::jtag::{Cable, CableError};
 use rusb::UsbContext;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -237,6 +240,29 @@ impl UsbTransport for RusbTransport {
     fn max_packet_size(&self) -> usize {
         self.endpoints.in_max_packet
     }
+}
+
+/// Classifies a USB failure for the JTAG layer.
+pub fn cable_error(e: UsbError) -> CableError {
+    match e {
+        UsbError::Disconnected => CableError::Gone,
+        UsbError::Timeout => CableError::Timeout("USB transfer timed out".into()),
+        other => CableError::Io(other.to_string()),
+    }
+}
+
+/// Opens the cable described by `info` (its usbfs node) as a JTAG [`Cable`] driven with
+/// `profile`.
+pub fn open_usb_cable(info: &CableInfo, profile: &Profile) -> Result<Box<dyn Cable>, CableError> {
+    let devnode = info
+        .devnode
+        .as_deref()
+        .ok_or_else(|| CableError::Io(format!("{} has no device node", info.usb_path)))?;
+    let transport = RusbTransport::open(devnode, profile.interface).map_err(cable_error)?;
+    drop(transport);
+    Err(CableError::Io(
+        "the FTDI MPSSE driver is not part of this build yet".into(),
+    ))
 }
 
 #[cfg(test)]
