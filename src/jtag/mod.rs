@@ -10,7 +10,7 @@ pub use tap::TapState;
 
 /// Why a cable operation failed. The variants let callers tell a cable that is gone for good
 /// from one that may recover.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CableError {
     /// The device disappeared (unplugged, or the USB node went away).
     #[error("cable disconnected")]

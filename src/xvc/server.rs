@@ -90,7 +90,7 @@ pub enum SessionEnd {
     /// Socket error talking to the client.
     NetworkError(String),
     /// The cable failed; the server stays up, the supervisor decides what to do.
-    CableError(String),
+    CableFailed(CableError),
 }
 
 /// Things the server tells its owner.
@@ -109,7 +109,7 @@ pub enum ServerEvent {
     },
     /// A shift or clock change failed on the cable.
     CableFailed {
-        error: Arc<CableError>,
+        error: CableError,
     },
 }
 
@@ -363,28 +363,19 @@ fn run_session_thread(
             cable = %shared.settings.cable, peer = %peer,
             "closed client connection: {why}"
         ),
-        SessionEnd::CableError(why) => {
-            tracing::error!(cable = %shared.settings.cable, peer = %peer, "session ended by cable error: {why}");
+        SessionEnd::CableFailed(error) => {
+            tracing::error!(cable = %shared.settings.cable, peer = %peer, "session ended by cable error: {error}");
+            shared.emit(ServerEvent::CableFailed {
+                error: error.clone(),
+            });
         }
         other => tracing::info!(
             cable = %shared.settings.cable, peer = %peer,
             "client disconnected ({other:?}) after {:.1?}", started.elapsed()
         ),
     }
-    if let SessionEnd::CableError(_) = &end {
-        if let Some(err) = session_cable_error(&end) {
-            shared.emit(ServerEvent::CableFailed { error: err });
-        }
-    }
     shared.emit(ServerEvent::ClientDisconnected { peer, end });
     shared.session_ended.notify_waiters();
-}
-
-fn session_cable_error(end: &SessionEnd) -> Option<Arc<CableError>> {
-    match end {
-        SessionEnd::CableError(why) => Some(Arc::new(CableError::Io(why.clone()))),
-        _ => None,
-    }
 }
 
 /// One client's JTAG session over a blocking socket.
@@ -457,7 +448,7 @@ impl Session {
             Command::SetTck { period_ns } => {
                 let applied = cable
                     .set_tck_period(period_ns)
-                    .map_err(|e| SessionEnd::CableError(e.to_string()))?;
+                    .map_err(SessionEnd::CableFailed)?;
                 tracing::debug!("settck {period_ns} ns -> {applied} ns");
                 self.reply(&codec::settck_reply(applied))
             }
@@ -468,7 +459,7 @@ impl Session {
                 self.tdo.resize(n, 0);
                 cable
                     .shift(nbits, tms, tdi, &mut self.tdo)
-                    .map_err(|e| SessionEnd::CableError(e.to_string()))?;
+                    .map_err(SessionEnd::CableFailed)?;
                 self.stats.shifts.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .bits

@@ -1,0 +1,60 @@
+# xvc-agent — build, run and test.
+#
+#   make run    build and start the agent with two simulated HS2 cables (ports 2542, 2543)
+#   make test   every test: format, lints, unit + integration tests, umockdev suite
+#   make deps   install the Debian packages needed to build and test (idempotent)
+
+CARGO    ?= cargo
+SIMULATE ?= 2
+PORT     ?= 2542
+
+# Debian packages needed to build and test.
+DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
+	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build release run test check fmt clippy cargo-test bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "all build and test packages present"; fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+
+build: deps
+	$(CARGO) build --release
+
+run: build
+	@echo
+	@echo "Starting xvc-agent with $(SIMULATE) simulated Digilent HS2 cables (an xc7a35t behind each)."
+	@echo "Connect a client to port $(PORT) (next cable: $$(($(PORT)+1))), for example:"
+	@echo "    openFPGALoader -c xvc-client --ip 127.0.0.1 --port $(PORT) --detect"
+	@echo "    Vivado Tcl console: open_hw_target -xvc_url <this host>:$(PORT)"
+	@echo "Stop with Ctrl-C."
+	@echo
+	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr
+
+test: deps fmt clippy cargo-test
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+cargo-test:
+	$(CARGO) test
+
+bench:
+	$(CARGO) bench
+
+clean:
+	$(CARGO) clean
