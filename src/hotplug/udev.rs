@@ -196,6 +196,10 @@ impl UdevSource {
     pub fn enumerate(&mut self) -> Result<Vec<CableEvent>, UdevError> {
         let mut en = udev::Enumerator::new().map_err(UdevError::Enumerate)?;
         en.match_subsystem("usb").map_err(UdevError::Enumerate)?;
+        // Every device is listed, initialized by udev or not: umockdev (0.17) cannot mark
+        // devices initialized, and on a host the window between the kernel's and udev's
+        // announcement is milliseconds; a cable opened too early fails with a permission
+        // error and is retried by the supervisor like any other failed open.
         en.match_property("DEVTYPE", "usb_device")
             .map_err(UdevError::Enumerate)?;
         let mut events = Vec::new();
