@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 use xvc_agent::sim::{DirectCable, JtagChain};
-use xvc_agent::xvc::server::{CableServer, ServerEvent, ServerSettings};
+use xvc_agent::xvc::server::{channel_sink, CableServer, ServerEvent, ServerSettings};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -27,14 +27,14 @@ fn start_server(
     SocketAddr,
     tokio::sync::mpsc::UnboundedReceiver<ServerEvent>,
 ) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (sink, rx) = channel_sink();
     let server = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         CableServer::start(
             listener,
             Box::new(DirectCable::new(JtagChain::xc7a35t())),
             ServerSettings::new(name),
-            Some(tx),
+            Some(sink),
         )
         .unwrap()
     });

@@ -4,6 +4,8 @@
 //! The [`supervisor`] owns all mutable state and is driven by one queue of inputs (cable
 //! events, server events, signals); nothing else changes which cable is served where.
 
+pub mod assign;
+pub mod leases;
 pub mod notify;
 pub mod opener;
 pub mod supervisor;

@@ -4,6 +4,8 @@
 //! returns TDO. Whether an FTDI chip, an emulator or a test double sits behind it is invisible
 //! to the protocol layer.
 
+pub mod identify;
+pub mod parts;
 pub mod tap;
 
 pub use tap::TapState;

@@ -64,6 +64,8 @@ pub enum RefuseReason {
     Busy,
     /// Waited in the queue longer than allowed.
     QueueTimeout,
+    /// The cable failed and is being reopened.
+    CableUnavailable,
 }
 
 impl RefuseReason {
@@ -72,6 +74,7 @@ impl RefuseReason {
             RefuseReason::NotAllowed => "not_allowed",
             RefuseReason::Busy => "busy",
             RefuseReason::QueueTimeout => "queue_timeout",
+            RefuseReason::CableUnavailable => "cable_unavailable",
         }
     }
 }
@@ -113,6 +116,21 @@ pub enum ServerEvent {
     },
 }
 
+/// Where a server reports its events: called from the accept loop and session threads, so it
+/// must be cheap and must not block (typically a channel send).
+pub type EventSink = Arc<dyn Fn(ServerEvent) + Send + Sync>;
+
+/// An [`EventSink`] feeding an unbounded channel, and its receiving end.
+pub fn channel_sink() -> (EventSink, mpsc::UnboundedReceiver<ServerEvent>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Arc::new(move |ev| {
+            let _ = tx.send(ev);
+        }),
+        rx,
+    )
+}
+
 /// Counters kept per cable, readable at any time.
 #[derive(Debug, Default)]
 pub struct CableStats {
@@ -139,13 +157,13 @@ struct Shared {
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
     stats: Arc<CableStats>,
-    events: Option<mpsc::UnboundedSender<ServerEvent>>,
+    events: Option<EventSink>,
 }
 
 impl Shared {
     fn emit(&self, ev: ServerEvent) {
-        if let Some(tx) = &self.events {
-            let _ = tx.send(ev);
+        if let Some(sink) = &self.events {
+            sink(ev);
         }
     }
 }
@@ -164,7 +182,7 @@ impl CableServer {
         listener: TcpListener,
         cable: Box<dyn Cable>,
         settings: ServerSettings,
-        events: Option<mpsc::UnboundedSender<ServerEvent>>,
+        events: Option<EventSink>,
     ) -> std::io::Result<CableServer> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -194,6 +212,17 @@ impl CableServer {
     /// Per-cable counters.
     pub fn stats(&self) -> Arc<CableStats> {
         self.shared.stats.clone()
+    }
+
+    /// Hands the server a (re)opened cable, replacing any previous handle.
+    pub fn install_cable(&self, cable: Box<dyn Cable>) {
+        *lock(&self.shared.cable) = Some(cable);
+    }
+
+    /// True when the server has a usable cable (none after a cable error until reopened).
+    /// A cable lent to the active session counts as present.
+    pub fn has_cable(&self) -> bool {
+        lock(&self.shared.cable).is_some() || lock(&self.shared.active).is_some()
     }
 
     /// The client holding the cable, if any.
@@ -314,7 +343,9 @@ fn start_session(
         }
     };
     let Some(cable) = lock(&shared.cable).take() else {
-        return; // shutting down: the cable was handed back already
+        // The cable failed and has not been reopened yet (or the server is stopping).
+        refuse(shared, peer, RefuseReason::CableUnavailable);
+        return;
     };
     let info = ClientInfo {
         peer,
@@ -355,7 +386,13 @@ fn run_session_thread(
     );
     let end = session.run(&mut *cable);
     drop(session); // closes the socket: the client sees EOF
-    *lock(&shared.cable) = Some(cable);
+    if matches!(end, SessionEnd::CableFailed(_)) {
+        // A failed handle is not handed to the next client; the owner reopens the cable and
+        // installs the new handle with `install_cable`.
+        drop(cable);
+    } else {
+        *lock(&shared.cable) = Some(cable);
+    }
     *lock(&shared.active) = None;
     drop(permit);
     match &end {

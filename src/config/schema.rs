@@ -1,0 +1,545 @@
+//! The effective configuration: what the agent runs with once a file has been read and
+//! checked (or the built-in defaults when there is no file). Every value here is valid; the
+//! types say so (ports are `u16`, networks are `IpNet`, patterns are compiled).
+
+use super::glob::Glob;
+use super::values::{format_duration, format_frequency, PortPool};
+use crate::hotplug::CableInfo;
+use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
+use crate::xvc::server::{OnBusy, ServerSettings};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default rule priority (1 is the most important).
+pub const DEFAULT_PRIORITY: u32 = 100;
+
+/// Default metrics address when `metrics:` is given without `listen:`.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
+
+/// The whole configuration. `Default` is the built-in configuration used when there is no
+/// file; the shipped `config/config.yaml` spells the same values out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Bind address for every cable unless a rule overrides it. `::` (the default) listens on
+    /// all addresses, IPv6 and IPv4.
+    pub listen: IpAddr,
+    /// Ports for cables without a fixed port.
+    pub ports: PortPool,
+    /// Serve cables that match no rule but are a known cable profile, with the worst priority.
+    pub auto_serve: bool,
+    /// Serve at most this many cables at once.
+    pub max_cables: usize,
+    /// May a better-priority cable take the place of a worse one that has no client?
+    pub preempt: Preempt,
+    /// Networks allowed to connect (see [`Config::access`]).
+    pub allow: Vec<IpNet>,
+    pub access: AccessMode,
+    /// What a second client gets while a session is active.
+    pub on_busy: OnBusyMode,
+    /// How long a second client waits when `on_busy` is `queue`.
+    pub queue_timeout: Duration,
+    /// End a session that sends nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// How long a graceful stop may take.
+    pub shutdown_timeout: Duration,
+    /// Largest TMS/TDI vector accepted per shift, in bytes (advertised in `getinfo:`).
+    pub max_vector_bytes: usize,
+    /// Where port leases are kept.
+    pub state_dir: PathBuf,
+    /// Prometheus metrics endpoint (`None`: off).
+    pub metrics: Option<Metrics>,
+    /// Cable rules, in file order.
+    pub cables: Vec<Rule>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ports: PortPool::default(),
+            auto_serve: true,
+            max_cables: 32,
+            preempt: Preempt::Idle,
+            allow: default_allow(),
+            access: AccessMode::Strict,
+            on_busy: OnBusyMode::Refuse,
+            queue_timeout: Duration::from_secs(30),
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(5),
+            max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
+            state_dir: PathBuf::from("/var/lib/xvc-agent"),
+            metrics: None,
+            cables: Vec::new(),
+        }
+    }
+}
+
+/// `preempt:` — may a better-priority cable displace a worse one?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preempt {
+    /// Only while the worse one has no client (an active session is never cut).
+    #[default]
+    Idle,
+    /// Never: whoever holds a port or a place keeps it until unplugged.
+    Never,
+}
+
+/// `on_busy:` — see [`OnBusy`], which adds the queue timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnBusyMode {
+    #[default]
+    Refuse,
+    Queue,
+}
+
+/// `tdo_edge:` — which TCK edge TDO is sampled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TdoEdge {
+    /// Rising edge (JTAG standard timing).
+    #[default]
+    Rising,
+    /// Falling edge: gives TDO half a clock more, for long cables at high TCK.
+    Falling,
+    /// Falling edge at 15 MHz and above, rising below.
+    Auto,
+}
+
+/// `metrics:` — the Prometheus endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    pub listen: SocketAddr,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            listen: DEFAULT_METRICS_LISTEN.parse().expect("built-in address"),
+        }
+    }
+}
+
+/// One entry of `cables:`: which cables it is about, where to serve them, and overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Name shown in status and logs.
+    pub name: Option<String>,
+    /// Which cables the rule applies to.
+    pub matcher: Match,
+    /// Fixed port (`None`: from the pool, remembered per cable).
+    pub port: Option<u16>,
+    /// 1 is the most important.
+    pub priority: u32,
+    pub allow: Option<Vec<IpNet>>,
+    pub access: Option<AccessMode>,
+    pub listen: Option<IpAddr>,
+    /// Upper bound on TCK in Hz (`None`: the cable's own limit).
+    pub max_frequency: Option<u64>,
+    pub tdo_edge: Option<TdoEdge>,
+    /// Cable profile name (from `ftdi::profiles`); lets a generic FTDI chip be served.
+    pub profile: Option<String>,
+}
+
+impl Rule {
+    /// A rule matching `matcher` with every other field at its default.
+    pub fn new(matcher: Match) -> Rule {
+        Rule {
+            name: None,
+            matcher,
+            port: None,
+            priority: DEFAULT_PRIORITY,
+            allow: None,
+            access: None,
+            listen: None,
+            max_frequency: None,
+            tdo_edge: None,
+            profile: None,
+        }
+    }
+}
+
+/// `match:` — all the given patterns must hold (at least one is given in a valid config).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Match {
+    pub serial: Option<Glob>,
+    /// USB port path, e.g. `1-1.4`.
+    pub usb_path: Option<Glob>,
+    /// `vvvv:pppp` in hex, compared in lower case.
+    pub vid_pid: Option<Glob>,
+    pub product: Option<Glob>,
+}
+
+impl Match {
+    /// True when every given pattern matches the cable. A pattern on a string the cable does
+    /// not have (no serial, no product) does not match.
+    pub fn matches(&self, cable: &CableInfo) -> bool {
+        let vid_pid = format!("{:04x}:{:04x}", cable.vid, cable.pid);
+        fn holds(pattern: &Option<Glob>, value: Option<&str>) -> bool {
+            match pattern {
+                None => true,
+                Some(glob) => value.is_some_and(|v| glob.matches(v)),
+            }
+        }
+        holds(&self.serial, cable.serial.as_deref())
+            && holds(&self.usb_path, Some(&cable.usb_path))
+            && holds(&self.vid_pid, Some(&vid_pid))
+            && holds(&self.product, cable.product.as_deref())
+    }
+
+    /// True when no pattern is given.
+    pub fn is_empty(&self) -> bool {
+        self.serial.is_none()
+            && self.usb_path.is_none()
+            && self.vid_pid.is_none()
+            && self.product.is_none()
+    }
+}
+
+/// Everything that decides how one cable's server runs. Compared on reload: a cable whose
+/// settings (and port) did not change keeps its listener and its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CableSettings {
+    pub listen: IpAddr,
+    pub access: AccessPolicy,
+    pub on_busy: OnBusy,
+    pub idle_timeout: Option<Duration>,
+    pub max_vector_bytes: usize,
+    /// Upper bound on TCK in Hz (`None`: the profile's own limit).
+    pub max_frequency: Option<u64>,
+    pub tdo_edge: TdoEdge,
+    /// Profile named by the rule (`None`: the detected one).
+    pub profile: Option<String>,
+}
+
+impl CableSettings {
+    /// The server settings for a cable shown as `cable` in logs.
+    pub fn server_settings(&self, cable: impl Into<String>) -> ServerSettings {
+        ServerSettings {
+            cable: cable.into(),
+            max_vector_bytes: self.max_vector_bytes,
+            access: self.access.clone(),
+            on_busy: self.on_busy,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+impl Config {
+    /// The best-priority rule matching `cable` (ties: first in the file), with its index.
+    pub fn rule_for(&self, cable: &CableInfo) -> Option<(usize, &Rule)> {
+        self.cables
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.matcher.matches(cable))
+            // min_by_key keeps the first of equal keys.
+            .min_by_key(|(_, rule)| rule.priority)
+    }
+
+    /// The effective settings of a cable served under `rule` (`None`: auto-served).
+    pub fn cable_settings(&self, rule: Option<&Rule>) -> CableSettings {
+        CableSettings {
+            listen: rule.and_then(|r| r.listen).unwrap_or(self.listen),
+            access: AccessPolicy {
+                mode: rule.and_then(|r| r.access).unwrap_or(self.access),
+                allow: rule
+                    .and_then(|r| r.allow.clone())
+                    .unwrap_or_else(|| self.allow.clone()),
+            },
+            on_busy: match self.on_busy {
+                OnBusyMode::Refuse => OnBusy::Refuse,
+                OnBusyMode::Queue => OnBusy::Queue(self.queue_timeout),
+            },
+            idle_timeout: self.idle_timeout,
+            max_vector_bytes: self.max_vector_bytes,
+            max_frequency: rule.and_then(|r| r.max_frequency),
+            tdo_edge: rule.and_then(|r| r.tdo_edge).unwrap_or_default(),
+            profile: rule.and_then(|r| r.profile.clone()),
+        }
+    }
+
+    /// The configuration as YAML (`xvc-agent run --dump-config`). Parsing the output gives
+    /// back an equal `Config`.
+    pub fn to_yaml(&self) -> String {
+        yaml_serde::to_string(&ConfigFile::from(self)).expect("config serialises to YAML")
+    }
+}
+
+// The file form of the config, for printing. Values are written the way an operator would
+// write them (`5s`, `2542-2573`, `15MHz`), so they go through strings.
+
+#[derive(Serialize)]
+struct ConfigFile {
+    listen: String,
+    ports: String,
+    auto_serve: bool,
+    max_cables: usize,
+    preempt: &'static str,
+    allow: Vec<String>,
+    access: &'static str,
+    on_busy: &'static str,
+    queue_timeout: String,
+    idle_timeout: String,
+    shutdown_timeout: String,
+    max_vector_bytes: usize,
+    state_dir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<MetricsFile>,
+    cables: Vec<RuleFile>,
+}
+
+#[derive(Serialize)]
+struct MetricsFile {
+    listen: String,
+}
+
+#[derive(Serialize)]
+struct RuleFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(rename = "match")]
+    matcher: MatchFile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    priority: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_frequency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tdo_edge: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MatchFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usb_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vid_pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<String>,
+}
+
+fn nets(list: &[IpNet]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+fn glob_text(glob: &Option<Glob>) -> Option<String> {
+    glob.as_ref().map(|g| g.as_str().to_string())
+}
+
+impl From<&Config> for ConfigFile {
+    fn from(c: &Config) -> Self {
+        ConfigFile {
+            listen: c.listen.to_string(),
+            ports: c.ports.to_string(),
+            auto_serve: c.auto_serve,
+            max_cables: c.max_cables,
+            preempt: c.preempt.name(),
+            allow: nets(&c.allow),
+            access: access_name(c.access),
+            on_busy: c.on_busy.name(),
+            queue_timeout: format_duration(c.queue_timeout),
+            idle_timeout: format_duration(c.idle_timeout.unwrap_or_default()),
+            shutdown_timeout: format_duration(c.shutdown_timeout),
+            max_vector_bytes: c.max_vector_bytes,
+            state_dir: c.state_dir.display().to_string(),
+            metrics: c.metrics.map(|m| MetricsFile {
+                listen: m.listen.to_string(),
+            }),
+            cables: c.cables.iter().map(RuleFile::from).collect(),
+        }
+    }
+}
+
+impl From<&Rule> for RuleFile {
+    fn from(r: &Rule) -> Self {
+        RuleFile {
+            name: r.name.clone(),
+            matcher: MatchFile {
+                serial: glob_text(&r.matcher.serial),
+                usb_path: glob_text(&r.matcher.usb_path),
+                vid_pid: glob_text(&r.matcher.vid_pid),
+                product: glob_text(&r.matcher.product),
+            },
+            port: r.port,
+            priority: r.priority,
+            allow: r.allow.as_deref().map(nets),
+            access: r.access.map(access_name),
+            listen: r.listen.map(|ip| ip.to_string()),
+            max_frequency: r.max_frequency.map(format_frequency),
+            tdo_edge: r.tdo_edge.map(TdoEdge::name),
+            profile: r.profile.clone(),
+        }
+    }
+}
+
+/// Config spelling of an access mode.
+pub(crate) fn access_name(mode: AccessMode) -> &'static str {
+    match mode {
+        AccessMode::Strict => "strict",
+        AccessMode::Permissive => "permissive",
+        AccessMode::Off => "off",
+    }
+}
+
+impl Preempt {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preempt::Idle => "idle",
+            Preempt::Never => "never",
+        }
+    }
+}
+
+impl OnBusyMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnBusyMode::Refuse => "refuse",
+            OnBusyMode::Queue => "queue",
+        }
+    }
+}
+
+impl TdoEdge {
+    pub fn name(self) -> &'static str {
+        match self {
+            TdoEdge::Rising => "rising",
+            TdoEdge::Falling => "falling",
+            TdoEdge::Auto => "auto",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn cable(serial: Option<&str>, usb_path: &str, product: Option<&str>) -> CableInfo {
+        CableInfo {
+            syspath: PathBuf::from(format!("/sys/bus/usb/devices/{usb_path}")),
+            serial: serial.map(String::from),
+            usb_path: usb_path.into(),
+            busnum: 1,
+            devnum: 4,
+            vid: 0x0403,
+            pid: 0x6014,
+            manufacturer: Some("Digilent".into()),
+            product: product.map(String::from),
+            devnode: None,
+        }
+    }
+
+    fn glob(s: &str) -> Option<Glob> {
+        Some(Glob::new(s).unwrap())
+    }
+
+    #[test]
+    fn match_requires_every_given_pattern() {
+        let hs2 = cable(
+            Some("210249A2B6C1"),
+            "1-1.4",
+            Some("Digilent Adept USB Device"),
+        );
+        let m = Match {
+            serial: glob("2102*"),
+            usb_path: glob("1-1.*"),
+            ..Match::default()
+        };
+        assert!(m.matches(&hs2));
+        let m = Match {
+            serial: glob("2102*"),
+            usb_path: glob("1-2.*"),
+            ..Match::default()
+        };
+        assert!(!m.matches(&hs2));
+        let m = Match {
+            vid_pid: glob("0403:6014"),
+            product: glob("Digilent*"),
+            ..Match::default()
+        };
+        assert!(m.matches(&hs2));
+    }
+
+    #[test]
+    fn pattern_on_a_missing_string_does_not_match() {
+        let no_serial = cable(None, "1-1.4", None);
+        let m = Match {
+            serial: glob("*"),
+            ..Match::default()
+        };
+        assert!(!m.matches(&no_serial));
+        let m = Match {
+            product: glob("*"),
+            ..Match::default()
+        };
+        assert!(!m.matches(&no_serial));
+    }
+
+    #[test]
+    fn best_priority_rule_wins_ties_go_to_the_first() {
+        let hs2 = cable(Some("A"), "1-1.4", None);
+        let mut config = Config::default();
+        let mut any = Rule::new(Match {
+            usb_path: glob("*"),
+            ..Match::default()
+        });
+        any.priority = 50;
+        let mut exact = Rule::new(Match {
+            serial: glob("A"),
+            ..Match::default()
+        });
+        exact.priority = 50;
+        let mut important = exact.clone();
+        important.priority = 1;
+        config.cables = vec![any.clone(), exact.clone()];
+        assert_eq!(config.rule_for(&hs2).map(|(i, _)| i), Some(0));
+        config.cables = vec![any, exact, important];
+        assert_eq!(config.rule_for(&hs2).map(|(i, _)| i), Some(2));
+        assert_eq!(Config::default().rule_for(&hs2), None);
+    }
+
+    #[test]
+    fn rule_overrides_reach_cable_settings() {
+        let config = Config::default();
+        let base = config.cable_settings(None);
+        assert_eq!(base.listen, config.listen);
+        assert_eq!(base.access, AccessPolicy::default());
+        assert_eq!(base.on_busy, OnBusy::Refuse);
+        assert_eq!(base.tdo_edge, TdoEdge::Rising);
+
+        let mut rule = Rule::new(Match::default());
+        rule.allow = Some(vec!["192.168.10.0/24".parse().unwrap()]);
+        rule.access = Some(AccessMode::Permissive);
+        rule.max_frequency = Some(15_000_000);
+        let s = config.cable_settings(Some(&rule));
+        assert_eq!(s.access.mode, AccessMode::Permissive);
+        assert_eq!(s.access.allow.len(), 1);
+        assert_eq!(s.max_frequency, Some(15_000_000));
+        assert_ne!(s, base);
+    }
+
+    #[test]
+    fn queue_timeout_applies_only_when_queueing() {
+        let mut config = Config {
+            queue_timeout: Duration::from_secs(7),
+            ..Config::default()
+        };
+        assert_eq!(config.cable_settings(None).on_busy, OnBusy::Refuse);
+        config.on_busy = OnBusyMode::Queue;
+        assert_eq!(
+            config.cable_settings(None).on_busy,
+            OnBusy::Queue(Duration::from_secs(7))
+        );
+    }
+}
