@@ -66,8 +66,10 @@ pub mod status {
 /// length word making us allocate gigabytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024 + 64;
 
-/// How long a device call may block before the worker looks at cancellations again.
-const SLICE: Duration = Duration::from_millis(10);
+/// How long one device call may block before the worker looks at cancellations again. Longer
+/// than an FTDI latency timer is normally set (1–16 ms), so a read still sees the chip's
+/// status-only packets exactly as a host would.
+const SLICE: Duration = Duration::from_millis(100);
 
 /// Makes a fresh device (at start and on reset).
 pub type DeviceFactory = Box<dyn Fn() -> Box<dyn UsbTransport> + Send + Sync>;

@@ -200,6 +200,8 @@ class UsbDeviceHandler:
         self.claimed = set()
         self.events = []
         self.gone = False
+        self.bulk_out_bytes = 0
+        self.bulk_in_bytes = 0
         self._lock = threading.Lock()
         self._pending = {}  # (client id, urb address) -> Urb
         self._ready = collections.defaultdict(collections.deque)  # client id -> Urbs
@@ -210,15 +212,15 @@ class UsbDeviceHandler:
     # --- test controls -------------------------------------------------------------------
 
     def unplug(self):
-        """The device is gone: in-flight URBs end with -ESHUTDOWN, new requests get ENODEV."""
+        """The device is gone: as the kernel does on a disconnect, every URB in flight ends
+        at once with -ESHUTDOWN, and new requests get ENODEV."""
         with self._lock:
             self.gone = True
             self.events.append(("unplug",))
+            in_flight = list(self._pending.values())
         if self.pipe is not None:
             self.pipe.request(OP_UNPLUG)
-        with self._lock:
-            stranded = [u for u in self._pending.values() if u.pipe_id is None]
-        for urb in stranded:
+        for urb in in_flight:
             self._finish(urb, -errno.ESHUTDOWN, b"")
 
     def halt_in(self, on):
@@ -406,11 +408,14 @@ class UsbDeviceHandler:
             if self.pipe is None:
                 self._finish(urb, -errno.EPIPE, b"")
             elif endpoint & 0x80:
-                urb.pipe_id = self.pipe.request(
-                    OP_BULK_IN, struct.pack("<II", length, 0),
-                    lambda st, reply: self._finish(urb, *_status_to_urb(st, reply)))
+                def read(st, reply):
+                    self.bulk_in_bytes += len(reply)
+                    self._finish(urb, *_status_to_urb(st, reply))
+
+                urb.pipe_id = self.pipe.request(OP_BULK_IN, struct.pack("<II", length, 0), read)
             else:
                 data = buffer_data.retrieve() if buffer_data is not None else b""
+                self.bulk_out_bytes += len(data)
 
                 def written(st, reply):
                     status, _ = _status_to_urb(st, b"")
