@@ -102,8 +102,7 @@ pub async fn run_with_inputs(
 
 /// Runs `xvc-agent run`: picks the cable source, wires signals, serves until SIGTERM/SIGINT.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let (initial, opener, udev): (Vec<CableEvent>, Arc<dyn CableOpener>, _) = match opts.simulate
-    {
+    let (initial, opener, udev): (Vec<CableEvent>, Arc<dyn CableOpener>, _) = match opts.simulate {
         Some(n) => (
             hotplug::simulated::initial_events(n),
             Arc::new(SimulatedOpener),

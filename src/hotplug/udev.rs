@@ -258,6 +258,11 @@ impl UdevSource {
 }
 
 fn handle_event(dedup: &mut Deduper, event: &udev::Event) -> Vec<CableEvent> {
+    tracing::trace!(
+        "udev {:?} {}",
+        event.event_type(),
+        event.device().syspath().display()
+    );
     match event.event_type() {
         udev::EventType::Remove => dedup
             .removed(event.device().syspath())

@@ -71,8 +71,27 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024 + 64;
 /// status-only packets exactly as a host would.
 const SLICE: Duration = Duration::from_millis(100);
 
+/// A device served on the pipe.
+pub struct PipeDevice {
+    pub usb: Box<dyn UsbTransport>,
+    /// Total bytes the device has accepted on its bulk OUT endpoint, if it can tell. A
+    /// `write_bulk` that times out part-way reports no count; with this probe the server
+    /// still knows how far it got and never sends a byte twice.
+    pub accepted_out: Option<Box<dyn Fn() -> u64 + Send + Sync>>,
+}
+
+impl PipeDevice {
+    /// A device without an accepted-bytes probe.
+    pub fn new(usb: Box<dyn UsbTransport>) -> Self {
+        PipeDevice {
+            usb,
+            accepted_out: None,
+        }
+    }
+}
+
 /// Makes a fresh device (at start and on reset).
-pub type DeviceFactory = Box<dyn Fn() -> Box<dyn UsbTransport> + Send + Sync>;
+pub type DeviceFactory = Box<dyn Fn() -> PipeDevice + Send + Sync>;
 
 /// Errors that end the server.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +111,7 @@ struct Flags {
 }
 
 struct Shared {
-    device: Mutex<Arc<dyn UsbTransport>>,
+    device: Mutex<Arc<PipeDevice>>,
     factory: DeviceFactory,
     flags: Mutex<Flags>,
     changed: Condvar,
@@ -104,7 +123,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn device(&self) -> Arc<dyn UsbTransport> {
+    fn device(&self) -> Arc<PipeDevice> {
         lock(&self.device).clone()
     }
 
@@ -215,6 +234,7 @@ fn do_control(shared: &Shared, req: Request) {
         return shared.answer(req.id, st, &[]);
     }
     let dev = shared.device();
+    let dev = &dev.usb;
     let timeout = Duration::from_millis(timeout_ms.max(1).into());
     if req.op == op::CONTROL_OUT {
         match dev.control_out(request, value, index, timeout) {
@@ -249,14 +269,22 @@ fn do_bulk_out(shared: &Shared, req: Request) {
         let Some(slice) = slice_until(until) else {
             break status::TIMEOUT;
         };
-        match shared.device().write_bulk(&data[written..], slice) {
+        let dev = shared.device();
+        let before = dev.accepted_out.as_ref().map(|probe| probe());
+        match dev.usb.write_bulk(&data[written..], slice) {
             Ok(n) => {
                 written += n;
                 if data.is_empty() {
                     break status::OK;
                 }
             }
-            Err(UsbError::Timeout) => {}
+            Err(UsbError::Timeout) => {
+                // Count what went in before the time ran out, so it is not sent again.
+                if let (Some(probe), Some(before)) = (&dev.accepted_out, before) {
+                    let taken = probe().saturating_sub(before) as usize;
+                    written = (written + taken).min(data.len());
+                }
+            }
             Err(e) => break usb_status(&e),
         }
     };
@@ -291,7 +319,7 @@ fn do_bulk_in(shared: &Shared, req: Request) {
             shared.answer(req.id, status::OK, &[]);
             break;
         }
-        match shared.device().read_bulk(&mut buf, slice) {
+        match shared.device().usb.read_bulk(&mut buf, slice) {
             Ok(0) | Err(UsbError::Timeout) => {}
             Ok(n) => {
                 shared.answer(req.id, status::OK, &buf[..n.min(buf.len())]);
@@ -404,7 +432,7 @@ pub fn serve(
                 shared.answer(id, status::OK, &[]);
             }
             op::INFO => {
-                let mps = shared.device().max_packet_size() as u32;
+                let mps = shared.device().usb.max_packet_size() as u32;
                 shared.answer(id, status::OK, &mps.to_le_bytes());
             }
             op::HALT_IN => match Fields(&req.body).u8() {
@@ -501,7 +529,11 @@ mod tests {
             let (ours, theirs) = UnixStream::pair().unwrap();
             let reader = theirs.try_clone().unwrap();
             let server = std::thread::spawn(move || {
-                serve(Box::new(|| Box::new(Echo::default())), reader, theirs)
+                serve(
+                    Box::new(|| PipeDevice::new(Box::new(Echo::default()))),
+                    reader,
+                    theirs,
+                )
             });
             ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             Client {
@@ -605,6 +637,103 @@ mod tests {
         c.send(op::CONTROL_OUT, 12, &[0, 0, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(c.recv(), (12, status::OK, vec![]));
         c.stop();
+    }
+
+    /// Takes at most 4 bytes per call and reports a timeout (without a count) whenever it
+    /// could not take everything, as a stalled FIFO does.
+    #[derive(Default)]
+    struct Stingy {
+        got: Mutex<Vec<u8>>,
+    }
+
+    impl UsbTransport for Stingy {
+        fn control_out(&self, _: u8, _: u16, _: u16, _: Duration) -> Result<(), UsbError> {
+            Ok(())
+        }
+        fn control_in(
+            &self,
+            _: u8,
+            _: u16,
+            _: u16,
+            _: &mut [u8],
+            _: Duration,
+        ) -> Result<usize, UsbError> {
+            Ok(0)
+        }
+        fn write_bulk(&self, data: &[u8], _t: Duration) -> Result<usize, UsbError> {
+            let n = data.len().min(4);
+            lock(&self.got).extend_from_slice(&data[..n]);
+            if n < data.len() {
+                Err(UsbError::Timeout)
+            } else {
+                Ok(n)
+            }
+        }
+        fn read_bulk(&self, _: &mut [u8], _: Duration) -> Result<usize, UsbError> {
+            Err(UsbError::Timeout)
+        }
+        fn max_packet_size(&self) -> usize {
+            512
+        }
+    }
+
+    #[test]
+    fn partial_writes_that_time_out_are_not_repeated() {
+        let chip = Arc::new(Stingy::default());
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let reader = theirs.try_clone().unwrap();
+        let device = chip.clone();
+        let server = std::thread::spawn(move || {
+            let factory: DeviceFactory = Box::new(move || {
+                let usb = device.clone();
+                let probe = device.clone();
+                PipeDevice {
+                    usb: Box::new(Shim(usb)),
+                    accepted_out: Some(Box::new(move || lock(&probe.got).len() as u64)),
+                }
+            });
+            serve(factory, reader, theirs)
+        });
+        let mut c = Client {
+            stream: ours,
+            server: Some(server),
+        };
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let payload: Vec<u8> = (1..=10).collect();
+        c.send(op::BULK_OUT, 1, &[&[0u8, 0, 0, 0][..], &payload].concat());
+        assert_eq!(c.recv(), (1, status::OK, 10u32.to_le_bytes().to_vec()));
+        assert_eq!(*lock(&chip.got), payload);
+        c.stop();
+    }
+
+    /// Lends an `Arc`'d test device to the server.
+    struct Shim(Arc<Stingy>);
+
+    impl UsbTransport for Shim {
+        fn control_out(&self, r: u8, v: u16, i: u16, t: Duration) -> Result<(), UsbError> {
+            self.0.control_out(r, v, i, t)
+        }
+        fn control_in(
+            &self,
+            r: u8,
+            v: u16,
+            i: u16,
+            b: &mut [u8],
+            t: Duration,
+        ) -> Result<usize, UsbError> {
+            self.0.control_in(r, v, i, b, t)
+        }
+        fn write_bulk(&self, d: &[u8], t: Duration) -> Result<usize, UsbError> {
+            self.0.write_bulk(d, t)
+        }
+        fn read_bulk(&self, b: &mut [u8], t: Duration) -> Result<usize, UsbError> {
+            self.0.read_bulk(b, t)
+        }
+        fn max_packet_size(&self) -> usize {
+            512
+        }
     }
 
     #[test]

@@ -64,7 +64,38 @@ def wait_until(predicate, timeout, interval=0.0005, what="condition"):
         time.sleep(interval)
 
 
-def _listening_ports():
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_TCP_LISTEN = 10
+
+
+def _diag_listening_ports(family):
+    """Listening TCP ports of one address family, asked of the kernel through sock_diag
+    (microseconds; reading /proc/net/tcp can take milliseconds)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+    try:
+        req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
+        req += bytes(48)  # struct inet_diag_sockid: no filter
+        hdr = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, 1, 0)
+        s.sendall(hdr + req)
+        ports = set()
+        while True:
+            data = s.recv(65536)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype = struct.unpack_from("=IH", data, off)
+                if mtype == 3:  # NLMSG_DONE
+                    return ports
+                if mtype == 2:  # NLMSG_ERROR
+                    raise OSError("sock_diag request refused")
+                # struct inet_diag_msg: family, state, timer, retrans, then sport (big endian)
+                ports.add(struct.unpack_from(">H", data, off + 16 + 4)[0])
+                off += (length + 3) & ~3
+    finally:
+        s.close()
+
+
+def _proc_listening_ports():
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -77,6 +108,13 @@ def _listening_ports():
         except FileNotFoundError:
             pass
     return ports
+
+
+def _listening_ports():
+    try:
+        return _diag_listening_ports(socket.AF_INET) | _diag_listening_ports(socket.AF_INET6)
+    except OSError:
+        return _proc_listening_ports()
 
 
 def listening(port):
@@ -196,6 +234,18 @@ class UsbDevice:
         ]) + "\n"
         return dev, device, iface
 
+    def _remove_stale_links(self):
+        """umockdev 0.17 leaves the /sys/bus and /sys/dev links of a removed device behind,
+        and refuses to add a device of the same name again; remove them as the kernel would."""
+        root = testbed().get_root_dir()
+        minor = (self.bus - 1) * 128 + self.devnum - 1
+        for link in (f"sys/bus/usb/devices/{self.usb_path}",
+                     f"sys/bus/usb/devices/{self.usb_path}:1.0",
+                     f"sys/dev/char/189:{minor}"):
+            path = os.path.join(root, link)
+            if os.path.islink(path):
+                os.unlink(path)
+
     def plug(self, usb_path="1-2", devnum=5):
         """Plugs the device in: ioctl handler first, then the sysfs entry, whose creation
         sends the `add` uevent. Returns the monotonic time just before the event."""
@@ -203,6 +253,7 @@ class UsbDevice:
         self.usb_path = usb_path
         self.devnum = devnum
         dev, device, iface = self._description()
+        self._remove_stale_links()
         self.syspath = "/sys" + dev
         if self.emulate:
             env = dict(os.environ)
@@ -221,14 +272,27 @@ class UsbDevice:
         return self.plugged_at
 
     def unplug(self):
-        """Unplugs: the device stops answering, then udev announces the removal (interface,
-        then device, as the kernel does). Returns the monotonic time of the device's event."""
+        """Unplugs the device completely. Returns the monotonic time of the device's event."""
+        t = self.unplug_event()
+        self.finish_unplug()
+        return t
+
+    def unplug_event(self):
+        """First half of an unplug: the device stops answering, then udev announces the
+        removal (interface, then device, as the kernel does). Returns the monotonic time just
+        before the device's event. The sysfs entry is still there until finish_unplug()."""
         tb = testbed()
         self.handler.unplug()
         tb.uevent(f"{self.syspath}/{self.usb_path}:1.0", "remove")
         self.unplugged_at = time.monotonic()
         tb.uevent(self.syspath, "remove")
+        return self.unplugged_at
+
+    def finish_unplug(self):
+        """Second half: the sysfs entry, device node and emulator go away."""
+        tb = testbed()
         tb.remove_device(self.syspath)
+        self._remove_stale_links()
         tb.detach_ioctl(self.devnode)
         try:
             os.unlink(os.path.join(tb.get_root_dir(), "run", "udev", "data", self._db_name))
@@ -237,8 +301,8 @@ class UsbDevice:
         if self.pipe is not None:
             self.pipe.close()
             self.pipe = None
+        self.handler.close()
         self.syspath = None
-        return self.unplugged_at
 
 
 class Agent:

@@ -19,6 +19,7 @@ import os
 import struct
 import subprocess
 import threading
+import time
 
 import gi
 
@@ -62,6 +63,9 @@ CAPABILITIES = (CAP_ZERO_PACKET | CAP_BULK_CONTINUATION | CAP_NO_PACKET_SIZE_LIM
                 | CAP_BULK_SCATTER_GATHER | CAP_REAP_AFTER_DISCONNECT)
 
 URB_TYPE_INTERRUPT, URB_TYPE_CONTROL, URB_TYPE_BULK = 1, 2, 3
+
+# Longest a REAPURBNDELAY with nothing to reap is held back (see UsbDeviceHandler._reap).
+REAP_PARK_S = 0.002
 USB_SPEED_HIGH = 3
 
 # Pipe protocol of `xvc-agent sim-usb-device` (src/sim/usb_pipe.rs).
@@ -205,7 +209,13 @@ class UsbDeviceHandler:
         self._lock = threading.Lock()
         self._pending = {}  # (client id, urb address) -> Urb
         self._ready = collections.defaultdict(collections.deque)  # client id -> Urbs
-        self._blocked_reapers = {}  # client id -> (client, data) waiting in REAPURB
+        self._blocked_reapers = {}  # client id -> (client, arg) waiting in REAPURB
+        # REAPURBNDELAY calls held back while a URB of theirs is in flight: client id ->
+        # (client, arg, deadline). See _reap.
+        self._parked = {}
+        self._park_wake = threading.Condition(self._lock)
+        self._closed = False
+        threading.Thread(target=self._unpark_loop, daemon=True, name="usbfs-reap").start()
         self.base = UMockdev.IoctlBase()
         self.base.connect("handle-ioctl", self._handle_ioctl)
 
@@ -227,6 +237,12 @@ class UsbDeviceHandler:
         """Make the bulk IN endpoint NAK everything (True) or answer again (False)."""
         status, _ = self.pipe.call(OP_HALT_IN, bytes([1 if on else 0]))
         assert status == ST_OK
+
+    def close(self):
+        """Stops the handler's helper thread (after the device is gone for good)."""
+        with self._lock:
+            self._closed = True
+            self._park_wake.notify_all()
 
     def saw(self, name):
         return [e for e in self.events if e[0] == name]
@@ -446,10 +462,18 @@ class UsbDeviceHandler:
             self._pending.pop(key, None)
             self._ready[id(urb.client)].append(urb)
             waiter = self._blocked_reapers.pop(id(urb.client), None)
+            parked = self._parked.pop(id(urb.client), None)
         if waiter is not None:
             self._reap(*waiter, block=True)
+        if parked is not None:
+            self._reap(parked[0], parked[1], block=False, park=False)
 
-    def _reap(self, client, arg, block):
+    def _reap(self, client, arg, block, park=True):
+        """REAPURB / REAPURBNDELAY. usbfs signals completions through poll(), but umockdev's
+        device node is a regular file that always polls ready, so libusb's event loop asks
+        again at once. To keep that loop from spinning on the CPU the emulator needs, a
+        REAPURBNDELAY that finds nothing while a URB of the caller is in flight is held back
+        until a URB completes or REAP_PARK_S passes, then answered as usual."""
         data = arg.resolve(0, 8)
         with self._lock:
             queue = self._ready[id(client)]
@@ -460,12 +484,29 @@ class UsbDeviceHandler:
                     client.complete(-1, errno.ENODEV)
                 elif block:
                     self._blocked_reapers[id(client)] = (client, arg)
+                elif park and pending and not self._closed:
+                    self._parked[id(client)] = (client, arg, time.monotonic() + REAP_PARK_S)
+                    self._park_wake.notify_all()
                 else:
                     client.complete(-1, errno.EAGAIN)
                 return True
         data.set_ptr(0, urb.urb_data)
         client.complete(0, 0)
         return True
+
+    def _unpark_loop(self):
+        with self._lock:
+            while not self._closed:
+                now = time.monotonic()
+                due = [k for k, (_, _, t) in self._parked.items() if t <= now]
+                for k in due:
+                    client, _, _ = self._parked.pop(k)
+                    client.complete(-1, errno.EAGAIN)
+                nxt = min((t for _, _, t in self._parked.values()), default=None)
+                self._park_wake.wait(None if nxt is None else max(0.0, nxt - now))
+            for client, _, _ in self._parked.values():
+                client.complete(-1, errno.EAGAIN)
+            self._parked.clear()
 
     def _discard(self, client, addr):
         with self._lock:
