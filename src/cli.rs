@@ -1,5 +1,7 @@
 //! Command-line interface: one definition per flag, parsed here and handed to library code.
 
+use crate::agent::supervisor::{self, RunOptions};
+use crate::config::{self, ConfigSource};
 use crate::logging::{self, LogTarget};
 use clap::{Parser, Subcommand};
 use std::net::IpAddr;
@@ -18,27 +20,49 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent: serve every cable that is plugged in or gets plugged in.
     Run(RunArgs),
+    /// Check a configuration file and report every mistake with its line and column.
+    CheckConfig(ConfigArg),
+    /// Serve an emulated HS2 (FT232H with an xc7a35t behind it) as a USB device on
+    /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
+    #[command(hide = true)]
+    SimUsbDevice,
+}
+
+/// `--config`, shared by the commands that read the configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file [default: /etc/xvc-agent/config.yaml; built-in defaults when it
+    /// does not exist].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn path(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(config::DEFAULT_PATH), false),
+        }
+    }
 }
 
 /// Options of `xvc-agent run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Configuration file [default: /etc/xvc-agent/config.yaml] (not read yet: coming with
-    /// the configuration support; only the built-in defaults apply).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Serve N simulated HS2 cables (serials SIM000001…, each with an xc7a35t) instead of
     /// watching USB.
     #[arg(long, value_name = "N")]
     pub simulate: Option<usize>,
-    /// First port of the pool cables are served on.
-    #[arg(long, value_name = "PORT", default_value_t = crate::xvc::DEFAULT_PORT)]
-    pub base_port: u16,
-    /// Address to listen on [default: all addresses, IPv4 and IPv6].
+    /// Move the port pool to start at PORT (keeping its size) [config: ports].
+    #[arg(long, value_name = "PORT")]
+    pub base_port: Option<u16>,
+    /// Address to listen on [config: listen; default: all addresses, IPv4 and IPv6].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<IpAddr>,
-    /// Directory for remembered port leases [default: /var/lib/xvc-agent] (not used yet:
-    /// leases are kept in memory for the life of the process).
+    /// Directory for remembered port leases [default: $STATE_DIRECTORY, else config
+    /// state_dir, /var/lib/xvc-agent].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Control socket path [default: /run/xvc-agent/control.sock] (not served yet).
@@ -47,6 +71,10 @@ pub struct RunArgs {
     /// Where to log.
     #[arg(long, value_enum, default_value_t = LogTarget::Auto)]
     pub log: LogTarget,
+    /// Print the effective configuration (file, defaults and command-line overrides) as YAML
+    /// and exit.
+    #[arg(long)]
+    pub dump_config: bool,
 }
 
 /// Entry point of the binary.
@@ -54,22 +82,66 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::CheckConfig(args) => check_config(&args),
+        Command::SimUsbDevice => sim_usb_device(),
+    }
+}
+
+fn config_error_exit(e: &config::ConfigError) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::from(config::EX_CONFIG)
+}
+
+fn check_config(args: &ConfigArg) -> ExitCode {
+    let (path, explicit) = args.path();
+    match config::load_or_default(&path, explicit) {
+        Ok((cfg, ConfigSource::File)) => {
+            println!(
+                "{}: OK ({} cable rule{})",
+                path.display(),
+                cfg.cables.len(),
+                if cfg.cables.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((_, ConfigSource::BuiltIn)) => {
+            println!(
+                "{}: not present; the built-in defaults apply",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error_exit(&e),
     }
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    logging::init(args.log);
-    if args.config.is_some() || args.state_dir.is_some() || args.control_socket.is_some() {
-        tracing::warn!(
-            "--config, --state-dir and --control-socket are accepted but not implemented yet"
-        );
-    }
-    let opts = crate::agent::RunOptions {
+    let (config_path, config_explicit) = args.config.path();
+    let opts = RunOptions {
+        config_path,
+        config_explicit,
         simulate: args.simulate,
         base_port: args.base_port,
         listen: args.listen,
-        ..Default::default()
+        state_dir: args.state_dir,
     };
+    if args.dump_config {
+        return match supervisor::load_config(&opts) {
+            Ok((cfg, _)) => {
+                print!("{}", cfg.to_yaml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error_exit(&e),
+        };
+    }
+    logging::init(args.log);
+    if let Err(e) = supervisor::load_config(&opts) {
+        tracing::error!("{e}");
+        return config_error_exit(&e);
+    }
+    if args.control_socket.is_some() {
+        tracing::warn!("--control-socket is accepted but the control socket is not served yet");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,6 +158,24 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("xvc-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sim_usb_device() -> ExitCode {
+    let factory: crate::sim::usb_pipe::DeviceFactory = Box::new(|| {
+        let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+        let probe = chip.clone();
+        crate::sim::usb_pipe::PipeDevice {
+            usb: Box::new(chip),
+            accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+        }
+    });
+    match crate::sim::usb_pipe::serve_stdio(factory) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xvc-agent sim-usb-device: {e}");
             ExitCode::FAILURE
         }
     }

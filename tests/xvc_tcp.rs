@@ -32,7 +32,7 @@ fn start_server(
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         CableServer::start(
             listener,
-            Box::new(DirectCable::new(JtagChain::xc7a35t())),
+            Some(Box::new(DirectCable::new(JtagChain::xc7a35t()))),
             ServerSettings::new(name),
             Some(sink),
         )

@@ -8,6 +8,8 @@ pub mod assign;
 pub mod leases;
 pub mod notify;
 pub mod opener;
+pub mod state;
+pub mod status;
 pub mod supervisor;
 pub mod usb_opener;
 

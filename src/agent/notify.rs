@@ -28,3 +28,22 @@ pub fn status(status: &str) {
 pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }
+
+/// `RELOADING=1` with the monotonic timestamp systemd requires for `Type=notify-reload`.
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+/// `WATCHDOG=1`.
+pub fn watchdog() {
+    send(&[NotifyState::Watchdog]);
+}
+
+/// The interval at which to send `WATCHDOG=1` (half of `WATCHDOG_USEC`), if the service
+/// manager asked for watchdog pings.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}

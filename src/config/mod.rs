@@ -261,7 +261,7 @@ cables:
         let expected = [
             "t.yaml:1:9: listen: invalid address",
             "t.yaml:2:8: ports: empty port pool",
-            "t.yaml:3:13: max_cables: -1 is out of range",
+            "t.yaml:3:13: max_cables: -1 is out of range; must be at least 1",
             "t.yaml:4:10: preempt: invalid value \"always\"",
             "t.yaml:5:9: allow[0]: invalid network",
             "t.yaml:6:9: access: invalid value \"strcit\"",
@@ -318,6 +318,14 @@ cables:
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("t.yaml:"), "{e:?}");
         assert!(e[0].contains("YAML syntax error"), "{e:?}");
+    }
+
+    #[test]
+    fn unquoted_ipv6_wildcard_gets_a_hint() {
+        let e = errors("listen: ::\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("must be quoted"), "{e:?}");
+        assert_eq!(ok("listen: \"::\"\n").listen, Config::default().listen);
     }
 
     #[test]

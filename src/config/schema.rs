@@ -4,6 +4,7 @@
 
 use super::glob::Glob;
 use super::values::{format_duration, format_frequency, PortPool};
+pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
 use crate::xvc::server::{OnBusy, ServerSettings};
@@ -93,18 +94,6 @@ pub enum OnBusyMode {
     #[default]
     Refuse,
     Queue,
-}
-
-/// `tdo_edge:` — which TCK edge TDO is sampled on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TdoEdge {
-    /// Rising edge (JTAG standard timing).
-    #[default]
-    Rising,
-    /// Falling edge: gives TDO half a clock more, for long cables at high TCK.
-    Falling,
-    /// Falling edge at 15 MHz and above, rising below.
-    Auto,
 }
 
 /// `metrics:` — the Prometheus endpoint.
@@ -208,7 +197,8 @@ pub struct CableSettings {
     pub max_vector_bytes: usize,
     /// Upper bound on TCK in Hz (`None`: the profile's own limit).
     pub max_frequency: Option<u64>,
-    pub tdo_edge: TdoEdge,
+    /// TDO sampling edge (`None`: the cable profile's default).
+    pub tdo_edge: Option<TdoEdge>,
     /// Profile named by the rule (`None`: the detected one).
     pub profile: Option<String>,
 }
@@ -254,7 +244,7 @@ impl Config {
             idle_timeout: self.idle_timeout,
             max_vector_bytes: self.max_vector_bytes,
             max_frequency: rule.and_then(|r| r.max_frequency),
-            tdo_edge: rule.and_then(|r| r.tdo_edge).unwrap_or_default(),
+            tdo_edge: rule.and_then(|r| r.tdo_edge),
             profile: rule.and_then(|r| r.profile.clone()),
         }
     }
@@ -377,7 +367,7 @@ impl From<&Rule> for RuleFile {
             access: r.access.map(access_name),
             listen: r.listen.map(|ip| ip.to_string()),
             max_frequency: r.max_frequency.map(format_frequency),
-            tdo_edge: r.tdo_edge.map(TdoEdge::name),
+            tdo_edge: r.tdo_edge.map(TdoEdge::as_str),
             profile: r.profile.clone(),
         }
     }
@@ -406,16 +396,6 @@ impl OnBusyMode {
         match self {
             OnBusyMode::Refuse => "refuse",
             OnBusyMode::Queue => "queue",
-        }
-    }
-}
-
-impl TdoEdge {
-    pub fn name(self) -> &'static str {
-        match self {
-            TdoEdge::Rising => "rising",
-            TdoEdge::Falling => "falling",
-            TdoEdge::Auto => "auto",
         }
     }
 }
@@ -516,7 +496,7 @@ mod tests {
         assert_eq!(base.listen, config.listen);
         assert_eq!(base.access, AccessPolicy::default());
         assert_eq!(base.on_busy, OnBusy::Refuse);
-        assert_eq!(base.tdo_edge, TdoEdge::Rising);
+        assert_eq!(base.tdo_edge, None);
 
         let mut rule = Rule::new(Match::default());
         rule.allow = Some(vec!["192.168.10.0/24".parse().unwrap()]);

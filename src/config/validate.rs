@@ -486,7 +486,12 @@ impl Walker {
             }
         };
         if n < i128::from(min) || n > i128::from(max) {
-            self.error(s.pos, format!("{path}: {n} is out of range ({min}-{max})"));
+            let range = if max >= u64::from(u32::MAX) {
+                format!("must be at least {min}")
+            } else {
+                format!("must be {min}-{max}")
+            };
+            self.error(s.pos, format!("{path}: {n} is out of range; {range}"));
             return None;
         }
         Some(n as u64)

@@ -17,7 +17,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let bad = || {
-        format!("invalid duration {text:?}: expected a whole number and a unit, like 500ms, 3s, 10m or 1h")
+        format!("invalid duration {text:?}; expected a whole number and a unit, like 500ms, 3s, 10m or 1h")
     };
     let n: u64 = number.parse().map_err(|_| bad())?;
     let ms_per_unit = match unit.trim() {
@@ -52,7 +52,7 @@ pub fn format_duration(d: Duration) -> String {
 pub fn parse_frequency(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let bad = || {
-        format!("invalid frequency {text:?}: expected a number of Hz or a value with a unit, like 15MHz or 500kHz")
+        format!("invalid frequency {text:?}; expected a number of Hz or a value with a unit, like 15MHz or 500kHz")
     };
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -125,7 +125,7 @@ impl PortPool {
         let last = parse_port(b.trim())?;
         if first > last {
             return Err(format!(
-                "empty port pool {text:?}: the first port is above the last"
+                "empty port pool {text:?}; the first port is above the last"
             ));
         }
         Ok(PortPool { first, last })
@@ -143,6 +143,14 @@ impl PortPool {
     /// Number of ports in the pool.
     pub fn len(&self) -> usize {
         usize::from(self.last - self.first) + 1
+    }
+
+    /// The same number of ports starting at `first` (cut at 65535).
+    pub fn moved_to(&self, first: u16) -> PortPool {
+        PortPool {
+            first,
+            last: first.saturating_add(self.last - self.first),
+        }
     }
 
     /// Never true (a pool has at least one port); here for the `len` convention.
@@ -166,7 +174,7 @@ pub fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u64>() {
         Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
         Ok(n) => Err(format!("port {n} is out of range (1-65535)")),
-        Err(_) => Err(format!("invalid port {text:?}: expected a number 1-65535")),
+        Err(_) => Err(format!("invalid port {text:?}; expected a number 1-65535")),
     }
 }
 

@@ -96,8 +96,17 @@ impl From<ScanError> for SyntaxError {
                 line: e.marker().line(),
                 column: e.marker().col() + 1,
             },
-            message: format!("YAML syntax error: {}", e.info()),
+            message: format!("YAML syntax error: {}{}", e.info(), hint(e.info())),
         }
+    }
+}
+
+/// A hint for syntax errors whose usual cause is not obvious from the parser's wording.
+fn hint(info: &str) -> &'static str {
+    if info.contains("mapping values are not allowed") {
+        " (a value containing \": \" or ending with \":\", like the address ::, must be quoted)"
+    } else {
+        ""
     }
 }
 
@@ -148,10 +157,12 @@ impl<'a> Reader<'a> {
     fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, SyntaxError> {
         let pos = Pos::of(&span);
         let (node, anchor) = match event {
-            Event::Scalar(text, style, anchor, _tag) => (
+            Event::Scalar(text, style, anchor, tag) => (
                 Node::Scalar(Scalar {
                     text: text.into_owned(),
-                    quoted: style != ScalarStyle::Plain,
+                    // `!!str 5` is a string like `"5"`.
+                    quoted: style != ScalarStyle::Plain
+                        || tag.is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str"),
                     pos,
                 }),
                 anchor,
@@ -245,6 +256,14 @@ mod tests {
             scalar_at(&inner[0].1),
             ("v".into(), Pos { line: 5, column: 9 })
         );
+    }
+
+    #[test]
+    fn str_tag_makes_a_string() {
+        let doc = parse("a: !!str 5\nb: 5\n").unwrap().unwrap();
+        let Node::Map(entries, _) = doc else { panic!() };
+        assert_eq!(entries[0].1.kind(), "a string");
+        assert_eq!(entries[1].1.kind(), "a number");
     }
 
     #[test]

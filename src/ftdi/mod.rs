@@ -4,8 +4,12 @@
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
 pub mod clock;
+pub mod device;
+pub mod mpsse;
 pub mod profiles;
 pub mod transport;
 pub mod usb;
 
+pub use device::{CableOptions, FtdiCable, FtdiError, Timeouts};
+pub use profiles::TdoEdge;
 pub use transport::{UsbError, UsbTransport};

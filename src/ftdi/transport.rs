@@ -57,3 +57,47 @@ pub trait UsbTransport: Send + Sync {
     /// Max packet size of the bulk IN endpoint (512 at high speed, 64 at full speed).
     fn max_packet_size(&self) -> usize;
 }
+
+macro_rules! forward_transport {
+    ($wrapper:ident) => {
+        impl<T: UsbTransport + ?Sized> UsbTransport for $wrapper<T> {
+            fn control_out(
+                &self,
+                request: u8,
+                value: u16,
+                index: u16,
+                timeout: Duration,
+            ) -> Result<(), UsbError> {
+                (**self).control_out(request, value, index, timeout)
+            }
+
+            fn control_in(
+                &self,
+                request: u8,
+                value: u16,
+                index: u16,
+                buf: &mut [u8],
+                timeout: Duration,
+            ) -> Result<usize, UsbError> {
+                (**self).control_in(request, value, index, buf, timeout)
+            }
+
+            fn write_bulk(&self, data: &[u8], timeout: Duration) -> Result<usize, UsbError> {
+                (**self).write_bulk(data, timeout)
+            }
+
+            fn read_bulk(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, UsbError> {
+                (**self).read_bulk(buf, timeout)
+            }
+
+            fn max_packet_size(&self) -> usize {
+                (**self).max_packet_size()
+            }
+        }
+    };
+}
+
+// A boxed or shared transport is a transport, so drivers can hold `Box<dyn UsbTransport>`.
+use std::sync::Arc;
+forward_transport!(Box);
+forward_transport!(Arc);

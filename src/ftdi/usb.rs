@@ -15,6 +15,7 @@
 
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::transport::{UsbError, UsbTransport};
+use crate::ftdi::{CableOptions, FtdiCable};
 use crate::hotplug::CableInfo;
 use crate::jtag::{Cable, CableError};
 use rusb::UsbContext;
@@ -252,17 +253,25 @@ pub fn cable_error(e: UsbError) -> CableError {
 }
 
 /// Opens the cable described by `info` (its usbfs node) as a JTAG [`Cable`] driven with
-/// `profile`.
+/// `profile` and its default options: claims the interface, then initialises the MPSSE
+/// engine as the profile says.
 pub fn open_usb_cable(info: &CableInfo, profile: &Profile) -> Result<Box<dyn Cable>, CableError> {
+    open_usb_cable_with(info, profile, CableOptions::default())
+}
+
+/// [`open_usb_cable`] with explicit driver options (TDO edge, clock cap, timeouts).
+pub fn open_usb_cable_with(
+    info: &CableInfo,
+    profile: &Profile,
+    options: CableOptions,
+) -> Result<Box<dyn Cable>, CableError> {
     let devnode = info
         .devnode
         .as_deref()
         .ok_or_else(|| CableError::Io(format!("{} has no device node", info.usb_path)))?;
     let transport = RusbTransport::open(devnode, profile.interface).map_err(cable_error)?;
-    drop(transport);
-    Err(CableError::Io(
-        "the FTDI MPSSE driver is not part of this build yet".into(),
-    ))
+    let cable = FtdiCable::open_with(transport, profile, options)?;
+    Ok(Box::new(cable))
 }
 
 #[cfg(test)]

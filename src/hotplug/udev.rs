@@ -194,21 +194,7 @@ impl UdevSource {
 
     /// The devices present now, as `Attached` events (coldplug).
     pub fn enumerate(&mut self) -> Result<Vec<CableEvent>, UdevError> {
-        let mut en = udev::Enumerator::new().map_err(UdevError::Enumerate)?;
-        en.match_subsystem("usb").map_err(UdevError::Enumerate)?;
-        // Every device is listed, initialized by udev or not: umockdev (0.17) cannot mark
-        // devices initialized, and on a host the window between the kernel's and udev's
-        // announcement is milliseconds; a cable opened too early fails with a permission
-        // error and is retried by the supervisor like any other failed open.
-        en.match_property("DEVTYPE", "usb_device")
-            .map_err(UdevError::Enumerate)?;
-        let mut events = Vec::new();
-        for dev in en.scan_devices().map_err(UdevError::Enumerate)? {
-            if let Some(info) = info_from_device(&dev) {
-                events.extend(self.dedup.present(info));
-            }
-        }
-        Ok(events)
+        enumerate_into(&mut self.dedup)
     }
 
     /// Follows the monitor until `sink` returns false (the receiver is gone). Must run inside
@@ -276,6 +262,36 @@ fn handle_event(dedup: &mut Deduper, event: &udev::Event) -> Vec<CableEvent> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The cables present now, by a fresh enumeration (for rescans; no deduplication state).
+pub fn present(filter: &CableFilter) -> Result<Vec<CableInfo>, UdevError> {
+    let mut dedup = Deduper::new(filter.clone());
+    Ok(enumerate_into(&mut dedup)?
+        .into_iter()
+        .filter_map(|ev| match ev {
+            CableEvent::Attached(info) => Some(info),
+            CableEvent::Detached { .. } => None,
+        })
+        .collect())
+}
+
+fn enumerate_into(dedup: &mut Deduper) -> Result<Vec<CableEvent>, UdevError> {
+    let mut en = udev::Enumerator::new().map_err(UdevError::Enumerate)?;
+    en.match_subsystem("usb").map_err(UdevError::Enumerate)?;
+    // Every device is listed, initialized by udev or not: umockdev (0.17) cannot mark
+    // devices initialized, and on a host the window between the kernel's and udev's
+    // announcement is milliseconds; a cable opened too early fails with a permission
+    // error and is retried by the supervisor like any other failed open.
+    en.match_property("DEVTYPE", "usb_device")
+        .map_err(UdevError::Enumerate)?;
+    let mut events = Vec::new();
+    for dev in en.scan_devices().map_err(UdevError::Enumerate)? {
+        if let Some(info) = info_from_device(&dev) {
+            events.extend(dedup.present(info));
+        }
+    }
+    Ok(events)
 }
 
 /// Starts udev discovery: the monitor first, then the enumeration. Returns one stream that

@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod direct;
+pub mod ft232h;
 pub mod parts;
 pub mod usb_pipe;
 

@@ -43,6 +43,45 @@ pub const ARM_DAP: Part = Part {
     series7_config: false,
 };
 
+/// The 7-series configuration interface as seen over JTAG (UG470, "JTAG instructions" and
+/// "instruction capture"). Opcodes are for the 6-bit IR of single-die parts.
+pub mod series7 {
+    /// Configuration readback.
+    pub const CFG_OUT: u64 = 0x04;
+    /// Configuration data input: the data register streams into the configuration logic.
+    pub const CFG_IN: u64 = 0x05;
+    pub const USERCODE: u64 = 0x08;
+    pub const IDCODE: u64 = 0x09;
+    /// Equivalent to pulsing PROGRAM_B: clears the configuration memory.
+    pub const JPROGRAM: u64 = 0x0B;
+    /// Runs the startup sequence on TCK cycles spent in Run-Test/Idle.
+    pub const JSTART: u64 = 0x0C;
+    pub const JSHUTDOWN: u64 = 0x0D;
+    pub const BYPASS: u64 = 0x3F;
+
+    /// Instruction-capture bits: a 7-series part loads these into its IR in Capture-IR, so a
+    /// programmer reads configuration status while shifting any instruction in.
+    /// Bits 1..0 are the mandatory `01`.
+    pub const CAPTURE_FIXED: u64 = 0b01;
+    /// End of startup reached (ISC_DONE).
+    pub const CAPTURE_ISC_DONE: u64 = 1 << 2;
+    /// In-system configuration mode enabled (ISC_ENABLE issued).
+    pub const CAPTURE_ISC_ENABLED: u64 = 1 << 3;
+    /// Configuration memory cleared, ready for data (INIT_COMPLETE / INIT_B high).
+    pub const CAPTURE_INIT: u64 = 1 << 4;
+    /// The DONE signal.
+    pub const CAPTURE_DONE: u64 = 1 << 5;
+
+    /// TCK cycles of housecleaning after JPROGRAM before INIT reads back high. Real parts take
+    /// milliseconds of wall time; the model counts clocks so it stays deterministic and a
+    /// programmer's INIT polling loop is exercised.
+    pub const HOUSECLEANING_CYCLES: u64 = 64;
+    /// Run-Test/Idle cycles under JSTART after which the startup sequence has released DONE.
+    pub const STARTUP_CYCLES: u64 = 16;
+    /// Length of the CFG_IN data register: one configuration word.
+    pub const CFG_IN_LEN: u8 = 32;
+}
+
 /// Looks a part up by name (used by `--simulate-chain` style options and tests).
 pub fn by_name(name: &str) -> Option<Part> {
     [XC7A35T, XC7Z020, ARM_DAP]

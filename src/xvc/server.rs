@@ -156,6 +156,8 @@ struct Shared {
     /// The active session's socket (to end it) and client.
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
+    /// Set when the server is being shut down: a session's EOF is then ours, not the client's.
+    stopping: std::sync::atomic::AtomicBool,
     stats: Arc<CableStats>,
     events: Option<EventSink>,
 }
@@ -177,10 +179,11 @@ pub struct CableServer {
 }
 
 impl CableServer {
-    /// Starts serving `cable` on an already bound listener.
+    /// Starts serving `cable` on an already bound listener. Without a cable (it failed to
+    /// open) clients are refused until one is installed with [`CableServer::install_cable`].
     pub fn start(
         listener: TcpListener,
-        cable: Box<dyn Cable>,
+        cable: Option<Box<dyn Cable>>,
         settings: ServerSettings,
         events: Option<EventSink>,
     ) -> std::io::Result<CableServer> {
@@ -188,9 +191,10 @@ impl CableServer {
         let shared = Arc::new(Shared {
             settings,
             permit: Arc::new(Semaphore::new(1)),
-            cable: Mutex::new(Some(cable)),
+            cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             stats: Arc::new(CableStats::default()),
             events,
         });
@@ -233,6 +237,7 @@ impl CableServer {
     /// Stops accepting, ends the session after its in-flight shift, and returns the cable once
     /// the session has let go of it (or `None` if that takes longer than `timeout`).
     pub async fn shutdown(self, timeout: Duration) -> Option<Box<dyn Cable>> {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
         // The listener is dropped when the accept loop ends: the port closes now.
         let _ = self.accept_task.await;
@@ -384,7 +389,10 @@ fn run_session_thread(
         shared.settings.max_vector_bytes,
         shared.stats.clone(),
     );
-    let end = session.run(&mut *cable);
+    let mut end = session.run(&mut *cable);
+    if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
+        end = SessionEnd::Shutdown;
+    }
     drop(session); // closes the socket: the client sees EOF
     if matches!(end, SessionEnd::CableFailed(_)) {
         // A failed handle is not handed to the next client; the owner reopens the cable and

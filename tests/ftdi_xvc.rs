@@ -1,0 +1,168 @@
+//! End to end over real TCP: an XVC client loads a 2 MiB random "bitstream" through the
+//! per-cable server, the FTDI driver and the FT232H emulator into the 7-series configuration
+//! model, in randomly sized shifts; the model must have received exactly those bits.
+
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use xvc_agent::ftdi::profiles::HS2;
+use xvc_agent::ftdi::{FtdiCable, TdoEdge};
+use xvc_agent::sim::ft232h::Ft232h;
+use xvc_agent::sim::parts::series7;
+use xvc_agent::sim::JtagChain;
+use xvc_agent::xvc::codec;
+use xvc_agent::xvc::server::{CableServer, ServerSettings};
+
+struct Client {
+    s: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Client { s }
+    }
+
+    fn shift(&mut self, nbits: u32, tms: &[u8], tdi: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.s.write_all(&codec::encode_shift(nbits, tms, tdi))?;
+        let mut tdo = vec![0; nbits.div_ceil(8) as usize];
+        self.s.read_exact(&mut tdo)?;
+        Ok(tdo)
+    }
+
+    /// Clocks (tms, tdi) pairs and returns TDO bits.
+    fn bits(&mut self, seq: &[(bool, bool)]) -> Vec<bool> {
+        let n = seq.len();
+        let mut tms = vec![0u8; n.div_ceil(8)];
+        let mut tdi = vec![0u8; n.div_ceil(8)];
+        for (i, &(m, d)) in seq.iter().enumerate() {
+            tms[i / 8] |= u8::from(m) << (i % 8);
+            tdi[i / 8] |= u8::from(d) << (i % 8);
+        }
+        let tdo = self.shift(n as u32, &tms, &tdi).unwrap();
+        (0..n).map(|i| tdo[i / 8] >> (i % 8) & 1 != 0).collect()
+    }
+
+    fn tms_path(&mut self, path: &[bool]) {
+        let seq: Vec<_> = path.iter().map(|&m| (m, false)).collect();
+        self.bits(&seq);
+    }
+
+    /// From Run-Test/Idle: loads a 6-bit instruction, back to Run-Test/Idle; returns the
+    /// captured IR value.
+    fn load_ir(&mut self, instr: u64) -> u64 {
+        let mut seq = vec![(true, false), (true, false), (false, false), (false, false)];
+        seq.extend((0..6).map(|i| (i == 5, instr >> i & 1 != 0)));
+        seq.extend([(true, false), (false, false)]);
+        let out = self.bits(&seq);
+        (0..6).fold(0, |acc, i| acc | u64::from(out[4 + i]) << i)
+    }
+}
+
+/// Bits `off..off + n` of `src` as a fresh little-endian vector.
+fn bit_slice(src: &[u8], off: usize, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n.div_ceil(8)];
+    if off % 8 == 0 {
+        out.copy_from_slice(&src[off / 8..off / 8 + n.div_ceil(8)]);
+        if n % 8 != 0 {
+            *out.last_mut().unwrap() &= (1u8 << (n % 8)) - 1;
+        }
+        return out;
+    }
+    let sh = off % 8;
+    for (j, o) in out.iter_mut().enumerate() {
+        let b = off / 8 + j;
+        let lo = src[b] >> sh;
+        let hi = src.get(b + 1).map_or(0, |x| x << (8 - sh));
+        *o = lo | hi;
+    }
+    if n % 8 != 0 {
+        *out.last_mut().unwrap() &= (1u8 << (n % 8)) - 1;
+    }
+    out
+}
+
+fn program(addr: SocketAddr, chip: &Ft232h, payload: &[u8], seed: u64) {
+    let mut c = Client::connect(addr);
+    c.s.write_all(b"getinfo:").unwrap();
+    let mut info = [0u8; 64];
+    let n = c.s.read(&mut info).unwrap();
+    assert!(info[..n].starts_with(b"xvcServer_v1.0:"));
+
+    // Test-Logic-Reset, Run-Test/Idle, JPROGRAM, housecleaning clocks, CFG_IN.
+    c.tms_path(&[true, true, true, true, true, false]);
+    let cap = c.load_ir(series7::JPROGRAM);
+    assert_eq!(cap & 0b11, 0b01);
+    c.tms_path(&[false; 100]);
+    let cap = c.load_ir(series7::CFG_IN);
+    assert_ne!(cap & series7::CAPTURE_INIT, 0, "INIT after housecleaning");
+    c.tms_path(&[true, false, false]); // Shift-DR
+
+    let total = payload.len() * 8;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let before = chip.counters();
+    let mut off = 0;
+    let mut shifts = 0u64;
+    while off < total {
+        let size = if rng.gen_ratio(1, 4) {
+            rng.gen_range(1..=64)
+        } else {
+            rng.gen_range(1..=(1 << 21))
+        };
+        let n = size.min(total - off);
+        let tdi = bit_slice(payload, off, n);
+        let mut tms = vec![0u8; n.div_ceil(8)];
+        if off + n == total {
+            tms[(n - 1) / 8] |= 1 << ((n - 1) % 8); // last bit leaves to Exit1-DR
+        }
+        c.shift(n as u32, &tms, &tdi).unwrap();
+        off += n;
+        shifts += 1;
+    }
+    let after = chip.counters();
+    assert_eq!(
+        after.turnarounds - before.turnarounds,
+        shifts,
+        "one host turnaround per XVC shift"
+    );
+    c.tms_path(&[true, false]); // Update-DR, Run-Test/Idle
+
+    c.load_ir(series7::JSTART);
+    c.tms_path(&[false; 32]);
+    let cap = c.load_ir(series7::BYPASS);
+    assert_ne!(cap & series7::CAPTURE_DONE, 0, "DONE after JSTART");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_mib_bitstream_arrives_bit_exact() {
+    let chip = Ft232h::hs2(JtagChain::xc7a35t());
+    let cable = FtdiCable::open(chip.clone(), &HS2, TdoEdge::Rising).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = CableServer::start(
+        listener,
+        Some(Box::new(cable)),
+        ServerSettings::new("emulated-hs2"),
+        None,
+    )
+    .unwrap();
+    let addr = server.local_addr();
+
+    let mut payload = vec![0u8; 2 << 20];
+    rand::rngs::StdRng::seed_from_u64(7).fill(&mut payload[..]);
+    let want: [u8; 32] = Sha256::digest(&payload).into();
+
+    let client_chip = chip.clone();
+    tokio::task::spawn_blocking(move || program(addr, &client_chip, &payload, 11))
+        .await
+        .unwrap();
+
+    assert_eq!(chip.with_chain(|c| c.cfg_in_bits()), 8 * (2 << 20));
+    assert_eq!(chip.with_chain(|c| c.cfg_in_sha256()), want);
+    assert!(chip.with_chain(|c| c.done()));
+    assert_eq!(chip.counters().eeprom_writes, 0);
+    assert!(server.shutdown(Duration::from_secs(5)).await.is_some());
+}

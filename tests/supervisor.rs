@@ -1,0 +1,394 @@
+//! The supervisor in-process: config-driven assignment, reloads, priorities, leases and
+//! access control, with simulated cables over real TCP on 127.0.0.1.
+
+mod common;
+
+use common::{free_port_range, wait_for, XvcClient};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
+use xvc_agent::agent::state::CableState;
+use xvc_agent::agent::status::AgentStatus;
+use xvc_agent::agent::supervisor::{run_with, Input, RunOptions, Wiring};
+use xvc_agent::ftdi::profiles::Profile;
+use xvc_agent::ftdi::CableOptions;
+use xvc_agent::hotplug::simulated::sim_cable;
+use xvc_agent::hotplug::CableEvent;
+use xvc_agent::hotplug::CableInfo;
+use xvc_agent::jtag::{Cable, CableError};
+
+const T: Duration = Duration::from_secs(10);
+const IDCODE: u32 = 0x0362_D093;
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    tx: mpsc::UnboundedSender<Input>,
+    dir: tempfile::TempDir,
+    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Harness {
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// Starts an agent with `yaml` and the simulated cables `initial` (1-based indexes).
+    fn start(yaml: &str, initial: &[usize]) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, yaml, initial)
+    }
+
+    fn start_in(dir: tempfile::TempDir, yaml: &str, initial: &[usize]) -> Harness {
+        Self::start_with(dir, yaml, initial, std::sync::Arc::new(SimulatedOpener))
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        initial: &[usize],
+        opener: std::sync::Arc<dyn CableOpener>,
+    ) -> Harness {
+        std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let opts = RunOptions {
+            config_path: dir.path().join("config.yaml"),
+            config_explicit: true,
+            state_dir: Some(dir.path().join("state")),
+            ..RunOptions::default()
+        };
+        let wiring = Wiring {
+            opener,
+            initial: initial
+                .iter()
+                .map(|&i| CableEvent::Attached(sim_cable(i)))
+                .collect(),
+            enumerate: None,
+            ready: Some(ready_tx),
+        };
+        let done = rt.spawn(run_with(opts, wiring, tx.clone(), rx));
+        rt.block_on(async { tokio::time::timeout(T, ready_rx).await })
+            .expect("agent ready in time")
+            .expect("agent ready");
+        Harness {
+            rt,
+            tx,
+            dir,
+            done: Some(done),
+        }
+    }
+
+    fn status(&self) -> AgentStatus {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Input::Status(reply)).unwrap();
+        self.rt.block_on(rx).unwrap()
+    }
+
+    fn state_of(&self, serial: &str) -> Option<(CableState, Option<u16>)> {
+        self.status()
+            .cables
+            .into_iter()
+            .find(|c| c.serial.as_deref() == Some(serial))
+            .map(|c| (c.state, c.port))
+    }
+
+    fn wait_state(&self, serial: &str, state: CableState) -> Option<u16> {
+        wait_for(&format!("{serial} to be {state}"), T, || {
+            self.state_of(serial)
+                .filter(|(s, _)| *s == state)
+                .map(|(_, p)| p)
+        })
+    }
+
+    fn plug(&self, i: usize) {
+        self.tx
+            .send(Input::Cable(CableEvent::Attached(sim_cable(i))))
+            .unwrap();
+    }
+
+    fn unplug(&self, i: usize) {
+        self.tx
+            .send(Input::Cable(CableEvent::Detached {
+                syspath: sim_cable(i).syspath,
+            }))
+            .unwrap();
+    }
+
+    fn reload(&self, yaml: &str) {
+        std::fs::write(self.config_path(), yaml).unwrap();
+        self.tx.send(Input::Reload).unwrap();
+    }
+
+    /// Stops the agent and returns its state directory.
+    fn stop(mut self) -> tempfile::TempDir {
+        self.tx.send(Input::Shutdown).unwrap();
+        let done = self.done.take().unwrap();
+        self.rt
+            .block_on(async { tokio::time::timeout(T, done).await })
+            .expect("agent stops in time")
+            .unwrap()
+            .unwrap();
+        self.dir
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    ([127, 0, 0, 1], port).into()
+}
+
+fn session(port: u16) -> XvcClient {
+    wait_for(&format!("a session on {port}"), T, || {
+        let mut c = XvcClient::connect(addr(port)).ok()?;
+        c.read_idcode().ok().map(|_| c)
+    })
+}
+
+#[test]
+fn rules_map_serials_to_fixed_ports_and_others_to_the_pool() {
+    let p = free_port_range(4);
+    let yaml = format!(
+        "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: main\n    match: {{ serial: SIM000002 }}\n    port: {p}\n",
+        p + 1,
+        p + 3
+    );
+    let h = Harness::start(&yaml, &[1, 2]);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
+    let st = h.status();
+    let main = st.cables.iter().find(|c| c.name == "main").unwrap();
+    assert_eq!(main.chain[0].name, "xc7a35t");
+    assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
+    h.stop();
+}
+
+#[test]
+fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
+    let p = free_port_range(2);
+    let yaml = format!(
+        "listen: 127.0.0.1\nports: {}-{}\nauto_serve: false\ncables:\n  - name: main\n    match: {{ serial: SIM000001 }}\n    port: {p}\n    priority: 1\n  - name: spare\n    match: {{ serial: SIM000002 }}\n    port: {p}\n    priority: 50\n",
+        p + 1,
+        p + 1
+    );
+    // The spare arrives first and is served; the main cable arrives and takes the port (the
+    // spare has no client).
+    let h = Harness::start(&yaml, &[2]);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    h.plug(1);
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
+    h.wait_state("SIM000002", CableState::Queued);
+    let reason = h
+        .status()
+        .cables
+        .into_iter()
+        .find(|c| c.name == "spare")
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("main"), "reason names the holder: {reason}");
+    // Unplug the main cable: the spare stands in on the same port.
+    h.unplug(1);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
+    h.stop();
+}
+
+#[test]
+fn an_active_session_is_never_preempted() {
+    let p = free_port_range(2);
+    let yaml = format!(
+        "listen: 127.0.0.1\nports: {}-{}\nauto_serve: false\ncables:\n  - name: main\n    match: {{ serial: SIM000001 }}\n    port: {p}\n    priority: 1\n  - name: spare\n    match: {{ serial: SIM000002 }}\n    port: {p}\n    priority: 50\n",
+        p + 1,
+        p + 1
+    );
+    let h = Harness::start(&yaml, &[2]);
+    h.wait_state("SIM000002", CableState::Serving);
+    let mut client = session(p);
+    h.wait_state("SIM000002", CableState::Busy);
+    h.plug(1);
+    h.wait_state("SIM000001", CableState::Queued);
+    assert_eq!(client.read_idcode().unwrap(), IDCODE, "session undisturbed");
+    drop(client);
+    // Once the client leaves, the better cable takes the port.
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
+    h.stop();
+}
+
+#[test]
+fn reload_changes_one_cable_and_keeps_the_other_session() {
+    let p = free_port_range(4);
+    let yaml = |spare_port: u16| {
+        format!(
+            "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: a\n    match: {{ serial: SIM000001 }}\n    port: {p}\n  - name: b\n    match: {{ serial: SIM000002 }}\n    port: {spare_port}\n",
+            p + 3,
+            p + 3
+        )
+    };
+    let h = Harness::start(&yaml(p + 1), &[1, 2]);
+    h.wait_state("SIM000002", CableState::Serving);
+    let mut a = session(p);
+    h.reload(&yaml(p + 2));
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p + 2));
+    assert!(TcpStream::connect(addr(p + 1)).is_err(), "old port closed");
+    assert_eq!(
+        a.read_idcode().unwrap(),
+        IDCODE,
+        "cable a's session survived"
+    );
+    assert_eq!(h.status().reloads, 1);
+    h.stop();
+}
+
+#[test]
+fn a_bad_file_on_reload_keeps_the_old_config() {
+    let p = free_port_range(2);
+    let good = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 1);
+    let h = Harness::start(&good, &[1]);
+    h.wait_state("SIM000001", CableState::Serving);
+    let mut c = session(p);
+    h.reload("listen: 127.0.0.1\nports: banana\nbogus_key: 1\n");
+    // The reload is refused: same reload count, same port, session intact.
+    let st = h.status();
+    assert_eq!(st.reloads, 0);
+    assert_eq!(h.state_of("SIM000001"), Some((CableState::Busy, Some(p))));
+    assert_eq!(c.read_idcode().unwrap(), IDCODE);
+    h.stop();
+}
+
+#[test]
+fn leases_survive_a_restart() {
+    let p = free_port_range(3);
+    let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 2);
+    // Cable 2 arrives alone and gets the first pool port.
+    let h = Harness::start(&yaml, &[2]);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    let dir = h.stop();
+    assert!(dir.path().join("state/leases.json").exists());
+    // After a restart cable 1 arrives first, but cable 2 still gets its remembered port.
+    let h = Harness::start_in(dir, &yaml, &[1, 2]);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
+    // A replug keeps the port too.
+    h.unplug(2);
+    wait_for("cable 2 gone", T, || {
+        h.state_of("SIM000002").is_none().then_some(())
+    });
+    h.plug(2);
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
+    h.stop();
+}
+
+#[test]
+fn max_cables_queues_the_rest() {
+    let p = free_port_range(3);
+    let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\nmax_cables: 1\n", p + 2);
+    let h = Harness::start(&yaml, &[1, 2]);
+    h.wait_state("SIM000001", CableState::Serving);
+    h.wait_state("SIM000002", CableState::Queued);
+    h.unplug(1);
+    h.wait_state("SIM000002", CableState::Serving);
+    h.stop();
+}
+
+/// A client bound to 127.0.0.2 against `allow: [127.0.0.1/32]`.
+fn outsider_is_served(access: &str) -> bool {
+    let p = free_port_range(1);
+    let yaml =
+        format!("listen: 127.0.0.1\nports: {p}-{p}\nallow: [127.0.0.1/32]\naccess: {access}\n");
+    let h = Harness::start(&yaml, &[1]);
+    h.wait_state("SIM000001", CableState::Serving);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    socket.connect(&addr(p).into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(T)).unwrap();
+    let mut c = XvcClient { stream };
+    let served = c.read_idcode().map(|id| id == IDCODE).unwrap_or(false);
+    // An insider is served in every mode.
+    drop(c);
+    assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
+    h.stop();
+    served
+}
+
+#[test]
+fn access_modes_for_a_peer_outside_the_allowlist() {
+    assert!(!outsider_is_served("strict"));
+    assert!(outsider_is_served("permissive"));
+    assert!(outsider_is_served("off"));
+}
+
+/// Number of bits in a shift that makes [`FlakyCable`] fail.
+const FAIL_TRIGGER_BITS: u32 = 1234;
+
+/// A simulated cable that times out on a shift of [`FAIL_TRIGGER_BITS`] bits.
+struct FlakyCable(Box<dyn Cable>);
+
+impl Cable for FlakyCable {
+    fn shift(
+        &mut self,
+        nbits: u32,
+        tms: &[u8],
+        tdi: &[u8],
+        tdo: &mut [u8],
+    ) -> Result<(), CableError> {
+        if nbits == FAIL_TRIGGER_BITS {
+            return Err(CableError::Timeout("injected".into()));
+        }
+        self.0.shift(nbits, tms, tdi, tdo)
+    }
+
+    fn set_tck_period(&mut self, period_ns: u32) -> Result<u32, CableError> {
+        self.0.set_tck_period(period_ns)
+    }
+}
+
+/// Opens flaky simulated cables and counts the opens.
+#[derive(Default)]
+struct FlakyOpener(std::sync::atomic::AtomicUsize);
+
+impl CableOpener for FlakyOpener {
+    fn open(
+        &self,
+        info: &CableInfo,
+        profile: &'static Profile,
+        options: &CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(FlakyCable(
+            SimulatedOpener.open(info, profile, options)?,
+        )))
+    }
+}
+
+#[test]
+fn a_cable_error_degrades_and_the_cable_is_reopened() {
+    let p = free_port_range(1);
+    let opener = std::sync::Arc::new(FlakyOpener::default());
+    let h = Harness::start_with(
+        tempfile::tempdir().unwrap(),
+        &format!("listen: 127.0.0.1\nports: {p}-{p}\n"),
+        &[1],
+        opener.clone(),
+    );
+    h.wait_state("SIM000001", CableState::Serving);
+    let mut c = session(p);
+    let n = (FAIL_TRIGGER_BITS as usize).div_ceil(8);
+    assert!(c
+        .shift(FAIL_TRIGGER_BITS, &vec![0; n], &vec![0; n])
+        .is_err());
+    assert!(c.sees_eof(T), "the session ends on the cable error");
+    // Reopened at once: serving again on the same port, through a new handle.
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
+    assert_eq!(opener.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
+    h.stop();
+}
