@@ -341,6 +341,13 @@ class Agent:
     def alive(self):
         return self.proc.poll() is None
 
+    def resources(self):
+        """(open descriptors, threads) of the agent process."""
+        pid = self.proc.pid
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        return fds, threads
+
     def stop(self, timeout=15):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -245,7 +245,11 @@ def test_latency_summary(devices, agent_factory):
     port = agent.base_port
     dev = devices("210249A85F1B")
     listens, serves, removes = [], [], []
+    idle_fds, _ = agent.resources()
+    threads_after_first = None
     for i in range(20):
+        if i == 1:
+            threads_after_first = agent.resources()[1]
         t0 = dev.plug("1-2", 10 + i)
         wait_until(lambda: listening(port), GENEROUS_S, what="port accepting")
         listens.append(time.monotonic() - t0)
@@ -261,6 +265,14 @@ def test_latency_summary(devices, agent_factory):
           f"(target {ADD_TARGET_S * 1000:.0f} ms)")
     print(f"remove -> port closed ({len(removes)} cycles): {_summary(removes)} "
           f"(target {REMOVE_TARGET_S * 1000:.0f} ms)")
+    # Nothing leaks per cycle: every descriptor (device node, its ioctl socket, libusb's
+    # event descriptors, the listener) is closed again, and no thread is left behind.
+    wait_until(lambda: agent.resources()[0] == idle_fds, GENEROUS_S,
+               what=f"the agent back to its {idle_fds} idle descriptors")
+    fds, threads = agent.resources()
+    print(f"agent descriptors idle {idle_fds}, after 20 cycles {fds}; "
+          f"threads after cycle 1 {threads_after_first}, after 20 cycles {threads}")
+    assert threads <= threads_after_first
     assert statistics.median(serves) <= ADD_TARGET_S
     assert statistics.median(removes) <= REMOVE_TARGET_S
     assert max(serves) < GENEROUS_S and max(removes) < GENEROUS_S
@@ -327,3 +339,81 @@ def test_long_shift_completes_through_usbfs(devices, agent_factory):
     expected = (int.from_bytes(pattern, "little") << 1) & ((1 << (nbytes * 8)) - 1)
     assert int.from_bytes(tdo, "little") == expected
     c.close()
+
+
+def test_usbfs_emulation_answers_like_the_kernel(devices):
+    """The ioctl handler itself, driven directly (paths the agent does not take, such as
+    DISCONNECT_CLAIM and synchronous CONTROL, included)."""
+    import errno
+    import fcntl
+    import os
+
+    import usbdevfs as u
+
+    dev = devices("210249A85F1B")
+    dev.plug("1-7", 21)
+    fd = os.open(dev.devnode, os.O_RDWR)
+    try:
+        # The node reads as the descriptors, as usbfs does.
+        assert os.read(fd, 18)[:4] == bytes([0x12, 0x01, 0x00, 0x02])
+        caps = bytearray(4)
+        fcntl.ioctl(fd, u.USBDEVFS_GET_CAPABILITIES, caps)
+        assert int.from_bytes(caps, "little") & u.CAP_BULK_SCATTER_GATHER
+        info = bytearray(8)
+        fcntl.ioctl(fd, u.USBDEVFS_CONNECTINFO, info)
+        assert int.from_bytes(info[:4], "little") == 21
+        assert fcntl.ioctl(fd, u.USBDEVFS_GET_SPEED) == u.USB_SPEED_HIGH
+
+        drv = bytearray(260)
+        fcntl.ioctl(fd, u.USBDEVFS_GETDRIVER, drv)
+        assert drv[4:12] == b"ftdi_sio"
+        iface = (0).to_bytes(4, "little")
+        try:
+            fcntl.ioctl(fd, u.USBDEVFS_CLAIMINTERFACE, bytearray(iface))
+            raise AssertionError("claimed an interface a kernel driver holds")
+        except OSError as e:
+            assert e.errno == errno.EBUSY
+        fcntl.ioctl(fd, u.USBDEVFS_DISCONNECT_CLAIM, bytearray(iface + bytes(260)))
+        try:
+            fcntl.ioctl(fd, u.USBDEVFS_GETDRIVER, bytearray(260))
+            raise AssertionError("driver still bound after DISCONNECT_CLAIM")
+        except OSError as e:
+            assert e.errno == errno.ENODATA
+
+        # Synchronous CONTROL: a standard request answered by the device itself, and a vendor
+        # request answered by the emulator (FTDI GET_LATENCY_TIMER, default 16 ms).
+        reply = bytearray(1)
+        addr = ctypes_addr(reply)
+        ctrl = bytearray(struct_pack_ctrl(0x80, 0x08, 0, 0, 1, 1000, addr))
+        assert fcntl.ioctl(fd, u.USBDEVFS_CONTROL, ctrl) == 1
+        assert reply[0] == 1
+        ctrl = bytearray(struct_pack_ctrl(0xC0, 0x0A, 0, 1, 1, 1000, addr))
+        assert fcntl.ioctl(fd, u.USBDEVFS_CONTROL, ctrl) == 1
+        assert reply[0] == 16
+
+        fcntl.ioctl(fd, u.USBDEVFS_RELEASEINTERFACE, bytearray(iface))
+        # Nothing submitted: nothing to reap.
+        try:
+            fcntl.ioctl(fd, u.USBDEVFS_REAPURBNDELAY, bytearray(8))
+            raise AssertionError("reaped a URB that was never submitted")
+        except OSError as e:
+            assert e.errno == errno.EAGAIN
+        dev.unplug_event()
+        try:
+            fcntl.ioctl(fd, u.USBDEVFS_CLAIMINTERFACE, bytearray(iface))
+            raise AssertionError("claimed an interface of an unplugged device")
+        except OSError as e:
+            assert e.errno == errno.ENODEV
+        dev.finish_unplug()
+    finally:
+        os.close(fd)
+
+
+def ctypes_addr(buf):
+    import ctypes
+    return ctypes.addressof((ctypes.c_char * len(buf)).from_buffer(buf))
+
+
+def struct_pack_ctrl(rtype, request, value, index, length, timeout, data_addr):
+    import struct
+    return struct.pack("<BBHHHI4xQ", rtype, request, value, index, length, timeout, data_addr)
