@@ -138,6 +138,45 @@ fn openfpgaloader_detects_both_simulated_cables() {
 }
 
 #[test]
+fn openfpgaloader_loads_a_bitstream() {
+    let base = free_port_range(1);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agent, _notify) = start_ready(
+        &dir,
+        "",
+        &[
+            "--simulate",
+            "1",
+            "--base-port",
+            &base.to_string(),
+            "--listen",
+            "127.0.0.1",
+        ],
+    );
+    // A raw 256 KiB image: openFPGALoader resets the part, shifts it into CFG_IN and checks DONE.
+    let image = dir.path().join("image.bin");
+    let data: Vec<u8> = (0..256 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&image, data).unwrap();
+    let out = Command::new("openFPGALoader")
+        .args(["-c", "xvc-client", "--ip", "127.0.0.1", "--port"])
+        .arg(base.to_string())
+        .args(["-m", "--file-type", "bin"])
+        .arg(&image)
+        .output()
+        .expect("openFPGALoader is installed by `make deps`");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openFPGALoader failed:\n{text}");
+    assert!(text.contains("Done"), "load did not finish:\n{text}");
+    assert!(terminate(&mut agent).success());
+}
+
+#[test]
 fn sigterm_ends_an_active_session_and_closes_ports() {
     let base = free_port_range(1);
     let dir = tempfile::tempdir().unwrap();

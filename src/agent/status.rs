@@ -3,6 +3,16 @@
 
 use crate::agent::state::CableState;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A latency histogram: cumulative counts per upper bound (seconds; the last bound is
+/// infinite), and the sum of all observations in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Histogram {
+    pub bounds: Vec<f64>,
+    pub cumulative: Vec<u64>,
+    pub sum_seconds: f64,
+}
 
 /// One device found on a cable's JTAG chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,7 +24,7 @@ pub struct ChainDevice {
 }
 
 /// One attached cable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CableStatus {
     /// Rule name, else the identity.
     pub name: String,
@@ -32,13 +42,21 @@ pub struct CableStatus {
     pub sessions: u64,
     pub shifts: u64,
     pub bits: u64,
-    pub refused: u64,
+    /// Refused connections by reason (`not_allowed`, `busy`, `queue_timeout`,
+    /// `cable_unavailable`).
+    pub refused: BTreeMap<String, u64>,
+    /// Cable errors (USB failures, timeouts) since the cable was attached.
+    pub usb_errors: u64,
+    /// Successful reopens after an error.
+    pub reconnects: u64,
+    /// Shift latency histogram.
+    pub shift_latency: Histogram,
     /// Devices on the JTAG chain, nearest TDO first (read when the cable was opened).
     pub chain: Vec<ChainDevice>,
 }
 
 /// The whole agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentStatus {
     pub version: String,
     /// The config file in effect, or `built-in defaults`.

@@ -17,7 +17,7 @@ use crate::agent::leases::Leases;
 use crate::agent::notify;
 use crate::agent::opener::{CableOpener, SimulatedOpener};
 use crate::agent::state::{self, CableState};
-use crate::agent::status::{AgentStatus, CableStatus, ChainDevice};
+use crate::agent::status::{AgentStatus, CableStatus, ChainDevice, Histogram};
 use crate::agent::usb_opener::UsbOpener;
 use crate::config::{self, CableSettings, Config, ConfigSource};
 use crate::ftdi::profiles::Profile;
@@ -25,7 +25,10 @@ use crate::ftdi::CableOptions;
 use crate::hotplug::{self, CableEvent, CableInfo};
 use crate::jtag::identify::{self, ChainEntry};
 use crate::jtag::{Cable, CableError};
-use crate::xvc::server::{CableServer, ServerEvent};
+use crate::logging::message_id;
+use crate::xvc::server::{
+    CableLabel, CableServer, RefuseReason, ServerEvent, SHIFT_LATENCY_BUCKETS,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -332,6 +335,8 @@ struct Attached {
     reason: Option<String>,
     chain: Vec<ChainDevice>,
     reopen_attempts: u32,
+    usb_errors: u64,
+    reconnects: u64,
 }
 
 impl Attached {
@@ -485,7 +490,8 @@ impl Supervisor {
             info.product.as_deref(),
         );
         tracing::info!(
-            cable = %info.identity(), usb_path = %info.usb_path,
+            cable_serial = %info.identity(), cable_path = %info.usb_path,
+            message_id = message_id::CABLE_ATTACHED,
             "attached {:04x}:{:04x} {} {}",
             info.vid, info.pid,
             info.manufacturer.as_deref().unwrap_or("?"),
@@ -500,6 +506,8 @@ impl Supervisor {
             reason: None,
             chain: Vec::new(),
             reopen_attempts: 0,
+            usb_errors: 0,
+            reconnects: 0,
         });
     }
 
@@ -510,7 +518,8 @@ impl Supervisor {
         let mut a = self.attached.remove(i);
         let port = a.run.as_ref().map(|r| r.port);
         self.stop(&mut a).await;
-        tracing::info!(cable = %a.info.identity(), usb_path = %a.info.usb_path, "detached{}",
+        tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+            message_id = message_id::CABLE_DETACHED, "detached{}",
             port.map_or(String::new(), |p| format!(", port {p} closed")));
     }
 
@@ -559,9 +568,15 @@ impl Supervisor {
             Ok((cfg, source)) => {
                 self.reloads += 1;
                 if cfg == self.config {
-                    tracing::info!("configuration reloaded: no change");
+                    tracing::info!(
+                        message_id = message_id::CONFIG_RELOADED,
+                        "configuration reloaded: no change"
+                    );
                 } else {
-                    tracing::info!("configuration reloaded: applying changes");
+                    tracing::info!(
+                        message_id = message_id::CONFIG_RELOADED,
+                        "configuration reloaded: applying changes"
+                    );
                     self.config = cfg;
                 }
                 if source == ConfigSource::BuiltIn {
@@ -618,13 +633,15 @@ impl Supervisor {
             } else if let Some(q) = plan.queued(a.key()) {
                 a.name = q.name.clone();
                 if a.idle_state != CableState::Queued || a.reason.as_ref() != Some(&q.reason) {
-                    tracing::info!(cable = %a.info.identity(), "queued: {}", q.reason);
+                    tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+                        message_id = message_id::CABLE_QUEUED, "queued: {}", q.reason);
                 }
                 a.idle_state = CableState::Queued;
                 a.reason = Some(q.reason.clone());
             } else if let Some(ig) = plan.ignored.iter().find(|i| i.key == a.key()) {
                 if a.idle_state != CableState::Ignored {
-                    tracing::info!(cable = %a.info.identity(), "not served: {}", ig.reason);
+                    tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+                        "not served: {}", ig.reason);
                 }
                 a.idle_state = CableState::Ignored;
                 a.reason = Some(ig.reason.clone());
@@ -651,8 +668,10 @@ impl Supervisor {
                 self.reconcile().await;
             }
             ServerEvent::CableFailed { error } => {
-                tracing::warn!(cable = %a.info.identity(), "cable error, reopening: {error}");
+                tracing::warn!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+                    message_id = message_id::USB_ERROR, "cable error, reopening: {error}");
                 a.reason = Some(error.to_string());
+                a.usb_errors += 1;
                 schedule_reopen(a, generation, &tx);
             }
         }
@@ -667,6 +686,9 @@ impl Supervisor {
         let identity = a.info.identity();
         let (cable, failure) = match result {
             Ok(opened) => {
+                if a.reopen_attempts > 0 {
+                    a.reconnects += 1;
+                }
                 a.chain = opened.chain;
                 a.reopen_attempts = 0;
                 a.reason = None;
@@ -677,19 +699,24 @@ impl Supervisor {
         match std::mem::replace(&mut run.phase, Phase::BindFailed) {
             Phase::Opening { listener } => {
                 let sink = event_sink(&tx, key, generation);
-                let settings = run.settings.server_settings(a.name.clone());
+                let settings = run.settings.server_settings(CableLabel {
+                    name: a.name.clone(),
+                    serial: identity.clone(),
+                    usb_path: a.info.usb_path.clone(),
+                });
                 match CableServer::start(listener, cable, settings, Some(sink)) {
                     Ok(server) => {
                         if failure.is_none() {
                             tracing::info!(
-                                cable = %identity, port = run.port,
+                                cable_serial = %identity, cable_path = %a.info.usb_path, xvc_port = run.port,
+                                message_id = message_id::CABLE_SERVING,
                                 "serving on {} (chain: {})", server.local_addr(), describe_chain(&a.chain)
                             );
                         }
                         run.phase = Phase::Serving { server };
                     }
                     Err(e) => {
-                        tracing::error!(cable = %identity, "cannot start server: {e}");
+                        tracing::error!(cable_serial = %identity, cable_path = %a.info.usb_path, "cannot start server: {e}");
                         a.run = None;
                         a.idle_state = CableState::Error;
                         a.reason = Some(e.to_string());
@@ -699,7 +726,8 @@ impl Supervisor {
             }
             Phase::Serving { server } => {
                 if let Some(cable) = cable {
-                    tracing::info!(cable = %identity, port = run.port, "cable reopened, serving again");
+                    tracing::info!(cable_serial = %identity, cable_path = %a.info.usb_path, xvc_port = run.port,
+                        message_id = message_id::CABLE_SERVING, "cable reopened, serving again");
                     server.install_cable(cable);
                 }
                 run.phase = Phase::Serving { server };
@@ -707,7 +735,9 @@ impl Supervisor {
             Phase::BindFailed => {}
         }
         if let Some(e) = failure {
-            tracing::warn!(cable = %identity, "cannot open cable: {e}");
+            a.usb_errors += 1;
+            tracing::warn!(cable_serial = %identity, cable_path = %a.info.usb_path,
+                message_id = message_id::USB_ERROR, "cannot open cable: {e}");
             a.reason = Some(format!("cannot open: {e}"));
             schedule_reopen(a, generation, &tx);
         }
@@ -810,7 +840,8 @@ fn start(
         Err(e) => {
             let why = format!("cannot listen on {addr}: {e}");
             if a.reason.as_ref() != Some(&why) {
-                tracing::error!(cable = %a.info.identity(), port = s.port, "{why}; retrying every {:?}", state::BIND_RETRY);
+                tracing::error!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path, xvc_port = s.port,
+                    "{why}; retrying every {:?}", state::BIND_RETRY);
             }
             a.reason = Some(why);
             let (tx, key) = (tx.clone(), a.info.syspath.clone());
@@ -877,7 +908,8 @@ fn schedule_reopen(a: &mut Attached, generation: u64, tx: &mpsc::UnboundedSender
         }
         None => {
             tracing::error!(
-                cable = %a.info.identity(),
+                cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+                message_id = message_id::CABLE_OFFLINE,
                 "cable offline after {} reopen attempts; replug it or send SIGUSR1",
                 state::MAX_REOPEN_ATTEMPTS
             );
@@ -899,7 +931,8 @@ async fn stop_running(a: &mut Attached, timeout: Duration) {
         if let Phase::Serving { server } = run.phase {
             server.shutdown(timeout).await;
         }
-        tracing::info!(cable = %a.info.identity(), port = run.port, "stopped serving on port {}", run.port);
+        tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path, xvc_port = run.port,
+            "stopped serving on port {}", run.port);
     }
 }
 
@@ -968,7 +1001,28 @@ fn cable_status(a: &Attached) -> CableStatus {
         sessions: load(|s| &s.sessions),
         shifts: load(|s| &s.shifts),
         bits: load(|s| &s.bits),
-        refused: load(|s| &s.refused),
+        refused: RefuseReason::ALL
+            .iter()
+            .map(|&r| {
+                let n = stats
+                    .as_ref()
+                    .map_or(0, |s| s.refused[r as usize].load(Ordering::Relaxed));
+                (r.as_str().to_string(), n)
+            })
+            .collect(),
+        usb_errors: a.usb_errors,
+        reconnects: a.reconnects,
+        shift_latency: {
+            let (cumulative, sum_seconds) = stats
+                .as_ref()
+                .map(|s| s.shift_latency.snapshot())
+                .unwrap_or_else(|| (vec![0; SHIFT_LATENCY_BUCKETS.len() + 1], 0.0));
+            Histogram {
+                bounds: SHIFT_LATENCY_BUCKETS.to_vec(),
+                cumulative,
+                sum_seconds,
+            }
+        },
         chain: a.chain.clone(),
     }
 }

@@ -7,7 +7,7 @@ use super::values::{format_duration, format_frequency, PortPool};
 pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
-use crate::xvc::server::{OnBusy, ServerSettings};
+use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -204,10 +204,10 @@ pub struct CableSettings {
 }
 
 impl CableSettings {
-    /// The server settings for a cable shown as `cable` in logs.
-    pub fn server_settings(&self, cable: impl Into<String>) -> ServerSettings {
+    /// The server settings for a cable named `cable` in logs.
+    pub fn server_settings(&self, cable: CableLabel) -> ServerSettings {
         ServerSettings {
-            cable: cable.into(),
+            cable,
             max_vector_bytes: self.max_vector_bytes,
             access: self.access.clone(),
             on_busy: self.on_busy,

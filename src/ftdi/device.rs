@@ -40,9 +40,9 @@ mod request {
 }
 
 /// Replies up to this size are read after the whole command stream is written: the chip can
-/// hold them (its reply FIFO is 1 KiB; half of it keeps a margin). Longer ones are read
+/// hold them (its reply FIFO is 1 KiB; 64 bytes stay as margin). Longer ones are read
 /// concurrently with the write.
-pub const SEQUENTIAL_REPLY_LIMIT: usize = 512;
+pub const SEQUENTIAL_REPLY_LIMIT: usize = 960;
 
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
@@ -63,6 +63,9 @@ pub enum FtdiError {
     /// The reply does not match the commands sent.
     #[error("protocol desync: {0}")]
     Desync(String),
+    /// The request itself is invalid (vectors shorter than the bit count).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// Any other USB failure.
     #[error("USB error {op}: {source}")]
     Usb {
@@ -88,6 +91,7 @@ impl From<FtdiError> for CableError {
             FtdiError::Gone => CableError::Gone,
             FtdiError::Timeout(why) => CableError::Timeout(why),
             FtdiError::Desync(why) => CableError::Desync(why),
+            FtdiError::InvalidRequest(why) => CableError::InvalidRequest(why),
             e @ FtdiError::Usb { .. } => CableError::Io(e.to_string()),
         }
     }
@@ -498,6 +502,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         tdi: &[u8],
         tdo: &mut [u8],
     ) -> Result<(), FtdiError> {
+        check_vectors(nbits, tms, tdi, tdo)
+            .map_err(|e| FtdiError::InvalidRequest(e.to_string()))?;
         self.check_usable()?;
         if nbits == 0 {
             return Ok(());
@@ -515,7 +521,26 @@ impl<T: UsbTransport> FtdiCable<T> {
                 mpsse::decode(&self.plan, &self.reply, tdo)
                     .map_err(|e| FtdiError::Desync(e.to_string()))
             });
+        self.trim_buffers();
+        tracing::trace!(
+            nbits,
+            command_bytes = self.cmd.len(),
+            reply_bytes = self.reply.len(),
+            ok = result.is_ok(),
+            "shift"
+        );
         result.inspect_err(|e| self.note_failure(e))
+    }
+
+    /// Gives back memory a long shift grew, once shifts are small again: an idle cable keeps
+    /// little, while a stream of long shifts reuses its buffers without reallocating.
+    fn trim_buffers(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        for buf in [&mut self.cmd, &mut self.reply] {
+            if buf.capacity() > KEEP && buf.capacity() > 4 * buf.len() {
+                buf.shrink_to(KEEP.max(buf.len()));
+            }
+        }
     }
 
     /// Sets the TCK period (see [`Cable::set_tck_period`]) with typed errors.
@@ -656,8 +681,8 @@ mod tests {
         assert_eq!((bits >> 9) as u32, 0x0362_D093);
         assert_eq!(cable.set_tck_period(100).unwrap(), 100);
         assert_eq!(cable.transport().chip.divisor(), 2);
-        assert_eq!(cable.set_tck_period(101).unwrap(), 134);
-        assert_eq!(cable.set_tck_period(1).unwrap(), 34);
+        assert_eq!(cable.set_tck_period(101).unwrap(), 133);
+        assert_eq!(cable.set_tck_period(1).unwrap(), 33);
         let last = cable.transport().log.lock().unwrap().writes.last().cloned();
         assert_eq!(last, Some(vec![0x86, 0x00, 0x00]));
     }

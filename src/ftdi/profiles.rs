@@ -101,7 +101,7 @@ pub const HS2: Profile = Profile {
     vid: 0x0403,
     pid: 0x6014,
     manufacturer: Some("Digilent"),
-    product: None,
+    product: Some("Digilent Adept USB Device"),
     interface: 0,
     low_value: 0xE8,
     low_dir: 0xEB,

@@ -1060,6 +1060,23 @@ mod tests {
     }
 
     #[test]
+    fn loopback_echoes_tdi_in_both_bit_orders() {
+        let chip = mpsse_chip();
+        chip.write_bulk(
+            &[
+                0x80, 0x08, 0x0B, 0x84, // loopback on
+                0x39, 0x01, 0x00, 0x12, 0x34, // LSB first, 2 bytes
+                0x31, 0x00, 0x00, 0xC1, // MSB first, 1 byte
+                0x3B, 0x02, 0x05, // LSB first, 3 bits: left-justified reply
+                0x85, 0x87,
+            ],
+            T,
+        )
+        .unwrap();
+        assert_eq!(read_payload(&chip, 4), [0x12, 0x34, 0xC1, 0xA0]);
+    }
+
+    #[test]
     fn eeprom_writes_are_counted() {
         let chip = mpsse_chip();
         chip.control_out(request::WRITE_EEPROM, 0, 0, T).unwrap();

@@ -1,5 +1,7 @@
 //! Simulated hardware: a JTAG TAP chain model and the cables that drive it.
 //!
+//! [`ft232h`] emulates the FTDI chip of a JTAG-HS2 so the production driver runs against it.
+//!
 //! This is product code, not test scaffolding: it backs `xvc-agent run --simulate N`, the unit
 //! and integration tests, and the benchmarks. There is exactly one model of the target so that
 //! every path is checked against the same behaviour.
@@ -12,4 +14,5 @@ pub mod usb_pipe;
 
 pub use chain::{JtagChain, SimDevice};
 pub use direct::DirectCable;
+pub use ft232h::Ft232h;
 pub use parts::Part;

@@ -10,6 +10,7 @@
 //! sees EOF, and hands the cable back.
 
 use crate::jtag::{bytes_for_bits, Cable, CableError};
+use crate::logging::message_id;
 use crate::xvc::access::{AccessPolicy, Verdict};
 use crate::xvc::codec::{self, Command, Decoded};
 use bytes::BytesMut;
@@ -30,11 +31,33 @@ pub enum OnBusy {
     Queue(Duration),
 }
 
+/// How a cable is named in logs: its display name and the identifiers logged as the journal
+/// fields `CABLE_SERIAL` and `CABLE_PATH`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CableLabel {
+    pub name: String,
+    /// Serial number, else the USB path (the cable's identity).
+    pub serial: String,
+    pub usb_path: String,
+}
+
+impl CableLabel {
+    /// A label from a name alone (tests, benchmarks).
+    pub fn named(name: impl Into<String>) -> Self {
+        let name = name.into();
+        CableLabel {
+            serial: name.clone(),
+            name,
+            usb_path: String::new(),
+        }
+    }
+}
+
 /// Settings of one cable's server.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Human-readable cable name for logs (serial or USB path).
-    pub cable: String,
+    /// How the cable is named in logs.
+    pub cable: CableLabel,
     pub max_vector_bytes: usize,
     pub access: AccessPolicy,
     pub on_busy: OnBusy,
@@ -46,7 +69,7 @@ impl ServerSettings {
     /// Defaults for a cable: 1 MiB vectors, default access policy, refuse when busy.
     pub fn new(cable: impl Into<String>) -> Self {
         ServerSettings {
-            cable: cable.into(),
+            cable: CableLabel::named(cable),
             max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
             access: AccessPolicy::default(),
             on_busy: OnBusy::Refuse,
@@ -69,6 +92,13 @@ pub enum RefuseReason {
 }
 
 impl RefuseReason {
+    pub const ALL: [RefuseReason; 4] = [
+        RefuseReason::NotAllowed,
+        RefuseReason::Busy,
+        RefuseReason::QueueTimeout,
+        RefuseReason::CableUnavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefuseReason::NotAllowed => "not_allowed",
@@ -131,13 +161,65 @@ pub fn channel_sink() -> (EventSink, mpsc::UnboundedReceiver<ServerEvent>) {
     )
 }
 
+/// Upper bounds (seconds) of the shift latency histogram buckets: from a short scan on a fast
+/// cable to a megabyte at a slow clock.
+pub const SHIFT_LATENCY_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+];
+
+/// A fixed-bucket latency histogram updated with atomics (no lock on the shift path).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Per-bucket counts (not cumulative); the last slot is `+Inf`.
+    counts: [AtomicU64; SHIFT_LATENCY_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = SHIFT_LATENCY_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(SHIFT_LATENCY_BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket bound (the last is `+Inf`, i.e. the total) and the sum in
+    /// seconds, as Prometheus wants them.
+    pub fn snapshot(&self) -> (Vec<u64>, f64) {
+        let mut total = 0;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        (cumulative, sum)
+    }
+}
+
 /// Counters kept per cable, readable at any time.
 #[derive(Debug, Default)]
 pub struct CableStats {
     pub sessions: AtomicU64,
     pub shifts: AtomicU64,
     pub bits: AtomicU64,
-    pub refused: AtomicU64,
+    /// Refused connections, indexed like [`RefuseReason::ALL`].
+    pub refused: [AtomicU64; RefuseReason::ALL.len()],
+    pub shift_latency: LatencyHistogram,
+}
+
+impl CableStats {
+    /// Refused connections of every reason.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
 }
 
 /// The client currently holding the cable.
@@ -150,6 +232,7 @@ pub struct ClientInfo {
 /// Shared state between the accept loop, the session thread and the handle.
 struct Shared {
     settings: ServerSettings,
+    port: u16,
     /// One permit: whoever holds it owns the cable.
     permit: Arc<Semaphore>,
     cable: Mutex<Option<Box<dyn Cable>>>,
@@ -190,6 +273,7 @@ impl CableServer {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             settings,
+            port: local_addr.port(),
             permit: Arc::new(Semaphore::new(1)),
             cable: Mutex::new(cable),
             active: Mutex::new(None),
@@ -275,7 +359,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(cable = %shared.settings.cable, "accept failed: {e}");
+                tracing::warn!(cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -283,7 +367,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         match shared.settings.access.check(peer.ip()) {
             Verdict::Allow => {}
             Verdict::AllowWithWarning => tracing::warn!(
-                cable = %shared.settings.cable, peer = %peer,
+                cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer,
                 "serving a client outside the allowlist (access: permissive)"
             ),
             Verdict::Refuse => {
@@ -312,16 +396,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
 }
 
 fn refuse(shared: &Shared, peer: SocketAddr, reason: RefuseReason) {
-    shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+    shared.stats.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
     let holder = lock(&shared.active).as_ref().map(|(_, c)| c.peer);
     match (reason, holder) {
         (RefuseReason::Busy, Some(h)) => tracing::info!(
-            cable = %shared.settings.cable, peer = %peer,
-            "refused client: cable busy, {h} holds the JTAG session (on_busy: refuse)"
+            cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer,
+            message_id = message_id::CLIENT_REFUSED, "refused client: cable busy, {h} holds the JTAG session (on_busy: refuse)"
         ),
         _ => tracing::info!(
-            cable = %shared.settings.cable, peer = %peer,
-            "refused client: {}", reason.as_str()
+            cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer,
+            message_id = message_id::CLIENT_REFUSED, "refused client: {}", reason.as_str()
         ),
     }
     shared.emit(ServerEvent::Refused { peer, reason });
@@ -343,7 +427,7 @@ fn start_session(
     let (stream, control) = match prepared {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(cable = %shared.settings.cable, peer = %peer, "cannot set up session socket: {e}");
+            tracing::warn!(cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer, "cannot set up session socket: {e}");
             return;
         }
     };
@@ -358,7 +442,7 @@ fn start_session(
     };
     *lock(&shared.active) = Some((control, info));
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(cable = %shared.settings.cable, peer = %peer, "client connected");
+    tracing::info!(cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer, message_id = message_id::CLIENT_CONNECTED, "client connected");
     shared.emit(ServerEvent::ClientConnected { peer });
     let shared = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -370,7 +454,7 @@ fn start_session(
     if let Err(e) = spawned {
         // The closure (with the cable) is lost only if spawning failed before running it;
         // std returns the error without running it, so the cable is dropped: report it.
-        tracing::error!(cable = %shared.settings.cable, "cannot start session thread: {e}");
+        tracing::error!(cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, "cannot start session thread: {e}");
         *lock(&shared.active) = None;
         shared.session_ended.notify_waiters();
     }
@@ -405,22 +489,43 @@ fn run_session_thread(
     drop(permit);
     match &end {
         SessionEnd::ProtocolError(why) => tracing::warn!(
-            cable = %shared.settings.cable, peer = %peer,
-            "closed client connection: {why}"
+            cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer,
+            message_id = message_id::CLIENT_DISCONNECTED, "closed client connection: {why}"
         ),
         SessionEnd::CableFailed(error) => {
-            tracing::error!(cable = %shared.settings.cable, peer = %peer, "session ended by cable error: {error}");
+            tracing::error!(cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer, message_id = message_id::USB_ERROR, "session ended by cable error: {error}");
             shared.emit(ServerEvent::CableFailed {
                 error: error.clone(),
             });
         }
         other => tracing::info!(
-            cable = %shared.settings.cable, peer = %peer,
-            "client disconnected ({other:?}) after {:.1?}", started.elapsed()
+            cable_serial = %shared.settings.cable.serial, cable_path = %shared.settings.cable.usb_path, xvc_port = shared.port, peer = %peer,
+            message_id = message_id::CLIENT_DISCONNECTED, "client disconnected ({other:?}) after {:.1?}", started.elapsed()
         ),
     }
     shared.emit(ServerEvent::ClientDisconnected { peer, end });
     shared.session_ended.notify_waiters();
+}
+
+/// Asks the kernel to acknowledge received data at once instead of delaying the ACK.
+///
+/// Clients such as openFPGALoader send a `shift:` header and its vectors in two writes without
+/// TCP_NODELAY; with Nagle on their side waiting for our ACK and delayed ACK on ours, every
+/// shift would stall for tens of milliseconds. Linux clears the flag after a while, so it is
+/// re-armed after every read.
+fn quick_ack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// One client's JTAG session over a blocking socket.
@@ -469,7 +574,10 @@ impl Session {
                                 ))
                             };
                         }
-                        Ok(n) => self.inbuf.extend_from_slice(&self.scratch[..n]),
+                        Ok(n) => {
+                            self.inbuf.extend_from_slice(&self.scratch[..n]);
+                            quick_ack(&self.stream);
+                        }
                         Err(e)
                             if matches!(
                                 e.kind(),
@@ -502,9 +610,11 @@ impl Session {
                 let (tms, tdi) = Command::shift_vectors(&vectors);
                 self.tdo.clear();
                 self.tdo.resize(n, 0);
+                let started = Instant::now();
                 cable
                     .shift(nbits, tms, tdi, &mut self.tdo)
                     .map_err(SessionEnd::CableFailed)?;
+                self.stats.shift_latency.observe(started.elapsed());
                 self.stats.shifts.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .bits
