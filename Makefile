@@ -14,7 +14,7 @@ DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test check fmt clippy cargo-test bench clean
+.PHONY: all deps build release run test check fmt clippy cargo-test umockdev bench clean
 
 all: build
 
@@ -42,7 +42,7 @@ run: build
 	@echo
 	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr
 
-test: deps fmt clippy cargo-test
+test: deps fmt clippy cargo-test umockdev
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -52,6 +52,10 @@ clippy:
 
 cargo-test:
 	$(CARGO) test
+
+# The real libudev and libusb code paths against umockdev's mocked sysfs, uevents and usbfs.
+umockdev:
+	tests/umockdev/run.sh
 
 bench:
 	$(CARGO) bench

@@ -24,6 +24,10 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Show the cables a running agent serves: ports, states, clients, JTAG chains.
     Status(StatusArgs),
+    /// Serve an emulated HS2 (FT232H with an xc7a35t behind it) as a USB device on
+    /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
+    #[command(hide = true)]
+    SimUsbDevice,
 }
 
 /// Options of `xvc-agent status`.
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::CheckConfig(args) => check_config(&args),
         Command::Status(args) => status(&args),
+        Command::SimUsbDevice => sim_usb_device(),
     }
 }
 
@@ -201,6 +206,24 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("xvc-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sim_usb_device() -> ExitCode {
+    let factory: crate::sim::usb_pipe::DeviceFactory = Box::new(|| {
+        let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+        let probe = chip.clone();
+        crate::sim::usb_pipe::PipeDevice {
+            usb: Box::new(chip),
+            accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+        }
+    });
+    match crate::sim::usb_pipe::serve_stdio(factory) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xvc-agent sim-usb-device: {e}");
             ExitCode::FAILURE
         }
     }

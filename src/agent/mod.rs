@@ -11,5 +11,6 @@ pub mod opener;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod usb_opener;
 
 pub use supervisor::{run, RunOptions};

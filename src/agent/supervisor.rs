@@ -18,6 +18,7 @@ use crate::agent::notify;
 use crate::agent::opener::{CableOpener, SimulatedOpener};
 use crate::agent::state::{self, CableState};
 use crate::agent::status::{AgentStatus, CableStatus, ChainDevice, Histogram};
+use crate::agent::usb_opener::UsbOpener;
 use crate::config::{self, CableSettings, Config, ConfigSource};
 use crate::control::socket::{ControlError, ControlSocket};
 use crate::ftdi::profiles::Profile;
@@ -114,8 +115,8 @@ pub enum Input {
 pub enum AgentError {
     #[error("{0}")]
     Config(#[from] config::ConfigError),
-    #[error("watching udev for cables is not available in this build yet; use --simulate N")]
-    NoDiscovery,
+    #[error("cannot watch udev for cables: {0}")]
+    Discovery(#[from] hotplug::udev::UdevError),
 }
 
 /// Where a cable source gets the current device list from (for SIGUSR1 rescans).
@@ -171,7 +172,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             })),
             ready: None,
         },
-        None => return Err(AgentError::NoDiscovery.into()),
+        None => {
+            // The monitor exists before the enumeration runs, so nothing is missed between.
+            let filter = hotplug::udev::default_filter();
+            let mut source =
+                hotplug::udev::UdevSource::new(filter.clone()).map_err(AgentError::from)?;
+            let initial = source.enumerate().map_err(AgentError::from)?;
+            source.spawn(tx.clone(), Input::Cable);
+            Wiring {
+                opener: Arc::new(UsbOpener),
+                initial,
+                enumerate: Some(Arc::new(move || {
+                    hotplug::udev::present(&filter).unwrap_or_else(|e| {
+                        tracing::error!("rescan failed: {e}");
+                        Vec::new()
+                    })
+                })),
+                ready: None,
+            }
+        }
     };
     tokio::spawn(forward_signals(tx.clone()));
     let socket_path = opts

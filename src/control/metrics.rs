@@ -30,7 +30,12 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// A per-cable series: name, type, help text and how to read it from the status.
-type PerCableMetric = (&'static str, &'static str, &'static str, fn(&CableStatus) -> u64);
+type PerCableMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&CableStatus) -> u64,
+);
 
 /// Renders the Prometheus text format for `status`.
 pub fn render(status: &AgentStatus) -> String {

@@ -8,6 +8,7 @@ pub mod device;
 pub mod mpsse;
 pub mod profiles;
 pub mod transport;
+pub mod usb;
 
 pub use device::{CableOptions, FtdiCable, FtdiError, Timeouts};
 pub use profiles::TdoEdge;

@@ -5,6 +5,7 @@
 //! before we looked). Sources: udev (real hardware) and [`simulated`] (`--simulate N`).
 
 pub mod simulated;
+pub mod udev;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod direct;
 pub mod ft232h;
 pub mod parts;
+pub mod usb_pipe;
 
 pub use chain::{JtagChain, SimDevice};
 pub use direct::DirectCable;

@@ -1,0 +1,442 @@
+"""Test harness: a umockdev testbed with mocked USB devices, the agent under test as a
+subprocess, and a small XVC client.
+
+The harness process itself runs under `umockdev-wrapper`, so the testbed it creates is what
+the agent (started with the same preload library and an explicit `UMOCKDEV_DIR`) sees as
+/sys and /dev, and the uevents it sends reach the agent's real libudev monitor.
+"""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import gi
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+import usbdevfs  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
+
+HS2_MANUFACTURER = "Digilent"
+HS2_PRODUCT = "Digilent Adept USB Device"
+
+# FT232H descriptors as the chip reports them: device descriptor, then configuration 1 with
+# one vendor-specific interface and bulk endpoints 0x81 (IN) and 0x02 (OUT), 512 bytes each.
+FT232H_DESCRIPTORS = bytes([
+    0x12, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x40,  # USB 2.0, class in interface, EP0 64
+    0x03, 0x04, 0x14, 0x60, 0x00, 0x09, 0x01, 0x02,  # 0403:6014, bcdDevice 9.00, strings 1,2
+    0x03, 0x01,                                      # serial string 3, one configuration
+    0x09, 0x02, 0x20, 0x00, 0x01, 0x01, 0x00, 0x80,  # config: 32 bytes, 1 interface, value 1
+    0x2D,                                            # 90 mA
+    0x09, 0x04, 0x00, 0x00, 0x02, 0xFF, 0xFF, 0xFF,  # interface 0, 2 endpoints, vendor class
+    0x02,                                            # interface string 2
+    0x07, 0x05, 0x81, 0x02, 0x00, 0x02, 0x00,        # EP 0x81 bulk IN, 512
+    0x07, 0x05, 0x02, 0x02, 0x00, 0x02, 0x00,        # EP 0x02 bulk OUT, 512
+])
+
+_testbed = None
+
+
+def testbed():
+    """The one testbed of this process (umockdev supports one per process)."""
+    global _testbed
+    if _testbed is None:
+        _testbed = UMockdev.Testbed.new()
+    return _testbed
+
+
+def wait_until(predicate, timeout, interval=0.0005, what="condition"):
+    """Polls `predicate` until true; returns the time it took. Raises on timeout."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_TCP_LISTEN = 10
+
+
+def _diag_listening_ports(family):
+    """Listening TCP ports of one address family, asked of the kernel through sock_diag
+    (microseconds; reading /proc/net/tcp can take milliseconds)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+    try:
+        req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
+        req += bytes(48)  # struct inet_diag_sockid: no filter
+        hdr = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, 1, 0)
+        s.sendall(hdr + req)
+        ports = set()
+        while True:
+            data = s.recv(65536)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype = struct.unpack_from("=IH", data, off)
+                if mtype == 3:  # NLMSG_DONE
+                    return ports
+                if mtype == 2:  # NLMSG_ERROR
+                    raise OSError("sock_diag request refused")
+                # struct inet_diag_msg: family, state, timer, retrans, then sport (big endian)
+                ports.add(struct.unpack_from(">H", data, off + 16 + 4)[0])
+                off += (length + 3) & ~3
+    finally:
+        s.close()
+
+
+def _proc_listening_ports():
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A":  # LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            pass
+    return ports
+
+
+def _listening_ports():
+    try:
+        return _diag_listening_ports(socket.AF_INET) | _diag_listening_ports(socket.AF_INET6)
+    except OSError:
+        return _proc_listening_ports()
+
+
+def listening(port):
+    """True when something listens on `port` (read from /proc: probing by connecting would
+    open an XVC session on the cable)."""
+    return port in _listening_ports()
+
+
+def free_port_block(count):
+    """A base port such that `count` consecutive ports are free now."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+        s.close()
+        if base + count < 65000 and not (_listening_ports() & set(range(base, base + count))):
+            return base
+
+
+class UsbDevice:
+    """A mocked USB device that can be plugged into a port, unplugged and plugged again.
+
+    With `emulate=True` the device node is backed by the FT232H emulator (an xc7a35t on its
+    JTAG chain) through `xvc-agent sim-usb-device`.
+    """
+
+    def __init__(self, serial, vid=0x0403, pid=0x6014, manufacturer=HS2_MANUFACTURER,
+                 product=HS2_PRODUCT, emulate=True, bus=1):
+        self.serial = serial
+        self.vid = vid
+        self.pid = pid
+        self.manufacturer = manufacturer
+        self.product = product
+        self.emulate = emulate
+        self.bus = bus
+        self.usb_path = None
+        self.devnum = None
+        self.syspath = None
+        self.handler = None
+        self.pipe = None
+        self.handlers = []  # every handler this device had (one per plug), for inspection
+        self.plugged_at = None
+        self.unplugged_at = None
+
+    @property
+    def devnode(self):
+        return f"/dev/bus/usb/{self.bus:03d}/{self.devnum:03d}"
+
+    def _description(self):
+        hexdesc = FT232H_DESCRIPTORS.hex().upper()
+        devname = f"bus/usb/{self.bus:03d}/{self.devnum:03d}"
+        dev = f"/devices/pci0000:00/0000:00:14.0/usb{self.bus}/{self.usb_path}"
+        model = self.product.replace(" ", "_")
+        props = {
+            "SUBSYSTEM": "usb",
+            "DEVTYPE": "usb_device",
+            "DEVNAME": "/dev/" + devname,
+            "DRIVER": "usb",
+            "MAJOR": "189",
+            "MINOR": str((self.bus - 1) * 128 + self.devnum - 1),
+            "BUSNUM": f"{self.bus:03d}",
+            "DEVNUM": f"{self.devnum:03d}",
+            "PRODUCT": f"{self.vid:x}/{self.pid:x}/900",
+            "TYPE": "0/0/0",
+            "ID_VENDOR": self.manufacturer.replace(" ", "_"),
+            "ID_VENDOR_ID": f"{self.vid:04x}",
+            "ID_MODEL": model,
+            "ID_MODEL_ID": f"{self.pid:04x}",
+            "ID_REVISION": "0900",
+            "ID_BUS": "usb",
+        }
+        if self.serial:
+            props["ID_SERIAL_SHORT"] = self.serial
+            props["ID_SERIAL"] = f"{props['ID_VENDOR']}_{model}_{self.serial}"
+        attrs = {
+            "idVendor": f"{self.vid:04x}",
+            "idProduct": f"{self.pid:04x}",
+            "manufacturer": self.manufacturer,
+            "product": self.product,
+            "busnum": str(self.bus),
+            "devnum": str(self.devnum),
+            "devpath": self.usb_path.split("-", 1)[1],
+            "speed": "480",
+            "version": " 2.00",
+            "bcdDevice": "0900",
+            "bDeviceClass": "00",
+            "bNumConfigurations": "1",
+            "bConfigurationValue": "1",
+            "bNumInterfaces": " 1",
+            "maxchild": "0",
+        }
+        if self.serial:
+            attrs["serial"] = self.serial
+        lines = [f"P: {dev}", f"N: {devname}={hexdesc}"]
+        lines += [f"E: {k}={v}" for k, v in props.items()]
+        # sysfs attributes end in a newline, as the kernel writes them.
+        lines += [f"A: {k}={v}\\n" for k, v in attrs.items()]
+        lines.append(f"H: descriptors={hexdesc}")
+        device = "\n".join(lines) + "\n"
+        # udev's database entry, written before udev announces the device: it is what makes
+        # libudev report the device as initialized (rules applied, permissions set).
+        db_props = {k: v for k, v in props.items() if k.startswith("ID_")}
+        db = f"I:{int(time.monotonic() * 1e6)}\n" + "".join(
+            f"E:{k}={v}\n" for k, v in db_props.items()) + "V:1\n"
+        self._db_name = f"c189:{props['MINOR']}"
+        self._db = db
+        iface = "\n".join([
+            f"P: {dev}/{self.usb_path}:1.0",
+            "E: SUBSYSTEM=usb",
+            "E: DEVTYPE=usb_interface",
+            "E: DRIVER=ftdi_sio",
+            f"E: PRODUCT={self.vid:x}/{self.pid:x}/900",
+            "E: INTERFACE=255/255/255",
+            "A: bInterfaceNumber=00\\n",
+            "A: bInterfaceClass=ff\\n",
+            "A: bNumEndpoints=02\\n",
+        ]) + "\n"
+        return dev, device, iface
+
+    def _remove_stale_links(self):
+        """umockdev 0.17 leaves the /sys/bus and /sys/dev links of a removed device behind,
+        and refuses to add a device of the same name again; remove them as the kernel would."""
+        root = testbed().get_root_dir()
+        minor = (self.bus - 1) * 128 + self.devnum - 1
+        for link in (f"sys/bus/usb/devices/{self.usb_path}",
+                     f"sys/bus/usb/devices/{self.usb_path}:1.0",
+                     f"sys/dev/char/189:{minor}"):
+            path = os.path.join(root, link)
+            if os.path.islink(path):
+                os.unlink(path)
+
+    def plug(self, usb_path="1-2", devnum=5):
+        """Plugs the device in: ioctl handler first, then the sysfs entry, whose creation
+        sends the `add` uevent. Returns the monotonic time just before the event."""
+        tb = testbed()
+        self.usb_path = usb_path
+        self.devnum = devnum
+        dev, device, iface = self._description()
+        self._remove_stale_links()
+        self.syspath = "/sys" + dev
+        if self.emulate:
+            env = dict(os.environ)
+            env.pop("LD_PRELOAD", None)
+            self.pipe = usbdevfs.EmulatorPipe(AGENT, env=env)
+        self.handler = usbdevfs.UsbDeviceHandler(self.pipe, devnum)
+        self.handlers.append(self.handler)
+        tb.attach_ioctl(self.devnode, self.handler.base)
+        db_dir = os.path.join(tb.get_root_dir(), "run", "udev", "data")
+        os.makedirs(db_dir, exist_ok=True)
+        with open(os.path.join(db_dir, self._db_name), "w") as f:
+            f.write(self._db)
+        self.plugged_at = time.monotonic()
+        tb.add_from_string(device)
+        tb.add_from_string(iface)
+        return self.plugged_at
+
+    def unplug(self):
+        """Unplugs the device completely. Returns the monotonic time of the device's event."""
+        t = self.unplug_event()
+        self.finish_unplug()
+        return t
+
+    def unplug_event(self):
+        """First half of an unplug: the device stops answering, then udev announces the
+        removal (interface, then device, as the kernel does). Returns the monotonic time just
+        before the device's event. The sysfs entry is still there until finish_unplug()."""
+        tb = testbed()
+        self.handler.unplug()
+        tb.uevent(f"{self.syspath}/{self.usb_path}:1.0", "remove")
+        self.unplugged_at = time.monotonic()
+        tb.uevent(self.syspath, "remove")
+        return self.unplugged_at
+
+    def finish_unplug(self):
+        """Second half: the sysfs entry, device node and emulator go away."""
+        tb = testbed()
+        tb.remove_device(self.syspath)
+        self._remove_stale_links()
+        tb.detach_ioctl(self.devnode)
+        try:
+            os.unlink(os.path.join(tb.get_root_dir(), "run", "udev", "data", self._db_name))
+        except FileNotFoundError:
+            pass
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
+        self.handler.close()
+        self.syspath = None
+
+
+class Agent:
+    """`xvc-agent run` under the testbed, logging to a file."""
+
+    def __init__(self, base_port, workdir, extra_args=()):
+        self.base_port = base_port
+        self.log_path = os.path.join(workdir, "agent.log")
+        state = os.path.join(workdir, "state")
+        os.makedirs(state, exist_ok=True)
+        # A config and control socket of its own: never the host's /etc or /run.
+        config = os.path.join(workdir, "config.yaml")
+        if not os.path.exists(config):
+            with open(config, "w") as f:
+                f.write("# defaults\n")
+        control = os.path.join(workdir, "control.sock")
+        env = dict(os.environ)
+        env["UMOCKDEV_DIR"] = testbed().get_root_dir()
+        env.setdefault("RUST_LOG", "info,xvc_agent=debug")
+        env.pop("JOURNAL_STREAM", None)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [AGENT, "run", "--config", config, "--base-port", str(base_port),
+             "--listen", "127.0.0.1", "--state-dir", state, "--control-socket", control,
+             "--log", "stderr", *extra_args],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.wait_log(r"ready: ", timeout=20)
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10.0):
+        rx = re.compile(pattern)
+
+        def found():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log()}")
+            return rx.search(self.log()) is not None
+
+        return wait_until(found, timeout, interval=0.005, what=f"log line /{pattern}/")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def resources(self):
+        """(open descriptors, threads) of the agent process."""
+        pid = self.proc.pid
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        return fds, threads
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("agent did not stop on SIGTERM")
+        self._log.close()
+        return self.proc.returncode
+
+
+class XvcClient:
+    """A blocking XVC client."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _read_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def getinfo(self):
+        self.sock.sendall(b"getinfo:")
+        out = b""
+        while not out.endswith(b"\n"):
+            out += self._read_exact(1)
+        return out.decode()
+
+    def settck(self, period_ns):
+        self.sock.sendall(b"settck:" + struct.pack("<I", period_ns))
+        return struct.unpack("<I", self._read_exact(4))[0]
+
+    def shift(self, nbits, tms, tdi):
+        n = (nbits + 7) // 8
+        self.sock.sendall(b"shift:" + struct.pack("<I", nbits) + tms[:n] + tdi[:n])
+        return self._read_exact(n)
+
+    def idcode(self):
+        """Test-Logic-Reset, Shift-DR, then the first 32 bits: the IDCODE."""
+        # 5x TMS=1 (reset), 0 (idle), 1 (select DR), 0 (capture), 0 (shift) = 9 bits
+        self.shift(9, bytes([0x5F, 0x00]), bytes([0, 0]))
+        tdo = self.shift(32, bytes(4), bytes(4))
+        # leave Shift-DR: exit1, update, idle
+        self.shift(3, bytes([0x03]), bytes([0]))
+        return struct.unpack("<I", tdo)[0]
+
+    def sees_eof(self, timeout=5.0):
+        """True when the server closes the connection within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def connect_when_free(port, timeout=5.0):
+    """Connects a client, retrying while the cable is still held by a previous session (the
+    server refuses a second client at once by closing it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = XvcClient(port)
+        try:
+            c.getinfo()
+            return c
+        except (EOFError, ConnectionResetError):
+            c.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
