@@ -240,7 +240,7 @@ struct Shared {
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
     /// Set when the server is being shut down: a session's EOF is then ours, not the client's.
-    stopping: std::sync::atomic::AtomicBool,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     stats: Arc<CableStats>,
     events: Option<EventSink>,
 }
@@ -278,7 +278,7 @@ impl CableServer {
             cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
-            stopping: std::sync::atomic::AtomicBool::new(false),
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             stats: Arc::new(CableStats::default()),
             events,
         });
@@ -472,10 +472,12 @@ fn run_session_thread(
         stream,
         shared.settings.max_vector_bytes,
         shared.stats.clone(),
-    );
+    )
+    .stopped_by(shared.stopping.clone());
     let mut end = session.run(&mut *cable);
     if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
         end = SessionEnd::Shutdown;
+        session.close_gracefully(SHUTDOWN_LINGER);
     }
     drop(session); // closes the socket: the client sees EOF
     if matches!(end, SessionEnd::CableFailed(_)) {
@@ -536,6 +538,23 @@ pub struct Session {
     scratch: Vec<u8>,
     tdo: Vec<u8>,
     stats: Arc<CableStats>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// How long a session ended by a shutdown waits for its last replies to reach the client.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
+
+/// Bytes sent on `stream` that the peer has not acknowledged yet (`SIOCOUTQ`).
+fn unacknowledged(stream: &TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: ioctl(TIOCOUTQ) on a socket we own, writing one c_int we own.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if r == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -549,12 +568,47 @@ impl Session {
             scratch: vec![0; READ_CHUNK],
             tdo: Vec::new(),
             stats,
+            stop: None,
         }
+    }
+
+    /// Ends the session before its next command once `flag` is set: the in-flight shift
+    /// completes and is answered, commands the client pipelined behind it are not run.
+    pub fn stopped_by(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Closes the session without losing the replies already written: the end of stream
+    /// goes out after them, and whatever the client still sends is read and dropped until
+    /// the client's side has acknowledged every reply (or `linger` passes).
+    ///
+    /// Closing with unread input would reset the connection at once and discard the replies
+    /// still in flight. Once they are acknowledged the connection is reset on purpose: the
+    /// client still reads every reply and then the end of stream, and a client blocked
+    /// writing more commands fails at once instead of waiting on a closed socket's window.
+    pub fn close_gracefully(&mut self, linger: Duration) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        if self.stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + linger;
+        loop {
+            while matches!(self.stream.read(&mut self.scratch), Ok(n) if n > 0) {}
+            if unacknowledged(&self.stream) == 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
     /// Serves commands until the client leaves, misbehaves, or the cable fails.
     pub fn run(&mut self, cable: &mut dyn Cable) -> SessionEnd {
         loop {
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return SessionEnd::Shutdown;
+            }
             match codec::decode(&mut self.inbuf, self.max_vector_bytes) {
                 Ok(Decoded::Command(cmd)) => {
                     if let Err(end) = self.execute(cmd, cable) {
