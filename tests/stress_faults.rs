@@ -6,14 +6,14 @@
 mod common;
 mod stress_common;
 
-use common::{free_port_range, XvcClient};
+use common::XvcClient;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stress_common::{loopback, poll, refused, Agent, InProcess, IDCODE, T};
+use stress_common::{loopback, poll, port_block, refused, Agent, InProcess, IDCODE, T};
 use xvc_agent::agent::opener::CableOpener;
 use xvc_agent::agent::state::{self, CableState};
 use xvc_agent::ftdi::profiles::Profile;
@@ -88,7 +88,7 @@ struct TwoCables {
 
 impl TwoCables {
     fn start() -> TwoCables {
-        let p = free_port_range(2);
+        let p = port_block(2);
         let opener = Arc::new(ChipOpener::default());
         let yaml = format!(
             "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - match: {{ serial: SIM000001 }}\n    port: {p}\n  - match: {{ serial: SIM000002 }}\n    port: {}\n",
@@ -215,7 +215,7 @@ fn cable_gone_mid_shift_is_degraded_until_unplugged_and_served_after_replug() {
 
 #[test]
 fn a_port_held_by_another_program_is_an_error_and_is_served_once_free() {
-    let p = free_port_range(3);
+    let p = port_block(3);
     // Another program holds cable 1's fixed port.
     let squatter = std::net::TcpListener::bind(loopback(p)).unwrap();
     let yaml = format!(
@@ -250,40 +250,9 @@ fn a_port_held_by_another_program_is_an_error_and_is_served_once_free() {
     h.stop();
 }
 
-/// Collects every notification the agent sends from now on.
-fn collect_notifications(agent: &Agent) -> Arc<Mutex<Vec<String>>> {
-    let sock = agent.notify_socket();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let out = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 4096];
-        // Ends when the test process does (the socket's read timeout only re-arms the loop).
-        loop {
-            match sock.recv(&mut buf) {
-                Ok(n) => out
-                    .lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return,
-            }
-        }
-    });
-    seen
-}
-
-fn count_lines(msgs: &Mutex<Vec<String>>, line: &str) -> usize {
-    msgs.lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.lines().any(|l| l == line))
-        .count()
-}
-
 #[test]
 fn a_burst_of_50_sighups_keeps_serving_and_counts_every_reload_it_ran() {
-    let p = free_port_range(2);
+    let p = port_block(2);
     let config = |name: &str| {
         format!(
             "listen: 127.0.0.1\nports: {p}-{}\ncables:\n  - name: {name}\n    match: {{ serial: SIM000002 }}\n",
@@ -291,7 +260,6 @@ fn a_burst_of_50_sighups_keeps_serving_and_counts_every_reload_it_ran() {
         )
     };
     let agent = Agent::start(&config("before"), &["--simulate", "2"]);
-    let notes = collect_notifications(&agent);
     let mut a = XvcClient::connect(loopback(p)).unwrap();
     assert_eq!(a.read_idcode().unwrap(), IDCODE);
     for i in 0..50 {
@@ -317,11 +285,11 @@ fn a_burst_of_50_sighups_keeps_serving_and_counts_every_reload_it_ran() {
     let reloads = poll("reload count, notifications and log to agree", T, || {
         let r = agent.status()["reloads"].as_u64()? as usize;
         let logged = agent.log().matches("configuration reloaded").count();
-        (count_lines(&notes, "RELOADING=1") == r && logged == r).then_some(r)
+        (agent.notify.count("RELOADING=1") == r && logged == r).then_some(r)
     });
     println!("50 SIGHUPs + 1: {reloads} reloads ran (pending signals merge)");
     assert!((1..=51).contains(&reloads), "{reloads} reloads");
-    assert!(count_lines(&notes, "READY=1") >= reloads);
+    assert!(agent.notify.count("READY=1") >= reloads);
     // Still serving, the session intact, the other cable reachable.
     assert_eq!(a.read_idcode().unwrap(), IDCODE);
     let mut b = XvcClient::connect(loopback(p + 1)).unwrap();
@@ -333,7 +301,7 @@ fn a_burst_of_50_sighups_keeps_serving_and_counts_every_reload_it_ran() {
 
 #[test]
 fn sigterm_during_transfers_on_four_cables_exits_within_shutdown_timeout() {
-    let p = free_port_range(4);
+    let p = port_block(4);
     let shutdown_timeout = Duration::from_secs(2);
     let mut agent = Agent::start(
         &format!(

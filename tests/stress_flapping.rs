@@ -9,8 +9,10 @@
 mod common;
 mod stress_common;
 
-use common::{free_port_range, XvcClient};
-use stress_common::{env_count, loopback, poll, refused, resources, InProcess, IDCODE, T};
+use common::XvcClient;
+use stress_common::{
+    env_count, loopback, poll, port_block, refused, resources, InProcess, IDCODE, T,
+};
 use xvc_agent::agent::state::CableState;
 
 /// RSS growth allowed over the cycles. The allocator keeps freed pages in its arenas and
@@ -54,7 +56,7 @@ fn cycle(h: &InProcess, ports: (u16, u16), hold: bool) {
 #[test]
 fn plug_cycles_leave_no_descriptor_thread_memory_or_port_behind() {
     let cycles = env_count("XVC_STRESS_CYCLES", 1000);
-    let p = free_port_range(2);
+    let p = port_block(2);
     let h = InProcess::simulated(&format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 1), &[]);
     // Warm-up: the runtime's blocking pool, the allocator's arenas and the lease file reach
     // their working size.

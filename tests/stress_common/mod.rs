@@ -35,6 +35,44 @@ pub fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Finds `count` consecutive free TCP ports on 127.0.0.1 below the kernel's ephemeral range.
+///
+/// Ports the kernel hands out as source ports of outgoing connections (this machine runs other
+/// tests too) would now and then be taken when a cable's port is bound again after an unplug,
+/// and a probe of a closed port could connect to itself. Below the range neither happens.
+pub fn port_block(count: u16) -> u16 {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 + count {
+        (10_000, low - count)
+    } else {
+        (61_000, 65_000 - count)
+    };
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    'search: for _ in 0..500 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let base = from + (seed % u64::from(to - from)) as u16;
+        for p in base..base + count {
+            if std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
+                continue 'search;
+            }
+        }
+        return base;
+    }
+    panic!("no free block of {count} ports below the ephemeral range");
+}
+
 /// True when nothing listens on `port` on 127.0.0.1.
 ///
 /// A port in the ephemeral range can be picked as the source port of the probe itself; the
@@ -254,29 +292,72 @@ impl InProcess {
 // ---------------------------------------------------------------------------------------------
 // The agent binary
 
-/// A datagram socket standing in for systemd's notification socket.
+/// A datagram socket standing in for systemd's notification socket, read continuously like
+/// systemd does: the agent's notifications are blocking sends, and an unread socket (whose
+/// queue holds only a few datagrams) would stall the agent's loop.
 pub struct NotifySocket {
-    sock: std::os::unix::net::UnixDatagram,
     pub path: PathBuf,
+    seen: Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>,
 }
 
 impl NotifySocket {
     pub fn new(dir: &Path) -> NotifySocket {
         let path = dir.join("notify.sock");
         let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        sock.set_read_timeout(Some(T)).unwrap();
-        NotifySocket { sock, path }
+        let seen = Arc::new((std::sync::Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let out = seen.clone();
+        // Ends when the test process does; a read timeout only re-arms the loop.
+        sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => {
+                        out.0
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                        out.1.notify_all();
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        NotifySocket { path, seen }
     }
 
-    /// Waits for a notification holding the line `what`; returns the whole message.
-    pub fn wait_for(&self, what: &str) -> String {
+    /// Every notification so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.seen.0.lock().unwrap().clone()
+    }
+
+    /// How many notifications so far hold the line `line`.
+    pub fn count(&self, line: &str) -> usize {
+        self.seen
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.lines().any(|l| l == line))
+            .count()
+    }
+
+    /// Waits until `n` notifications hold the line `line`.
+    pub fn wait_count(&self, line: &str, n: usize) {
+        let deadline = Instant::now() + T;
+        let mut msgs = self.seen.0.lock().unwrap();
         loop {
-            let mut buf = vec![0u8; 4096];
-            let n = self.sock.recv(&mut buf).expect("a notification in time");
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if m.lines().any(|l| l == what) {
-                return m;
+            if msgs.iter().filter(|m| m.lines().any(|l| l == line)).count() >= n {
+                return;
             }
+            let now = Instant::now();
+            assert!(now < deadline, "no {line} notification (#{n}) in time");
+            msgs = self.seen.1.wait_timeout(msgs, deadline - now).unwrap().0;
         }
     }
 }
@@ -292,6 +373,14 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- agent log (last {} lines) ---", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -319,13 +408,8 @@ impl Agent {
             .spawn()
             .expect("start xvc-agent");
         let agent = Agent { child, dir, notify };
-        agent.notify.wait_for("READY=1");
+        agent.notify.wait_count("READY=1", 1);
         agent
-    }
-
-    /// Another handle on the notification socket (to read it from another thread).
-    pub fn notify_socket(&self) -> std::os::unix::net::UnixDatagram {
-        self.notify.sock.try_clone().unwrap()
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,307 @@
+//! Hostile and broken clients against the agent binary: garbage, truncated commands, `nbits`
+//! 0 and near 2^32, a client sending a byte every 100 ms, 200 simultaneous connections to a
+//! cable someone holds, a peer outside the allowlist, and a flood of headers declaring huge
+//! vectors. Each loses at most its own connection; the rightful session on the other cable
+//! reads the right IDCODE throughout; the agent's memory stays bounded (no allocation sized
+//! by an unchecked length) and its descriptors and threads come back.
+
+mod common;
+mod stress_common;
+
+use common::XvcClient;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stress_common::{loopback, poll, port_block, Agent, IDCODE, T};
+use xvc_agent::xvc::codec;
+
+/// The rightful client: reads the IDCODE over and over on its own thread until told to stop,
+/// and fails the test on the first wrong or missing answer.
+struct Owner {
+    stop: Arc<AtomicBool>,
+    reads: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl Owner {
+    fn start(port: u16) -> Owner {
+        let mut c = XvcClient::connect(loopback(port)).unwrap();
+        assert_eq!(c.read_idcode().unwrap(), IDCODE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
+        let (s, r) = (stop.clone(), reads.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match c.read_idcode() {
+                    Ok(IDCODE) => r.fetch_add(1, Ordering::SeqCst),
+                    Ok(other) => return Err(format!("read IDCODE {other:#010x}")),
+                    Err(e) => return Err(format!("session broken: {e}")),
+                };
+            }
+            Ok(())
+        });
+        Owner {
+            stop,
+            reads,
+            thread,
+        }
+    }
+
+    /// Fails unless the owner made progress since `since` reads.
+    fn check_progress(&self, since: u64, what: &str) -> u64 {
+        poll(
+            &format!("the owner's session to go on after {what}"),
+            T,
+            || {
+                let n = self.reads.load(Ordering::SeqCst);
+                (n > since).then_some(n)
+            },
+        )
+    }
+
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .join()
+            .unwrap()
+            .expect("the rightful session never fails");
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect_timeout(&loopback(port), T).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s
+}
+
+/// Reads until the server closes the connection; true if it did (EOF or reset) in time.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// Sends `bytes` on a fresh connection to `port`, optionally ends the sending side, and
+/// checks the server closes it.
+fn send_and_expect_close(port: u16, bytes: &[u8], half_close: bool, what: &str) {
+    let mut s = connect(port);
+    // The server may close before everything is written (it rejects from a prefix).
+    let _ = s.write_all(bytes);
+    if half_close {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    assert!(closed_by_server(&mut s), "{what}: connection not closed");
+}
+
+/// After a hostile client, the next one on the same cable is served normally.
+fn served_normally(port: u16, what: &str) {
+    let mut c = poll(&format!("a session on {port} after {what}"), T, || {
+        let mut c = XvcClient::connect(loopback(port)).ok()?;
+        c.read_idcode().ok().map(|_| c)
+    });
+    assert_eq!(c.read_idcode().unwrap(), IDCODE, "after {what}");
+}
+
+fn shift_header(nbits: u32) -> Vec<u8> {
+    let mut v = b"shift:".to_vec();
+    v.extend_from_slice(&nbits.to_le_bytes());
+    v
+}
+
+fn refused_count(agent: &Agent, serial: &str, reason: &str) -> u64 {
+    let st = agent.status();
+    st["cables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == serial)
+        .and_then(|c| c["refused"][reason].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_clients_lose_only_their_own_connection() {
+    let p = port_block(2);
+    let mut agent = Agent::start(
+        &format!(
+            "listen: 127.0.0.1\nports: {p}-{}\nallow: [127.0.0.1/32]\naccess: strict\n",
+            p + 1
+        ),
+        &["--simulate", "2"],
+    );
+    let (held, open) = (p, p + 1);
+    let owner = Owner::start(held);
+    let mut progress = owner.check_progress(0, "start");
+    // Warm the other cable up once so the baseline includes a session's buffers.
+    served_normally(open, "nothing");
+    let idle = |agent: &Agent| agent.state_of("SIM000002").as_deref() == Some("serving");
+    poll("cable 2's warm-up session to end", T, || {
+        idle(&agent).then_some(())
+    });
+    let baseline = agent.resources();
+
+    // Garbage, a TCF greeting, truncated commands: each closes its own connection.
+    let mut garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    garbage[0] = b'x';
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("garbage", garbage, false),
+        ("a TCF greeting", b"E\0Locator\0Hello\0".to_vec(), false),
+        ("a mistyped command", b"getinfo;".to_vec(), false),
+        ("a truncated header", b"shift:\x40\x00".to_vec(), true),
+        (
+            "truncated vectors",
+            {
+                let mut v = shift_header(64);
+                v.extend_from_slice(&[0xFF; 11]);
+                v
+            },
+            true,
+        ),
+        ("a truncated settck", b"settck:\x01".to_vec(), true),
+        ("nbits 2^32 - 1", shift_header(u32::MAX), false),
+        ("nbits 2^32 - 7", shift_header(u32::MAX - 6), false),
+        (
+            "nbits just over 1 MiB vectors",
+            shift_header(8 * 1024 * 1024 + 1),
+            false,
+        ),
+    ];
+    for (what, bytes, half_close) in &cases {
+        send_and_expect_close(open, bytes, *half_close, what);
+        served_normally(open, what);
+        progress = owner.check_progress(progress, what);
+        // The same against the held cable: refused before a byte is read.
+        send_and_expect_close(held, bytes, *half_close, what);
+    }
+
+    // nbits 0 is a valid no-op: an empty reply, and the session goes on.
+    poll("cable 2 free", T, || idle(&agent).then_some(()));
+    let mut c = XvcClient::connect(loopback(open)).unwrap();
+    assert_eq!(c.shift(0, &[], &[]).unwrap(), Vec::<u8>::new());
+    assert!(c.getinfo().unwrap().starts_with("xvcServer_v1.0:"));
+    assert_eq!(c.read_idcode().unwrap(), IDCODE);
+    drop(c);
+
+    // A slow client: a getinfo and the IDCODE scan, one byte every 100 ms. It is served,
+    // slowly; the owner is not slowed down by it.
+    poll("cable 2 free", T, || idle(&agent).then_some(()));
+    let mut slow = XvcClient::connect(loopback(open)).unwrap();
+    let mut request = b"getinfo:".to_vec();
+    request.extend(codec::encode_shift(9, &[0x1F, 0x01], &[0, 0]));
+    let started = Instant::now();
+    let before_slow = owner.reads.load(Ordering::SeqCst);
+    for b in &request {
+        slow.stream.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut reply = vec![0u8; b"xvcServer_v1.0:1048576\n".len() + 2];
+    slow.stream.read_exact(&mut reply).unwrap();
+    assert!(reply.starts_with(b"xvcServer_v1.0:"));
+    let during_slow = owner.reads.load(Ordering::SeqCst) - before_slow;
+    println!(
+        "slow client: {} bytes over {:.1} s served; the owner read the IDCODE {during_slow} times meanwhile",
+        request.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(during_slow > 0);
+    drop(slow);
+    served_normally(open, "the slow client");
+
+    // A peer outside the allowlist, on the free cable: closed before a byte is read.
+    let before = refused_count(&agent, "SIM000002", "not_allowed");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    socket.connect(&loopback(open).into()).unwrap();
+    let mut outsider: TcpStream = socket.into();
+    outsider.set_read_timeout(Some(T)).unwrap();
+    let _ = outsider.write_all(b"getinfo:");
+    assert!(closed_by_server(&mut outsider), "outsider served");
+    assert_eq!(
+        refused_count(&agent, "SIM000002", "not_allowed"),
+        before + 1
+    );
+    served_normally(open, "the outsider");
+
+    // 200 simultaneous connections to the held cable: every one refused, the owner served.
+    let busy_before = refused_count(&agent, "SIM000001", "busy");
+    let mut crowd: Vec<TcpStream> = (0..200).map(|_| connect(held)).collect();
+    for s in &mut crowd {
+        let _ = s.write_all(b"getinfo:");
+    }
+    let refused = crowd
+        .iter_mut()
+        .map(closed_by_server)
+        .filter(|&c| c)
+        .count();
+    assert_eq!(refused, 200, "only {refused} of 200 refused");
+    assert_eq!(
+        refused_count(&agent, "SIM000001", "busy"),
+        busy_before + 200
+    );
+    drop(crowd);
+    progress = owner.check_progress(progress, "200 simultaneous connections");
+
+    // A flood of headers declaring vectors over the limit, and of headers at the limit
+    // followed by a little data: memory must not follow the declared lengths.
+    let rss_before = agent.resources().rss_kib;
+    let flood = 1000;
+    for i in 0..flood {
+        if i % 10 == 0 {
+            let mut s = connect(open);
+            let mut v = shift_header(8 * 1024 * 1024);
+            v.extend_from_slice(&[0xA5; 16 * 1024]);
+            s.write_all(&v).unwrap();
+            drop(s);
+        } else {
+            send_and_expect_close(open, &shift_header(u32::MAX - i), false, "oversized");
+        }
+    }
+    served_normally(open, "the flood");
+    let rss_after = agent.resources().rss_kib;
+    progress = owner.check_progress(progress, "the flood");
+    println!(
+        "flood of {flood} oversized / at-limit headers: agent RSS {} -> {} KiB ({:+} KiB)",
+        rss_before,
+        rss_after,
+        rss_after as i64 - rss_before as i64
+    );
+    // Declared lengths add up to gigabytes; a few MiB of allocator slack is all that may show.
+    assert!(
+        rss_after <= rss_before + 8 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+
+    // Descriptors and threads are back to where they were once the hostile sessions are gone.
+    let after = poll("descriptors and threads back to the baseline", T, || {
+        let r = agent.resources();
+        (idle(&agent) && r.fds <= baseline.fds && r.threads <= baseline.threads).then_some(r)
+    });
+    println!("agent before hostile clients: {baseline}");
+    println!("agent after:                  {after}");
+
+    let reads = owner.finish();
+    println!(
+        "the owner read the right IDCODE {reads} times throughout ({progress} at the last check)"
+    );
+    let st = agent.status();
+    println!(
+        "cable 1: {} sessions, refused {}; cable 2: {} sessions, refused {}",
+        st["cables"][0]["sessions"],
+        st["cables"][0]["refused"],
+        st["cables"][1]["sessions"],
+        st["cables"][1]["refused"]
+    );
+    assert!(agent.terminate().0.success());
+}
