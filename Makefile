@@ -62,3 +62,5 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+include fuzz/fuzz.mk

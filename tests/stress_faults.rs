@@ -108,7 +108,10 @@ impl TwoCables {
         }
     }
 
+    /// A new session on cable 1, once the previous one has ended (a client arriving while the
+    /// last one is still being closed would be refused as busy).
     fn session(&self) -> XvcClient {
+        self.h.wait_state("SIM000001", CableState::Serving);
         let mut c = XvcClient::connect(loopback(self.p)).unwrap();
         assert_eq!(c.read_idcode().unwrap(), IDCODE);
         c

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod scale;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,21 +55,26 @@ pub fn port_block(count: u16) -> u16 {
     } else {
         (61_000, 65_000 - count)
     };
+    // Tests of one binary run in parallel: never hand out a port twice in this process.
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap();
     let mut seed = u64::from(std::process::id())
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_nanos() as u64;
+            .as_nanos() as u64
+        ^ (taken.len() as u64) << 48;
     'search: for _ in 0..500 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let base = from + (seed % u64::from(to - from)) as u16;
         for p in base..base + count {
-            if std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
+            if taken.contains(&p) || std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
                 continue 'search;
             }
         }
+        taken.extend(base..base + count);
         return base;
     }
     panic!("no free block of {count} ports below the ephemeral range");
@@ -153,21 +160,37 @@ pub fn clock_ticks_per_second() -> u64 {
     }
 }
 
-/// Voluntary context switches summed over every thread of a process (threads that ended are
-/// not counted: over an idle interval the set of threads is stable).
-pub fn voluntary_switches(pid: u32) -> u64 {
-    let mut total = 0;
+/// Voluntary context switches of each thread of a process, by thread id.
+pub fn voluntary_switches(pid: u32) -> std::collections::HashMap<u64, u64> {
+    let mut out = std::collections::HashMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
         let dir = task.unwrap().path();
+        let Some(tid) = dir.file_name().and_then(|n| n.to_str()?.parse().ok()) else {
+            continue;
+        };
         if let Ok(text) = std::fs::read_to_string(dir.join("status")) {
-            total += text
+            if let Some(n) = text
                 .lines()
                 .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+            {
+                out.insert(tid, n);
+            }
         }
     }
-    total
+    out
+}
+
+/// Voluntary context switches between two readings: threads that ended in between count
+/// what they did until their last reading, threads that started count all of theirs.
+pub fn switches_between(
+    before: &std::collections::HashMap<u64, u64>,
+    after: &std::collections::HashMap<u64, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// Polls `f` every millisecond until it returns `Some`, or panics after `timeout`.
