@@ -319,7 +319,8 @@ impl CableServer {
     }
 
     /// Stops accepting, ends the session after its in-flight shift, and returns the cable once
-    /// the session has let go of it (or `None` if that takes longer than `timeout`).
+    /// the session has let go of it (or `None` if that takes longer than `timeout`; the
+    /// session's connection is then reset when it closes).
     pub async fn shutdown(self, timeout: Duration) -> Option<Box<dyn Cable>> {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
@@ -339,6 +340,12 @@ impl CableServer {
                 None => return lock(&self.shared.cable).take(),
             }
             if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                // Out of time with a shift still running: its connection will be reset when
+                // it closes (at the latest when the process exits), so the client sees an
+                // error rather than a clean end of stream after a cut reply.
+                if let Some((sock, _)) = lock(&self.shared.active).as_ref() {
+                    let _ = socket2::SockRef::from(sock).set_linger(Some(Duration::ZERO));
+                }
                 return None;
             }
         }
