@@ -212,6 +212,13 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
     });
     let mut first = vec![0u8; 1 << 20];
     client.stream.read_exact(&mut first).unwrap();
+    // The client goes on reading replies, as a client does (one that stops reading cannot be
+    // given a megabyte reply bigger than the socket buffers, whatever the server does).
+    let reader = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let end = client.stream.read_to_end(&mut rest);
+        (rest.len(), end.map(|_| ()).map_err(|e| e.to_string()))
+    });
     let started = Instant::now();
     let status = terminate(&mut agent);
     assert!(status.success(), "agent exit status {status}");
@@ -220,10 +227,12 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
         "stopped within shutdown_timeout (2 s): {:?}",
         started.elapsed()
     );
-    // The client gets whole replies, then EOF.
-    let mut rest = Vec::new();
-    let _ = client.stream.read_to_end(&mut rest);
-    assert_eq!(rest.len() % (1 << 20), 0, "only whole shift replies");
+    // The client gets whole replies, then EOF; or, when the shift in flight outlasts
+    // shutdown_timeout, a reset: never a clean end of stream after a cut reply.
+    let (got, end) = reader.join().unwrap();
+    if end.is_ok() {
+        assert_eq!(got % (1 << 20), 0, "a cut reply, then EOF ({got} bytes)");
+    }
     pump.join().unwrap();
     assert!(std::net::TcpStream::connect(addr).is_err(), "port closed");
 }
