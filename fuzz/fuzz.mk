@@ -1,7 +1,8 @@
 # Fuzzing and long stress runs; included by the top-level Makefile.
 #
-#   make fuzz         coverage-guided fuzzing of each target for FUZZ_TIME seconds (cargo fuzz)
-#   make fuzz-cmin    shrink the checked-in corpora to the inputs that add coverage
+#   make fuzz         coverage-guided fuzzing of each target for FUZZ_TIME seconds (cargo fuzz);
+#                     new inputs land in fuzz/corpus/<target>/, failures in fuzz/artifacts/
+#   make fuzz-cmin    shrink the corpora to the inputs that add coverage (before committing)
 #   make fuzz-harness the randomized harness (stable toolchain) for FUZZ_TIME s per target
 #   make stress       the long stress variants (10 000 plug cycles, a minute of 64 cables…)
 #
