@@ -38,9 +38,13 @@ run: build
 	@echo "Connect a client to port $(PORT) (next cable: $$(($(PORT)+1))), for example:"
 	@echo "    openFPGALoader -c xvc-client --ip 127.0.0.1 --port $(PORT) --detect"
 	@echo "    Vivado Tcl console: open_hw_target -xvc_url <this host>:$(PORT)"
+	@echo "    Status: ./target/release/xvc-agent status --socket target/run/control.sock"
 	@echo "Stop with Ctrl-C."
 	@echo
-	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr
+	@mkdir -p target/run
+	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr \
+		--config config/config.yaml --state-dir target/run/state \
+		--control-socket target/run/control.sock
 
 test: deps fmt clippy cargo-test umockdev
 
