@@ -16,7 +16,7 @@ use crate::xvc::codec::{self, Command, Decoded};
 use bytes::BytesMut;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
@@ -240,7 +240,7 @@ struct Shared {
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
     /// Set when the server is being shut down: a session's EOF is then ours, not the client's.
-    stopping: std::sync::atomic::AtomicBool,
+    stopping: Arc<AtomicBool>,
     stats: Arc<CableStats>,
     events: Option<EventSink>,
 }
@@ -278,7 +278,7 @@ impl CableServer {
             cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
-            stopping: std::sync::atomic::AtomicBool::new(false),
+            stopping: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(CableStats::default()),
             events,
         });
@@ -472,6 +472,7 @@ fn run_session_thread(
         stream,
         shared.settings.max_vector_bytes,
         shared.stats.clone(),
+        shared.stopping.clone(),
     );
     let mut end = session.run(&mut *cable);
     if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
@@ -536,12 +537,19 @@ pub struct Session {
     scratch: Vec<u8>,
     tdo: Vec<u8>,
     stats: Arc<CableStats>,
+    /// Set when the server stops: no further command is started.
+    stopping: Arc<AtomicBool>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Session {
-    pub fn new(stream: TcpStream, max_vector_bytes: usize, stats: Arc<CableStats>) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        max_vector_bytes: usize,
+        stats: Arc<CableStats>,
+        stopping: Arc<AtomicBool>,
+    ) -> Self {
         Session {
             stream,
             max_vector_bytes,
@@ -549,12 +557,17 @@ impl Session {
             scratch: vec![0; READ_CHUNK],
             tdo: Vec::new(),
             stats,
+            stopping,
         }
     }
 
     /// Serves commands until the client leaves, misbehaves, or the cable fails.
     pub fn run(&mut self, cable: &mut dyn Cable) -> SessionEnd {
         loop {
+            // The in-flight command has finished; pipelined ones are not started any more.
+            if self.stopping.load(Ordering::SeqCst) {
+                return SessionEnd::Shutdown;
+            }
             match codec::decode(&mut self.inbuf, self.max_vector_bytes) {
                 Ok(Decoded::Command(cmd)) => {
                     if let Err(end) = self.execute(cmd, cable) {
