@@ -12,6 +12,8 @@ PORT     ?= 2542
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
 
+include packaging/package.mk
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release run test check fmt clippy cargo-test bench clean

@@ -18,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent: serve every cable that is plugged in or gets plugged in.
     Run(RunArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Options of `xvc-agent run`.
@@ -54,6 +57,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "xvc-agent", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
