@@ -87,10 +87,10 @@ check "still enabled after upgrade" \
     test -L "$root/etc/systemd/system/multi-user.target.wants/xvc-agent.service"
 
 say "install-check: disabled by the administrator stays disabled across an upgrade"
-in_root deb-systemd-helper disable xvc-agent.service
+in_root systemctl disable --quiet xvc-agent.service
 in_root dpkg -i /tmp/xvc-agent.deb > "$root.log" 2>&1 || { cat "$root.log"; fail "reinstall"; }
 check "not re-enabled" test ! -e "$root/etc/systemd/system/multi-user.target.wants/xvc-agent.service"
-in_root deb-systemd-helper enable xvc-agent.service
+in_root systemctl enable --quiet xvc-agent.service
 
 say "install-check: dpkg -r (remove)"
 mkdir -p "$root/var/lib/xvc-agent"
@@ -120,6 +120,8 @@ if [ -n "$rpm_pkg" ]; then
     say "install-check: rpm -i / rpm -e in the same root (scriptlets chrooted, no systemd running)"
     in_root userdel xvc-agent >/dev/null 2>&1 || true
     in_root groupdel xvc-agent >/dev/null 2>&1 || true
+    # Hide systemd-sysusers so that %post takes its useradd path (a system without systemd).
+    mv "$root/usr/bin/systemd-sysusers" "$root/usr/bin/systemd-sysusers.hidden"
     if rpm --root "$root" --dbpath /var/lib/rpm --nodeps -i "$rpm_pkg" > "$root.log" 2>&1; then
         ok "rpm -i succeeds"
     else
@@ -130,12 +132,14 @@ if [ -n "$rpm_pkg" ]; then
         cat "$root.log"
         fail "rpm scriptlets ran quietly"
     fi
-    check "rpm: system user created" in_root getent passwd xvc-agent
+    mv "$root/usr/bin/systemd-sysusers.hidden" "$root/usr/bin/systemd-sysusers"
+    check "rpm: system user created by useradd, with its group" \
+        sh -c "chroot '$root' id -gn xvc-agent | grep -qx xvc-agent"
     check "rpm: service enabled" \
         test -L "$root/etc/systemd/system/multi-user.target.wants/xvc-agent.service"
     check "rpm: binary runs" in_root /usr/bin/xvc-agent --version
     check "rpm: config.yaml is %config(noreplace)" \
-        sh -c "rpm --root '$root' --dbpath /var/lib/rpm -qc xvc-agent | grep -qx /etc/xvc-agent/config.yaml"
+        sh -c "rpm --root '$root' --dbpath /var/lib/rpm -q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' xvc-agent | grep -qx 'cn /etc/xvc-agent/config.yaml'"
     if rpm --root "$root" --dbpath /var/lib/rpm --nodeps -e xvc-agent > "$root.log" 2>&1; then
         ok "rpm -e succeeds"
     else

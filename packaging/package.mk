@@ -14,7 +14,7 @@ package_saved_default_goal := $(.DEFAULT_GOAL)
 
 # Debian packages the targets below need; `make deps` installs them.
 PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap fakeroot shellcheck \
-	binutils gzip libkmod2 systemd
+	binutils gzip libkmod2 man-db systemd
 DEB_PACKAGES += $(PACKAGE_DEB_PACKAGES)
 
 # Tools installed with cargo; `make package-deps` installs them when missing.
@@ -25,6 +25,7 @@ PKG_SUITE   ?= bookworm
 PKG_MIRROR  ?= http://deb.debian.org/debian
 PKG_CACHE   := target/package-cache
 PKG_SCRATCH := target/package-check
+PKG_ROOT_TAR := $(PKG_CACHE)/$(PKG_SUITE)-minbase.tar
 
 MAN_PAGES := man/xvc-agent.8 man/xvc-agent.yaml.5
 COMPLETIONS := target/completions/xvc-agent.bash target/completions/_xvc-agent \
@@ -93,19 +94,21 @@ package-lint:
 	lintian --fail-on error --info --display-level '>=warning' target/debian/xvc-agent_*.deb
 	rpmlint --rpmlintrc packaging/rpmlintrc target/generate-rpm/xvc-agent-*.rpm
 
-# systemd-analyze verify on the unit as the .deb installs it, in a root holding the package's
-# files (so ExecStart= and the man pages of Documentation= resolve); any output fails.
-package-unit-check:
-	@rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit
+# systemd-analyze verify on the unit as the .deb installs it, in a Debian root (the cached
+# debootstrap tree) with the package's files unpacked over it, so that ExecStart=, the units
+# it refers to and the man pages of Documentation= all resolve. Any output fails the check.
+package-unit-check: $(PKG_ROOT_TAR)
+	@rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit/root
+	tar -C $(PKG_SCRATCH)/unit/root -xf $(PKG_ROOT_TAR)
 	dpkg-deb -x target/debian/xvc-agent_*.deb $(PKG_SCRATCH)/unit/root
 	@root=$$PWD/$(PKG_SCRATCH)/unit/root; \
-	MANPATH=$$root/usr/share/man SYSTEMD_LOG_LEVEL=notice \
-		systemd-analyze verify --root=$$root --man=yes \
-		$$root/usr/lib/systemd/system/xvc-agent.service > $(PKG_SCRATCH)/unit/verify.log 2>&1; \
+	MANPATH=$$root/usr/share/man systemd-analyze verify --root=$$root --man=yes \
+		/usr/lib/systemd/system/xvc-agent.service > $(PKG_SCRATCH)/unit/verify.log 2>&1; \
 	status=$$?; cat $(PKG_SCRATCH)/unit/verify.log; \
 	if [ $$status -ne 0 ] || [ -s $(PKG_SCRATCH)/unit/verify.log ]; then \
 		echo "systemd-analyze verify: failed"; exit 1; fi; \
 	echo "systemd-analyze verify: clean"
+	@rm -rf $(PKG_SCRATCH)/unit/root
 	@systemd-analyze security --offline=yes --threshold=20 --no-pager \
 		packaging/xvc-agent.service > $(PKG_SCRATCH)/unit/security.log 2>&1; \
 	status=$$?; grep -E '^✗|Overall exposure' $(PKG_SCRATCH)/unit/security.log; \
@@ -136,10 +139,9 @@ package-udev-check: $(UDEVADM)
 # Install the .deb into a throwaway Debian root (debootstrap minbase, cached as a tarball)
 # with dpkg run under chroot: no systemd is running there, so the maintainer scripts take
 # their offline paths. Checks install, reinstall (upgrade path), remove and purge.
-PKG_ROOT_TAR := $(PKG_CACHE)/$(PKG_SUITE)-minbase.tar
 $(PKG_ROOT_TAR):
 	@rm -rf $(PKG_CACHE)/root.tmp && mkdir -p $(PKG_CACHE)
-	debootstrap --variant=minbase --include=libusb-1.0-0,systemd $(PKG_SUITE) \
+	debootstrap --variant=minbase --include=libusb-1.0-0,systemd,udev,procps $(PKG_SUITE) \
 		$(PKG_CACHE)/root.tmp $(PKG_MIRROR)
 	rm -rf $(PKG_CACHE)/root.tmp/var/cache/apt/archives/*.deb $(PKG_CACHE)/root.tmp/var/lib/apt/lists/*
 	tar -C $(PKG_CACHE)/root.tmp -cf $@ .

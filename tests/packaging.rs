@@ -387,3 +387,20 @@ fn sysusers_declares_the_user_the_unit_and_the_rules_name() {
     assert!(sysusers.contains("/usr/sbin/nologin"));
     assert!(read("udev-rules/70-xvc-agent.rules").contains("GROUP=\"xvc-agent\""));
 }
+
+#[test]
+fn debian_changelog_describes_the_crate_version() {
+    let changelog = read("packaging/changelog");
+    let first = changelog.lines().next().unwrap_or_default();
+    let version = first
+        .strip_prefix("xvc-agent (")
+        .and_then(|rest| rest.split_once(')'))
+        .map(|(v, _)| v)
+        .unwrap_or_else(|| panic!("packaging/changelog starts with {first:?}"));
+    let upstream = version.rsplit_once('-').map_or(version, |(u, _)| u);
+    assert_eq!(
+        upstream,
+        env!("CARGO_PKG_VERSION"),
+        "packaging/changelog needs an entry for the version in Cargo.toml"
+    );
+}

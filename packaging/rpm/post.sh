@@ -8,7 +8,9 @@ RULES=/usr/lib/udev/rules.d/70-xvc-agent.rules
 if command -v systemd-sysusers >/dev/null 2>&1; then
     systemd-sysusers /usr/lib/sysusers.d/xvc-agent.conf || :
 elif ! getent passwd xvc-agent >/dev/null 2>&1; then
-    useradd --system --user-group --home-dir /var/lib/xvc-agent --no-create-home \
+    group=--user-group
+    if getent group xvc-agent >/dev/null 2>&1; then group=--gid=xvc-agent; fi
+    useradd --system "$group" --home-dir /var/lib/xvc-agent --no-create-home \
         --shell /usr/sbin/nologin --comment "Xilinx Virtual Cable agent" xvc-agent || :
 fi
 
