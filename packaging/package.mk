@@ -108,8 +108,8 @@ package-lint:
 # debootstrap tree) with the package's files unpacked over it, so that ExecStart=, the units
 # it refers to and the man pages of Documentation= all resolve. Any output fails the check.
 package-unit-check: $(PKG_ROOT_TAR)
-	@rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit/root
-	tar -C $(PKG_SCRATCH)/unit/root -xf $(PKG_ROOT_TAR)
+	@$(SUDO) rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit/root
+	$(SUDO) tar -C $(PKG_SCRATCH)/unit/root -xf $(PKG_ROOT_TAR)
 	dpkg-deb -x target/debian/xvc-agent_*.deb $(PKG_SCRATCH)/unit/root
 	@root=$$PWD/$(PKG_SCRATCH)/unit/root; \
 	MANPATH=$$root/usr/share/man systemd-analyze verify --root=$$root --man=yes \
@@ -118,7 +118,7 @@ package-unit-check: $(PKG_ROOT_TAR)
 	if [ $$status -ne 0 ] || [ -s $(PKG_SCRATCH)/unit/verify.log ]; then \
 		echo "systemd-analyze verify: failed"; exit 1; fi; \
 	echo "systemd-analyze verify: clean"
-	@rm -rf $(PKG_SCRATCH)/unit/root
+	@$(SUDO) rm -rf $(PKG_SCRATCH)/unit/root
 	@systemd-analyze security --offline=yes --threshold=20 --no-pager \
 		packaging/xvc-agent.service > $(PKG_SCRATCH)/unit/security.log 2>&1; \
 	status=$$?; grep -E '^✗|Overall exposure' $(PKG_SCRATCH)/unit/security.log; \
@@ -146,19 +146,19 @@ $(UDEVADM):
 package-udev-check: $(UDEVADM)
 	$(UDEVADM) verify --resolve-names=never udev-rules/70-xvc-agent.rules
 
-# Install the .deb into a throwaway Debian root (debootstrap minbase, cached as a tarball)
-# with dpkg run under chroot: no systemd is running there, so the maintainer scripts take
+# Install the .deb into a throwaway Debian root (debootstrap minbase, cached as a tarball;
+# root privileges, through sudo when not root) with dpkg run under chroot: no systemd is running there, so the maintainer scripts take
 # their offline paths. Checks install, reinstall (upgrade path), remove and purge.
 $(PKG_ROOT_TAR):
-	@rm -rf $(PKG_CACHE)/root.tmp && mkdir -p $(PKG_CACHE)
-	debootstrap --variant=minbase --include=libusb-1.0-0,systemd,udev,procps $(PKG_SUITE) \
+	@$(SUDO) rm -rf $(PKG_CACHE)/root.tmp && mkdir -p $(PKG_CACHE)
+	$(SUDO) debootstrap --variant=minbase --include=libusb-1.0-0,systemd,udev,procps $(PKG_SUITE) \
 		$(PKG_CACHE)/root.tmp $(PKG_MIRROR)
-	rm -rf $(PKG_CACHE)/root.tmp/var/cache/apt/archives/*.deb $(PKG_CACHE)/root.tmp/var/lib/apt/lists/*
-	tar -C $(PKG_CACHE)/root.tmp -cf $@ .
-	rm -rf $(PKG_CACHE)/root.tmp
+	$(SUDO) rm -rf $(PKG_CACHE)/root.tmp/var/cache/apt/archives/*.deb $(PKG_CACHE)/root.tmp/var/lib/apt/lists/*
+	$(SUDO) tar -C $(PKG_CACHE)/root.tmp -cf $@ .
+	$(SUDO) rm -rf $(PKG_CACHE)/root.tmp
 
 package-install-check: $(PKG_ROOT_TAR)
-	packaging/install-check.sh $(PKG_ROOT_TAR) target/debian/xvc-agent_*.deb \
+	$(SUDO) packaging/install-check.sh $(PKG_ROOT_TAR) target/debian/xvc-agent_*.deb \
 		target/generate-rpm/xvc-agent-*.rpm
 
 .DEFAULT_GOAL := $(package_saved_default_goal)
