@@ -13,7 +13,7 @@ CARGO ?= cargo
 package_saved_default_goal := $(.DEFAULT_GOAL)
 
 # Debian packages the targets below need; `make deps` installs them.
-PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap fakeroot shellcheck \
+PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap shellcheck \
 	binutils gzip libkmod2 man-db systemd
 DEB_PACKAGES += $(PACKAGE_DEB_PACKAGES)
 
@@ -28,10 +28,8 @@ PKG_SCRATCH := target/package-check
 PKG_ROOT_TAR := $(PKG_CACHE)/$(PKG_SUITE)-minbase.tar
 
 MAN_PAGES := man/xvc-agent.8 man/xvc-agent.yaml.5
-COMPLETIONS := target/completions/xvc-agent.bash target/completions/_xvc-agent \
-	target/completions/xvc-agent.fish
 
-.PHONY: package package-deps package-build package-check man man-check completions \
+.PHONY: package package-deps package-build package-check man man-check completions rpm-assets \
 	package-lint package-unit-check package-udev-check package-install-check
 
 # ---------------------------------------------------------------------------------------------
