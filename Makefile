@@ -12,6 +12,8 @@ PORT     ?= 2542
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
 
+include packaging/package.mk
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release run test check fmt clippy cargo-test umockdev bench clean
@@ -46,7 +48,7 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-test: deps fmt clippy cargo-test umockdev
+test: deps fmt clippy cargo-test umockdev package-check
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -31,6 +31,9 @@ pub enum Command {
     /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
     SimUsbDevice,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Options of `xvc-agent list`.
@@ -113,6 +116,11 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status(&args),
         Command::List(args) => list(&args),
         Command::SimUsbDevice => sim_usb_device(),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "xvc-agent", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
