@@ -194,6 +194,11 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
     // shorter than shutdown_timeout, so the in-flight one always completes).
     const SHIFT: usize = 64 << 10;
     let mut writer = client.stream.try_clone().unwrap();
+    // Once the agent has gone, a write into a full window may wait for the peer's FIN timeout;
+    // the pump gives up instead.
+    writer
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let shift = xvc_agent::xvc::codec::encode_shift(
         (SHIFT * 8) as u32,
         &vec![0; SHIFT],

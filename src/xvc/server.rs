@@ -478,6 +478,10 @@ fn run_session_thread(
     if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
         end = SessionEnd::Shutdown;
     }
+    if end != SessionEnd::ClientClosed {
+        // The client may still be sending: make sure it gets every reply before the close.
+        session.close_gracefully(LINGER);
+    }
     drop(session); // closes the socket: the client sees EOF
     if matches!(end, SessionEnd::CableFailed(_)) {
         // A failed handle is not handed to the next client; the owner reopens the cable and
@@ -527,6 +531,18 @@ fn quick_ack(stream: &TcpStream) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+/// How long a session closed by the server waits for its last replies to reach the client.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
+fn unacked_bytes(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer we pass.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    (r == 0).then_some(n.max(0) as usize)
 }
 
 /// One client's JTAG session over a blocking socket.
@@ -636,6 +652,31 @@ impl Session {
                 let r = self.reply(&tdo);
                 self.tdo = tdo;
                 r
+            }
+        }
+    }
+
+    /// Ends the connection without losing replies: closing a socket that still has unread
+    /// input makes the kernel reset the connection and drop unsent output, so send FIN, then
+    /// discard input until the client has everything (or closes, or `linger` runs out).
+    pub fn close_gracefully(&mut self, linger: Duration) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + linger;
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(20)));
+        while Instant::now() < deadline && unacked_bytes(&self.stream).unwrap_or(0) > 0 {
+            match self.stream.read(&mut self.scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return,
             }
         }
     }
