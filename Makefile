@@ -12,6 +12,8 @@ PORT     ?= 2542
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
 
+include packaging/package.mk
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release run test check fmt clippy cargo-test umockdev bench clean
@@ -38,11 +40,15 @@ run: build
 	@echo "Connect a client to port $(PORT) (next cable: $$(($(PORT)+1))), for example:"
 	@echo "    openFPGALoader -c xvc-client --ip 127.0.0.1 --port $(PORT) --detect"
 	@echo "    Vivado Tcl console: open_hw_target -xvc_url <this host>:$(PORT)"
+	@echo "    Status: ./target/release/xvc-agent status --socket target/run/control.sock"
 	@echo "Stop with Ctrl-C."
 	@echo
-	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr
+	@mkdir -p target/run
+	./target/release/xvc-agent run --simulate $(SIMULATE) --base-port $(PORT) --log stderr \
+		--config config/config.yaml --state-dir target/run/state \
+		--control-socket target/run/control.sock
 
-test: deps fmt clippy cargo-test umockdev
+test: deps fmt clippy cargo-test umockdev package-check
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -24,10 +24,26 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Show the cables a running agent serves: ports, states, clients, JTAG chains.
     Status(StatusArgs),
+    /// List the JTAG cables plugged in now (from udev; no agent needed) and the rule and port
+    /// the configuration gives each.
+    List(ListArgs),
     /// Serve an emulated HS2 (FT232H with an xc7a35t behind it) as a USB device on
     /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
     SimUsbDevice,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+}
+
+/// Options of `xvc-agent list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON (`{"devices": [...]}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `xvc-agent status`.
@@ -98,8 +114,40 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::CheckConfig(args) => check_config(&args),
         Command::Status(args) => status(&args),
+        Command::List(args) => list(&args),
         Command::SimUsbDevice => sim_usb_device(),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "xvc-agent", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
+}
+
+fn list(args: &ListArgs) -> ExitCode {
+    let (path, explicit) = args.config.path();
+    let config = match config::load_or_default(&path, explicit) {
+        Ok((c, _)) => c,
+        Err(e) => return config_error_exit(&e),
+    };
+    let filter = crate::hotplug::udev::default_filter();
+    let devices = match crate::hotplug::udev::present(&filter) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xvc-agent: cannot enumerate USB devices: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Leases are read, never written: listing changes nothing.
+    let leases = crate::agent::leases::Leases::load(&config.state_dir).unwrap_or_default();
+    let rows = crate::agent::listing::list(&config, &devices, &leases);
+    if args.json {
+        let doc = serde_json::json!({ "devices": rows });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", crate::agent::listing::render(&rows));
+    }
+    ExitCode::SUCCESS
 }
 
 /// Exit status when the agent is not running (as `systemctl status` uses it).

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 use xvc_agent::sim::{DirectCable, JtagChain};
-use xvc_agent::xvc::server::{channel_sink, CableServer, ServerEvent, ServerSettings};
+use xvc_agent::xvc::server::{channel_sink, CableServer, OnBusy, ServerEvent, ServerSettings};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -27,13 +27,24 @@ fn start_server(
     SocketAddr,
     tokio::sync::mpsc::UnboundedReceiver<ServerEvent>,
 ) {
+    start_server_with(rt, ServerSettings::new(name))
+}
+
+fn start_server_with(
+    rt: &tokio::runtime::Runtime,
+    settings: ServerSettings,
+) -> (
+    CableServer,
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<ServerEvent>,
+) {
     let (sink, rx) = channel_sink();
     let server = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         CableServer::start(
             listener,
             Some(Box::new(DirectCable::new(JtagChain::xc7a35t()))),
-            ServerSettings::new(name),
+            settings,
             Some(sink),
         )
         .unwrap()
@@ -167,4 +178,59 @@ fn shutdown_closes_port_and_session_and_returns_cable() {
     );
     assert!(c.sees_eof(T), "client sees EOF");
     assert!(std::net::TcpStream::connect(addr).is_err(), "port closed");
+}
+
+#[test]
+fn on_busy_queue_serves_the_waiting_client_when_the_cable_frees() {
+    let rt = runtime();
+    let mut settings = ServerSettings::new("A");
+    settings.on_busy = OnBusy::Queue(T);
+    let (_server, addr, _ev) = start_server_with(&rt, settings);
+    let mut first = XvcClient::connect(addr).unwrap();
+    assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
+    // The second client's request waits in the queue...
+    let waiting = std::thread::spawn(move || {
+        let mut second = XvcClient::connect(addr).unwrap();
+        second.read_idcode().unwrap()
+    });
+    // ...while the first keeps working, and is answered once the first leaves.
+    assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
+    drop(first);
+    assert_eq!(waiting.join().unwrap(), 0x0362_D093);
+}
+
+#[test]
+fn on_busy_queue_gives_up_after_its_timeout() {
+    let rt = runtime();
+    let mut settings = ServerSettings::new("A");
+    settings.on_busy = OnBusy::Queue(Duration::from_millis(200));
+    let (_server, addr, mut events) = start_server_with(&rt, settings);
+    let mut first = XvcClient::connect(addr).unwrap();
+    assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
+    let mut second = XvcClient::connect(addr).unwrap();
+    assert!(second.sees_eof(T));
+    let reason = rt.block_on(async {
+        loop {
+            if let Some(ServerEvent::Refused { reason, .. }) = events.recv().await {
+                return reason;
+            }
+        }
+    });
+    assert_eq!(reason.as_str(), "queue_timeout");
+    assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
+}
+
+#[test]
+fn idle_timeout_ends_a_silent_session_and_frees_the_cable() {
+    let rt = runtime();
+    let mut settings = ServerSettings::new("A");
+    settings.idle_timeout = Some(Duration::from_millis(200));
+    let (_server, addr, _ev) = start_server_with(&rt, settings);
+    let mut first = XvcClient::connect(addr).unwrap();
+    assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
+    assert!(first.sees_eof(T), "idle session closed");
+    let id = wait_for("the cable to be free", T, || {
+        XvcClient::connect(addr).ok()?.read_idcode().ok()
+    });
+    assert_eq!(id, 0x0362_D093);
 }

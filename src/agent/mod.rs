@@ -6,6 +6,7 @@
 
 pub mod assign;
 pub mod leases;
+pub mod listing;
 pub mod notify;
 pub mod opener;
 pub mod state;

@@ -16,7 +16,7 @@ use crate::xvc::codec::{self, Command, Decoded};
 use bytes::BytesMut;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
@@ -240,7 +240,7 @@ struct Shared {
     active: Mutex<Option<(TcpStream, ClientInfo)>>,
     session_ended: Notify,
     /// Set when the server is being shut down: a session's EOF is then ours, not the client's.
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    stopping: Arc<AtomicBool>,
     stats: Arc<CableStats>,
     events: Option<EventSink>,
 }
@@ -278,7 +278,7 @@ impl CableServer {
             cable: Mutex::new(cable),
             active: Mutex::new(None),
             session_ended: Notify::new(),
-            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            stopping: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(CableStats::default()),
             events,
         });
@@ -479,12 +479,15 @@ fn run_session_thread(
         stream,
         shared.settings.max_vector_bytes,
         shared.stats.clone(),
-    )
-    .stopped_by(shared.stopping.clone());
+        shared.stopping.clone(),
+    );
     let mut end = session.run(&mut *cable);
     if shared.stopping.load(Ordering::SeqCst) && !matches!(end, SessionEnd::CableFailed(_)) {
         end = SessionEnd::Shutdown;
-        session.close_gracefully(SHUTDOWN_LINGER);
+    }
+    if end != SessionEnd::ClientClosed {
+        // The client may still be sending: make sure it gets every reply before the close.
+        session.close_gracefully(LINGER);
     }
     drop(session); // closes the socket: the client sees EOF
     if matches!(end, SessionEnd::CableFailed(_)) {
@@ -537,6 +540,18 @@ fn quick_ack(stream: &TcpStream) {
     }
 }
 
+/// How long a session closed by the server waits for its last replies to reach the client.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
+fn unacked_bytes(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer we pass.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    (r == 0).then_some(n.max(0) as usize)
+}
+
 /// One client's JTAG session over a blocking socket.
 pub struct Session {
     stream: TcpStream,
@@ -545,29 +560,19 @@ pub struct Session {
     scratch: Vec<u8>,
     tdo: Vec<u8>,
     stats: Arc<CableStats>,
-    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
-}
-
-/// How long a session ended by a shutdown waits for its last replies to reach the client.
-const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
-
-/// Bytes sent on `stream` that the peer has not acknowledged yet (`SIOCOUTQ`).
-fn unacknowledged(stream: &TcpStream) -> usize {
-    use std::os::fd::AsRawFd;
-    let mut n: libc::c_int = 0;
-    // SAFETY: ioctl(TIOCOUTQ) on a socket we own, writing one c_int we own.
-    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    if r == 0 {
-        n.max(0) as usize
-    } else {
-        0
-    }
+    /// Set when the server stops: no further command is started.
+    stopping: Arc<AtomicBool>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Session {
-    pub fn new(stream: TcpStream, max_vector_bytes: usize, stats: Arc<CableStats>) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        max_vector_bytes: usize,
+        stats: Arc<CableStats>,
+        stopping: Arc<AtomicBool>,
+    ) -> Self {
         Session {
             stream,
             max_vector_bytes,
@@ -575,45 +580,15 @@ impl Session {
             scratch: vec![0; READ_CHUNK],
             tdo: Vec::new(),
             stats,
-            stop: None,
+            stopping,
         }
-    }
-
-    /// Ends the session before its next command once `flag` is set: the in-flight shift
-    /// completes and is answered, commands the client pipelined behind it are not run.
-    pub fn stopped_by(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        self.stop = Some(flag);
-        self
-    }
-
-    /// Closes the session without losing the replies already written: the end of stream
-    /// goes out after them, and whatever the client still sends is read and dropped until
-    /// the client's side has acknowledged every reply (or `linger` passes).
-    ///
-    /// Closing with unread input would reset the connection at once and discard the replies
-    /// still in flight. Once they are acknowledged the connection is reset on purpose: the
-    /// client still reads every reply and then the end of stream, and a client blocked
-    /// writing more commands fails at once instead of waiting on a closed socket's window.
-    pub fn close_gracefully(&mut self, linger: Duration) {
-        let _ = self.stream.shutdown(Shutdown::Write);
-        if self.stream.set_nonblocking(true).is_err() {
-            return;
-        }
-        let deadline = Instant::now() + linger;
-        loop {
-            while matches!(self.stream.read(&mut self.scratch), Ok(n) if n > 0) {}
-            if unacknowledged(&self.stream) == 0 || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
     /// Serves commands until the client leaves, misbehaves, or the cable fails.
     pub fn run(&mut self, cable: &mut dyn Cable) -> SessionEnd {
         loop {
-            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            // The in-flight command has finished; pipelined ones are not started any more.
+            if self.stopping.load(Ordering::SeqCst) {
                 return SessionEnd::Shutdown;
             }
             match codec::decode(&mut self.inbuf, self.max_vector_bytes) {
@@ -684,6 +659,31 @@ impl Session {
                 let r = self.reply(&tdo);
                 self.tdo = tdo;
                 r
+            }
+        }
+    }
+
+    /// Ends the connection without losing replies: closing a socket that still has unread
+    /// input makes the kernel reset the connection and drop unsent output, so send FIN, then
+    /// discard input until the client has everything (or closes, or `linger` runs out).
+    pub fn close_gracefully(&mut self, linger: Duration) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + linger;
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(20)));
+        while Instant::now() < deadline && unacked_bytes(&self.stream).unwrap_or(0) > 0 {
+            match self.stream.read(&mut self.scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return,
             }
         }
     }

@@ -1,0 +1,163 @@
+//! `xvc-agent list`: the USB devices plugged in right now, straight from udev (no agent
+//! needed), with what the current config would do with each — the serial and USB path to
+//! paste into a rule, the profile, the rule and the port.
+
+use crate::agent::assign::{assign, AttachedCable};
+use crate::agent::leases::Leases;
+use crate::config::Config;
+use crate::hotplug::CableInfo;
+use serde::Serialize;
+
+/// One device and its fate under the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub serial: Option<String>,
+    pub usb_path: String,
+    pub vid_pid: String,
+    pub manufacturer: Option<String>,
+    pub product: Option<String>,
+    /// Detected or rule-given profile.
+    pub profile: Option<String>,
+    /// The rule that matches (its name, else `cables[N]`).
+    pub rule: Option<String>,
+    /// `served`, `queued` or `ignored`.
+    pub outcome: &'static str,
+    pub port: Option<u16>,
+    /// Why queued or ignored.
+    pub reason: Option<String>,
+}
+
+/// What the config would do with `devices` (in enumeration order), given the leases.
+pub fn list(config: &Config, devices: &[CableInfo], leases: &Leases) -> Vec<Listed> {
+    let cables: Vec<AttachedCable> = devices
+        .iter()
+        .map(|info| AttachedCable {
+            detected: crate::ftdi::profiles::detect(
+                info.vid,
+                info.pid,
+                info.manufacturer.as_deref(),
+                info.product.as_deref(),
+            ),
+            info: info.clone(),
+            port: None,
+            session_active: false,
+        })
+        .collect();
+    let plan = assign(config, &cables, leases);
+    let rule_name = |i: Option<usize>| {
+        i.map(|i| {
+            config.cables[i]
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("cables[{i}]"))
+        })
+    };
+    cables
+        .iter()
+        .map(|c| {
+            let info = &c.info;
+            let mut row = Listed {
+                serial: info.serial.clone(),
+                usb_path: info.usb_path.clone(),
+                vid_pid: format!("{:04x}:{:04x}", info.vid, info.pid),
+                manufacturer: info.manufacturer.clone(),
+                product: info.product.clone(),
+                profile: c.detected.map(|p| p.name.to_string()),
+                rule: None,
+                outcome: "ignored",
+                port: None,
+                reason: None,
+            };
+            if let Some(s) = plan.served(&info.syspath) {
+                row.outcome = "served";
+                row.port = Some(s.port);
+                row.rule = rule_name(s.rule);
+                row.profile = s.profile.map(|p| p.name.to_string()).or(row.profile);
+            } else if let Some(q) = plan.queued(&info.syspath) {
+                row.outcome = "queued";
+                row.rule = rule_name(q.rule);
+                row.reason = Some(q.reason.clone());
+            } else if let Some(i) = plan.ignored.iter().find(|i| i.key == info.syspath) {
+                row.reason = Some(i.reason.clone());
+            }
+            row
+        })
+        .collect()
+}
+
+/// The table `xvc-agent list` prints.
+pub fn render(rows: &[Listed]) -> String {
+    let header = [
+        "SERIAL", "USB PATH", "ID", "PRODUCT", "PROFILE", "RULE", "PORT",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let port = match (r.outcome, r.port) {
+                ("served", Some(p)) => p.to_string(),
+                (o, _) => format!("({o})"),
+            };
+            [
+                r.serial.clone().unwrap_or_else(|| "-".into()),
+                r.usb_path.clone(),
+                r.vid_pid.clone(),
+                r.product.clone().unwrap_or_else(|| "-".into()),
+                r.profile.clone().unwrap_or_else(|| "-".into()),
+                r.rule.clone().unwrap_or_else(|| "-".into()),
+                port,
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let fmt = |row: Vec<&str>| {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        line.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = fmt(header.to_vec());
+    for (row, r) in cells.iter().zip(rows) {
+        out.push_str(&fmt(row.iter().map(String::as_str).collect()));
+        if let Some(reason) = &r.reason {
+            out.push_str(&format!("    └ {}: {reason}\n", r.outcome));
+        }
+    }
+    if rows.is_empty() {
+        out.push_str("(no JTAG cables plugged in)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hotplug::simulated::sim_cable;
+
+    #[test]
+    fn rules_and_pool_and_ignored_devices() {
+        let config = crate::config::parse(
+            "ports: 3000-3001\ncables:\n  - name: main\n    match: { serial: SIM000002 }\n    port: 2600\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let mut uart = sim_cable(3);
+        uart.manufacturer = Some("FTDI".into());
+        uart.serial = Some("FT123".into());
+        let rows = list(&config, &[sim_cable(1), sim_cable(2), uart], &Leases::new());
+        assert_eq!(rows[0].port, Some(3000));
+        assert_eq!(rows[0].rule, None);
+        assert_eq!(rows[1].port, Some(2600));
+        assert_eq!(rows[1].rule.as_deref(), Some("main"));
+        assert_eq!(rows[2].outcome, "ignored");
+        let table = render(&rows);
+        assert!(table.contains("SIM000002  sim-2"), "{table}");
+        assert!(table.contains("(ignored)"), "{table}");
+    }
+}
