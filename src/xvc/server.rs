@@ -666,6 +666,10 @@ impl Session {
     /// Ends the connection without losing replies: closing a socket that still has unread
     /// input makes the kernel reset the connection and drop unsent output, so send FIN, then
     /// discard input until the client has everything (or closes, or `linger` runs out).
+    ///
+    /// The connection is then reset on purpose: the client has its replies and the end of
+    /// stream already, and one still writing commands fails at once, instead of waiting for
+    /// the closed socket's FIN timeout on a window nobody reads any more.
     pub fn close_gracefully(&mut self, linger: Duration) {
         let _ = self.stream.shutdown(Shutdown::Write);
         let deadline = Instant::now() + linger;
@@ -674,7 +678,9 @@ impl Session {
             .set_read_timeout(Some(Duration::from_millis(20)));
         while Instant::now() < deadline && unacked_bytes(&self.stream).unwrap_or(0) > 0 {
             match self.stream.read(&mut self.scratch) {
-                Ok(0) => return,
+                // The read side is shut (by the client, or by a stopping server, after which
+                // reads return at once): only the acknowledgements are awaited now.
+                Ok(0) => std::thread::sleep(Duration::from_millis(1)),
                 Ok(_) => {}
                 Err(e)
                     if matches!(
@@ -683,9 +689,10 @@ impl Session {
                             | std::io::ErrorKind::TimedOut
                             | std::io::ErrorKind::Interrupted
                     ) => {}
-                Err(_) => return,
+                Err(_) => break,
             }
         }
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
     fn reply(&mut self, bytes: &[u8]) -> Result<(), SessionEnd> {
