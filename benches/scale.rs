@@ -9,13 +9,13 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/stress_common/mod.rs"]
-mod stress_common;
+#[path = "../tests/harness/mod.rs"]
+mod harness;
 
 use common::XvcClient;
+use harness::scale::{run, ScaleRun};
+use harness::{loopback, port_block, refused, InProcess, IDCODE};
 use std::time::{Duration, Instant};
-use stress_common::scale::{run, ScaleRun};
-use stress_common::{loopback, port_block, refused, InProcess, IDCODE};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]

@@ -4,16 +4,16 @@
 //! cable's session carries on, and the faulty cable is served again once it can be.
 
 mod common;
-mod stress_common;
+mod harness;
 
 use common::XvcClient;
+use harness::{loopback, poll, port_block, refused, Agent, InProcess, IDCODE, T};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stress_common::{loopback, poll, port_block, refused, Agent, InProcess, IDCODE, T};
 use xvc_agent::agent::opener::CableOpener;
 use xvc_agent::agent::state::{self, CableState};
 use xvc_agent::ftdi::profiles::Profile;

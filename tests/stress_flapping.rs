@@ -7,12 +7,10 @@
 //! /proc/self, which a second test running in parallel in this process would disturb.
 
 mod common;
-mod stress_common;
+mod harness;
 
 use common::XvcClient;
-use stress_common::{
-    env_count, loopback, poll, port_block, refused, resources, InProcess, IDCODE, T,
-};
+use harness::{env_count, loopback, poll, port_block, refused, resources, InProcess, IDCODE, T};
 use xvc_agent::agent::state::CableState;
 
 /// RSS growth allowed over the cycles. The allocator keeps freed pages in its arenas and

@@ -6,15 +6,15 @@
 //! by an unchecked length) and its descriptors and threads come back.
 
 mod common;
-mod stress_common;
+mod harness;
 
 use common::XvcClient;
+use harness::{loopback, poll, port_block, Agent, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stress_common::{loopback, poll, port_block, Agent, IDCODE, T};
 use xvc_agent::xvc::codec;
 
 /// The rightful client: reads the IDCODE over and over on its own thread until told to stop,

@@ -7,11 +7,11 @@
 //! (`make stress`).
 
 mod common;
-mod stress_common;
+mod harness;
 
+use harness::env_count;
+use harness::scale::{run, ScaleRun};
 use std::time::Duration;
-use stress_common::env_count;
-use stress_common::scale::{run, ScaleRun};
 
 #[test]
 fn sixty_four_cables_sixteen_shifting() {

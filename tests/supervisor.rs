@@ -2,142 +2,18 @@
 //! access control, with simulated cables over real TCP on 127.0.0.1.
 
 mod common;
+mod harness;
 
 use common::{free_port_range, wait_for, XvcClient};
+use harness::{InProcess, IDCODE, T};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
 use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
-use xvc_agent::agent::status::AgentStatus;
-use xvc_agent::agent::supervisor::{run_with, Input, RunOptions, Wiring};
 use xvc_agent::ftdi::profiles::Profile;
 use xvc_agent::ftdi::CableOptions;
-use xvc_agent::hotplug::simulated::sim_cable;
-use xvc_agent::hotplug::CableEvent;
 use xvc_agent::hotplug::CableInfo;
 use xvc_agent::jtag::{Cable, CableError};
-
-const T: Duration = Duration::from_secs(10);
-const IDCODE: u32 = 0x0362_D093;
-
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    tx: mpsc::UnboundedSender<Input>,
-    dir: tempfile::TempDir,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Harness {
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yaml")
-    }
-
-    /// Starts an agent with `yaml` and the simulated cables `initial` (1-based indexes).
-    fn start(yaml: &str, initial: &[usize]) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, yaml, initial)
-    }
-
-    fn start_in(dir: tempfile::TempDir, yaml: &str, initial: &[usize]) -> Harness {
-        Self::start_with(dir, yaml, initial, std::sync::Arc::new(SimulatedOpener))
-    }
-
-    fn start_with(
-        dir: tempfile::TempDir,
-        yaml: &str,
-        initial: &[usize],
-        opener: std::sync::Arc<dyn CableOpener>,
-    ) -> Harness {
-        std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let opts = RunOptions {
-            config_path: dir.path().join("config.yaml"),
-            config_explicit: true,
-            state_dir: Some(dir.path().join("state")),
-            ..RunOptions::default()
-        };
-        let wiring = Wiring {
-            opener,
-            initial: initial
-                .iter()
-                .map(|&i| CableEvent::Attached(sim_cable(i)))
-                .collect(),
-            enumerate: None,
-            ready: Some(ready_tx),
-        };
-        let done = rt.spawn(run_with(opts, wiring, tx.clone(), rx));
-        rt.block_on(async { tokio::time::timeout(T, ready_rx).await })
-            .expect("agent ready in time")
-            .expect("agent ready");
-        Harness {
-            rt,
-            tx,
-            dir,
-            done: Some(done),
-        }
-    }
-
-    fn status(&self) -> AgentStatus {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Input::Status(reply)).unwrap();
-        self.rt.block_on(rx).unwrap()
-    }
-
-    fn state_of(&self, serial: &str) -> Option<(CableState, Option<u16>)> {
-        self.status()
-            .cables
-            .into_iter()
-            .find(|c| c.serial.as_deref() == Some(serial))
-            .map(|c| (c.state, c.port))
-    }
-
-    fn wait_state(&self, serial: &str, state: CableState) -> Option<u16> {
-        wait_for(&format!("{serial} to be {state}"), T, || {
-            self.state_of(serial)
-                .filter(|(s, _)| *s == state)
-                .map(|(_, p)| p)
-        })
-    }
-
-    fn plug(&self, i: usize) {
-        self.tx
-            .send(Input::Cable(CableEvent::Attached(sim_cable(i))))
-            .unwrap();
-    }
-
-    fn unplug(&self, i: usize) {
-        self.tx
-            .send(Input::Cable(CableEvent::Detached {
-                syspath: sim_cable(i).syspath,
-            }))
-            .unwrap();
-    }
-
-    fn reload(&self, yaml: &str) {
-        std::fs::write(self.config_path(), yaml).unwrap();
-        self.tx.send(Input::Reload).unwrap();
-    }
-
-    /// Stops the agent and returns its state directory.
-    fn stop(mut self) -> tempfile::TempDir {
-        self.tx.send(Input::Shutdown).unwrap();
-        let done = self.done.take().unwrap();
-        self.rt
-            .block_on(async { tokio::time::timeout(T, done).await })
-            .expect("agent stops in time")
-            .unwrap()
-            .unwrap();
-        self.dir
-    }
-}
 
 fn addr(port: u16) -> SocketAddr {
     ([127, 0, 0, 1], port).into()
@@ -158,7 +34,7 @@ fn rules_map_serials_to_fixed_ports_and_others_to_the_pool() {
         p + 1,
         p + 3
     );
-    let h = Harness::start(&yaml, &[1, 2]);
+    let h = InProcess::simulated(&yaml, &[1, 2]);
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
     let st = h.status();
@@ -178,7 +54,7 @@ fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
     );
     // The spare arrives first and is served; the main cable arrives and takes the port (the
     // spare has no client).
-    let h = Harness::start(&yaml, &[2]);
+    let h = InProcess::simulated(&yaml, &[2]);
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
     h.plug(1);
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
@@ -207,7 +83,7 @@ fn an_active_session_is_never_preempted() {
         p + 1,
         p + 1
     );
-    let h = Harness::start(&yaml, &[2]);
+    let h = InProcess::simulated(&yaml, &[2]);
     h.wait_state("SIM000002", CableState::Serving);
     let mut client = session(p);
     h.wait_state("SIM000002", CableState::Busy);
@@ -230,7 +106,7 @@ fn reload_changes_one_cable_and_keeps_the_other_session() {
             p + 3
         )
     };
-    let h = Harness::start(&yaml(p + 1), &[1, 2]);
+    let h = InProcess::simulated(&yaml(p + 1), &[1, 2]);
     h.wait_state("SIM000002", CableState::Serving);
     let mut a = session(p);
     h.reload(&yaml(p + 2));
@@ -249,7 +125,7 @@ fn reload_changes_one_cable_and_keeps_the_other_session() {
 fn a_bad_file_on_reload_keeps_the_old_config() {
     let p = free_port_range(2);
     let good = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 1);
-    let h = Harness::start(&good, &[1]);
+    let h = InProcess::simulated(&good, &[1]);
     h.wait_state("SIM000001", CableState::Serving);
     let mut c = session(p);
     h.reload("listen: 127.0.0.1\nports: banana\nbogus_key: 1\n");
@@ -266,12 +142,12 @@ fn leases_survive_a_restart() {
     let p = free_port_range(3);
     let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 2);
     // Cable 2 arrives alone and gets the first pool port.
-    let h = Harness::start(&yaml, &[2]);
+    let h = InProcess::simulated(&yaml, &[2]);
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
     let dir = h.stop();
     assert!(dir.path().join("state/leases.json").exists());
     // After a restart cable 1 arrives first, but cable 2 still gets its remembered port.
-    let h = Harness::start_in(dir, &yaml, &[1, 2]);
+    let h = InProcess::start_in(dir, &yaml, &[1, 2], Arc::new(SimulatedOpener));
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
     // A replug keeps the port too.
@@ -288,7 +164,7 @@ fn leases_survive_a_restart() {
 fn max_cables_queues_the_rest() {
     let p = free_port_range(3);
     let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\nmax_cables: 1\n", p + 2);
-    let h = Harness::start(&yaml, &[1, 2]);
+    let h = InProcess::simulated(&yaml, &[1, 2]);
     h.wait_state("SIM000001", CableState::Serving);
     h.wait_state("SIM000002", CableState::Queued);
     h.unplug(1);
@@ -301,7 +177,7 @@ fn outsider_is_served(access: &str) -> bool {
     let p = free_port_range(1);
     let yaml =
         format!("listen: 127.0.0.1\nports: {p}-{p}\nallow: [127.0.0.1/32]\naccess: {access}\n");
-    let h = Harness::start(&yaml, &[1]);
+    let h = InProcess::simulated(&yaml, &[1]);
     h.wait_state("SIM000001", CableState::Serving);
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
@@ -372,8 +248,8 @@ impl CableOpener for FlakyOpener {
 #[test]
 fn a_cable_error_degrades_and_the_cable_is_reopened() {
     let p = free_port_range(1);
-    let opener = std::sync::Arc::new(FlakyOpener::default());
-    let h = Harness::start_with(
+    let opener = Arc::new(FlakyOpener::default());
+    let h = InProcess::start_in(
         tempfile::tempdir().unwrap(),
         &format!("listen: 127.0.0.1\nports: {p}-{p}\n"),
         &[1],

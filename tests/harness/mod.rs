@@ -1,6 +1,7 @@
-//! Helpers shared by the stress suites: the agent in-process (through `run_with`), the agent
-//! binary with `--simulate` (readiness from a NOTIFY_SOCKET datagram), and readings of a
-//! process's resources from /proc (descriptors, threads, RSS, CPU time, context switches).
+//! Helpers shared by the supervisor and stress suites: the agent in-process (through
+//! `run_with`), the agent binary with `--simulate` (readiness from a NOTIFY_SOCKET datagram),
+//! and readings of a process's resources from /proc (descriptors, threads, RSS, CPU time,
+//! context switches).
 
 #![allow(dead_code)]
 
@@ -219,7 +220,16 @@ pub struct InProcess {
 impl InProcess {
     /// Starts an agent with `yaml`, the simulated cables `initial` (1-based) and `opener`.
     pub fn start(yaml: &str, initial: &[usize], opener: Arc<dyn CableOpener>) -> InProcess {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), yaml, initial, opener)
+    }
+
+    /// Like [`InProcess::start`], with the config and state in `dir` (a restart reuses it).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        initial: &[usize],
+        opener: Arc<dyn CableOpener>,
+    ) -> InProcess {
         std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -301,7 +311,14 @@ impl InProcess {
             .unwrap();
     }
 
-    pub fn stop(mut self) {
+    /// Rewrites the config file and asks for a reload (SIGHUP).
+    pub fn reload(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("config.yaml"), yaml).unwrap();
+        self.tx.send(Input::Reload).unwrap();
+    }
+
+    /// Stops the agent and hands back its directory (config and state).
+    pub fn stop(mut self) -> tempfile::TempDir {
         self.tx.send(Input::Shutdown).unwrap();
         let done = self.done.take().unwrap();
         self.rt
@@ -309,6 +326,7 @@ impl InProcess {
             .expect("agent stops in time")
             .unwrap()
             .unwrap();
+        self.dir
     }
 }
 
