@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// A blocking XVC client.
@@ -112,21 +112,43 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
     });
 }
 
-/// Finds `count` consecutive free TCP ports on 127.0.0.1 (for agents given a base port).
+/// Finds `count` consecutive free TCP ports on 127.0.0.1 (for agents given fixed ports),
+/// below the ephemeral range: a port in that range may be taken at any moment as the source
+/// port of some client connection, even of the test's own probes.
 pub fn free_port_range(count: u16) -> u16 {
-    'search: for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base.checked_add(count).is_none() {
-            continue;
-        }
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 + count {
+        (10_000, low - count)
+    } else {
+        (61_000, 65_000 - count)
+    };
+    // Tests of one binary run in parallel: never hand out a port twice in this process.
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap();
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+        ^ (taken.len() as u64) << 48;
+    'search: for _ in 0..500 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let base = from + (seed % u64::from(to - from)) as u16;
         for p in base..base + count {
-            if TcpListener::bind(("127.0.0.1", p)).is_err() {
+            if taken.contains(&p) || std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
                 continue 'search;
             }
         }
+        taken.extend(base..base + count);
         return base;
     }
-    panic!("no free port range of {count}");
+    panic!("no free block of {count} ports below the ephemeral range");
 }
