@@ -42,6 +42,36 @@ pub enum ConfigSource {
     BuiltIn,
 }
 
+/// Every key a config file may hold, as the documentation names them: `ports`,
+/// `metrics.listen`, `cables[].priority`, `cables[].match.serial`, …
+pub fn keys() -> Vec<String> {
+    let mut out = Vec::new();
+    for top in validate::TOP_KEYS {
+        match *top {
+            "metrics" => out.extend(
+                validate::METRICS_KEYS
+                    .iter()
+                    .map(|k| format!("metrics.{k}")),
+            ),
+            "cables" => {
+                out.push("cables".to_string());
+                for rule in validate::RULE_KEYS {
+                    out.push(format!("cables[].{rule}"));
+                    if *rule == "match" {
+                        out.extend(
+                            validate::MATCH_KEYS
+                                .iter()
+                                .map(|k| format!("cables[].match.{k}")),
+                        );
+                    }
+                }
+            }
+            key => out.push(key.to_string()),
+        }
+    }
+    out
+}
+
 /// Parses and validates config text. `file_name` is only used in error messages.
 pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     let invalid = |errors: Vec<(yaml::Pos, String)>| ConfigError::Invalid {
@@ -98,6 +128,21 @@ mod tests {
 
     fn ok(text: &str) -> Config {
         parse(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn keys_name_every_level() {
+        let keys = keys();
+        for k in [
+            "ports",
+            "metrics.listen",
+            "cables",
+            "cables[].match",
+            "cables[].match.vid_pid",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+        }
+        assert!(!keys.iter().any(|x| x == "metrics"));
     }
 
     #[test]

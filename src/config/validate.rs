@@ -59,7 +59,7 @@ struct RawRule {
     profile: Option<String>,
 }
 
-const TOP_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &[
     "listen",
     "ports",
     "auto_serve",
@@ -77,7 +77,7 @@ const TOP_KEYS: &[&str] = &[
     "cables",
 ];
 
-const RULE_KEYS: &[&str] = &[
+pub(super) const RULE_KEYS: &[&str] = &[
     "name",
     "match",
     "port",
@@ -90,9 +90,9 @@ const RULE_KEYS: &[&str] = &[
     "profile",
 ];
 
-const MATCH_KEYS: &[&str] = &["serial", "usb_path", "vid_pid", "product"];
+pub(super) const MATCH_KEYS: &[&str] = &["serial", "usb_path", "vid_pid", "product"];
 
-const METRICS_KEYS: &[&str] = &["listen"];
+pub(super) const METRICS_KEYS: &[&str] = &["listen"];
 
 const ACCESS_MODES: &[(&str, AccessMode)] = &[
     ("strict", AccessMode::Strict),
