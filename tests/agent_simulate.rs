@@ -2,8 +2,10 @@
 //! (openFPGALoader) detecting the emulated FPGA.
 
 mod common;
+mod harness;
 
 use common::{free_port_range, wait_for, XvcClient};
+use harness::NotifySocket;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -17,34 +19,6 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A datagram socket standing in for systemd's notification socket.
-struct NotifySocket {
-    sock: std::os::unix::net::UnixDatagram,
-    path: std::path::PathBuf,
-}
-
-impl NotifySocket {
-    fn new(dir: &tempfile::TempDir) -> NotifySocket {
-        let path = dir.path().join("notify.sock");
-        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        sock.set_read_timeout(Some(T)).unwrap();
-        NotifySocket { sock, path }
-    }
-
-    /// Waits for a notification with the line `what`, returning the whole message.
-    fn wait_for(&self, what: &str) -> String {
-        for _ in 0..1000 {
-            let mut buf = vec![0u8; 4096];
-            let n = self.sock.recv(&mut buf).expect("a notification in time");
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if m.lines().any(|l| l == what) {
-                return m;
-            }
-        }
-        panic!("no {what}");
     }
 }
 
@@ -87,14 +61,14 @@ fn openfpgaloader(port: u16, args: &[&std::ffi::OsStr]) -> (bool, String) {
 
 /// Starts the agent and waits for its READY=1 (readiness without touching its ports).
 fn start_ready(dir: &tempfile::TempDir, config: &str, args: &[&str]) -> (Agent, NotifySocket) {
-    let notify = NotifySocket::new(dir);
+    let notify = NotifySocket::new(dir.path());
     let agent = start_agent_env(
         dir,
         config,
         args,
         &[("NOTIFY_SOCKET", notify.path.to_str().unwrap())],
     );
-    notify.wait_for("READY=1");
+    notify.wait_count("READY=1", 1);
     (agent, notify)
 }
 
@@ -250,7 +224,7 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
 #[test]
 fn sd_notify_sequence() {
     let dir = tempfile::tempdir().unwrap();
-    let notify = NotifySocket::new(&dir);
+    let notify = NotifySocket::new(dir.path());
     let base = free_port_range(1);
     let mut agent = start_agent_env(
         &dir,
@@ -261,16 +235,15 @@ fn sd_notify_sequence() {
             ("WATCHDOG_USEC", "200000"),
         ],
     );
-    let wait_for_msg = |what: &str| notify.wait_for(what);
-    let ready = wait_for_msg("READY=1");
+    let ready = notify.wait_message("READY=1", 1);
     assert!(ready.contains("STATUS=1 serving"), "{ready}");
-    wait_for_msg("WATCHDOG=1");
+    notify.wait_count("WATCHDOG=1", 1);
     signal(&agent, libc::SIGHUP);
-    let reloading = wait_for_msg("RELOADING=1");
+    let reloading = notify.wait_message("RELOADING=1", 1);
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
-    wait_for_msg("READY=1");
+    notify.wait_count("READY=1", 2);
     signal(&agent, libc::SIGTERM);
-    wait_for_msg("STOPPING=1");
+    notify.wait_count("STOPPING=1", 1);
     let status = wait_for("agent exit", T, || agent.0.try_wait().unwrap());
     assert!(status.success());
 }

@@ -44,14 +44,20 @@ fn rules_map_serials_to_fixed_ports_and_others_to_the_pool() {
     h.stop();
 }
 
-#[test]
-fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
-    let p = free_port_range(2);
-    let yaml = format!(
+/// Cable 1 ("main", priority 1) and cable 2 ("spare", priority 50) both ruled onto port `p`;
+/// nothing else is served.
+fn main_and_spare_on(p: u16) -> String {
+    format!(
         "listen: 127.0.0.1\nports: {}-{}\nauto_serve: false\ncables:\n  - name: main\n    match: {{ serial: SIM000001 }}\n    port: {p}\n    priority: 1\n  - name: spare\n    match: {{ serial: SIM000002 }}\n    port: {p}\n    priority: 50\n",
         p + 1,
         p + 1
-    );
+    )
+}
+
+#[test]
+fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
+    let p = free_port_range(2);
+    let yaml = main_and_spare_on(p);
     // The spare arrives first and is served; the main cable arrives and takes the port (the
     // spare has no client).
     let h = InProcess::simulated(&yaml, &[2]);
@@ -78,11 +84,7 @@ fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
 #[test]
 fn an_active_session_is_never_preempted() {
     let p = free_port_range(2);
-    let yaml = format!(
-        "listen: 127.0.0.1\nports: {}-{}\nauto_serve: false\ncables:\n  - name: main\n    match: {{ serial: SIM000001 }}\n    port: {p}\n    priority: 1\n  - name: spare\n    match: {{ serial: SIM000002 }}\n    port: {p}\n    priority: 50\n",
-        p + 1,
-        p + 1
-    );
+    let yaml = main_and_spare_on(p);
     let h = InProcess::simulated(&yaml, &[2]);
     h.wait_state("SIM000002", CableState::Serving);
     let mut client = session(p);

@@ -558,7 +558,7 @@ impl Supervisor {
         };
         let mut a = self.attached.remove(i);
         let port = a.run.as_ref().map(|r| r.port);
-        self.stop(&mut a).await;
+        stop_running(&mut a, self.config.shutdown_timeout).await;
         tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
             message_id = message_id::CABLE_DETACHED, "detached{}",
             port.map_or(String::new(), |p| format!(", port {p} closed")));
@@ -974,12 +974,6 @@ async fn stop_running(a: &mut Attached, timeout: Duration) {
         }
         tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path, xvc_port = run.port,
             "stopped serving on port {}", run.port);
-    }
-}
-
-impl Supervisor {
-    async fn stop(&mut self, a: &mut Attached) {
-        stop_running(a, self.config.shutdown_timeout).await;
     }
 }
 

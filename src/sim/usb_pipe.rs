@@ -688,7 +688,7 @@ mod tests {
                 let usb = device.clone();
                 let probe = device.clone();
                 PipeDevice {
-                    usb: Box::new(Shim(usb)),
+                    usb: Box::new(usb),
                     accepted_out: Some(Box::new(move || lock(&probe.got).len() as u64)),
                 }
             });
@@ -706,34 +706,6 @@ mod tests {
         assert_eq!(c.recv(), (1, status::OK, 10u32.to_le_bytes().to_vec()));
         assert_eq!(*lock(&chip.got), payload);
         c.stop();
-    }
-
-    /// Lends an `Arc`'d test device to the server.
-    struct Shim(Arc<Stingy>);
-
-    impl UsbTransport for Shim {
-        fn control_out(&self, r: u8, v: u16, i: u16, t: Duration) -> Result<(), UsbError> {
-            self.0.control_out(r, v, i, t)
-        }
-        fn control_in(
-            &self,
-            r: u8,
-            v: u16,
-            i: u16,
-            b: &mut [u8],
-            t: Duration,
-        ) -> Result<usize, UsbError> {
-            self.0.control_in(r, v, i, b, t)
-        }
-        fn write_bulk(&self, d: &[u8], t: Duration) -> Result<usize, UsbError> {
-            self.0.write_bulk(d, t)
-        }
-        fn read_bulk(&self, b: &mut [u8], t: Duration) -> Result<usize, UsbError> {
-            self.0.read_bulk(b, t)
-        }
-        fn max_packet_size(&self) -> usize {
-            512
-        }
     }
 
     #[test]

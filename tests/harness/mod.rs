@@ -356,11 +356,20 @@ impl NotifySocket {
 
     /// Waits until `n` notifications hold the line `line`.
     pub fn wait_count(&self, line: &str, n: usize) {
+        self.wait_message(line, n);
+    }
+
+    /// Waits for the `n`-th notification (1-based) holding the line `line` and returns it.
+    pub fn wait_message(&self, line: &str, n: usize) -> String {
         let deadline = Instant::now() + T;
         let mut msgs = self.seen.0.lock().unwrap();
         loop {
-            if msgs.iter().filter(|m| m.lines().any(|l| l == line)).count() >= n {
-                return;
+            if let Some(m) = msgs
+                .iter()
+                .filter(|m| m.lines().any(|l| l == line))
+                .nth(n - 1)
+            {
+                return m.clone();
             }
             let now = Instant::now();
             assert!(now < deadline, "no {line} notification (#{n}) in time");
