@@ -24,6 +24,9 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Show the cables a running agent serves: ports, states, clients, JTAG chains.
     Status(StatusArgs),
+    /// End the JTAG session on a cable (named by rule name, serial, USB path or port), so the
+    /// cable serves the next client: for a client that is gone but still holds it.
+    Disconnect(DisconnectArgs),
     /// List the JTAG cables plugged in now (from udev; no agent needed) and the rule and port
     /// the configuration gives each.
     List(ListArgs),
@@ -52,6 +55,17 @@ pub struct StatusArgs {
     /// Print JSON (`{"cables": [...]}`) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The agent's control socket [default: /run/xvc-agent/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// Options of `xvc-agent disconnect`.
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// The cable: its rule name, serial number, USB path or TCP port.
+    #[arg(value_name = "CABLE")]
+    pub cable: String,
     /// The agent's control socket [default: /run/xvc-agent/control.sock].
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
@@ -114,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::CheckConfig(args) => check_config(&args),
         Command::Status(args) => status(&args),
+        Command::Disconnect(args) => disconnect(&args),
         Command::List(args) => list(&args),
         Command::SimUsbDevice => sim_usb_device(),
         Command::Completions { shell } => {
@@ -171,6 +186,35 @@ fn status(args: &StatusArgs) -> ExitCode {
                     "{}",
                     client::render_table(&view, std::time::SystemTime::now())
                 );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ ClientError::NotRunning { .. }) => {
+            eprintln!("xvc-agent: {e}");
+            ExitCode::from(EXIT_NOT_RUNNING)
+        }
+        Err(e) => {
+            eprintln!("xvc-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn disconnect(args: &DisconnectArgs) -> ExitCode {
+    use crate::control::client::{self, ClientError};
+    let path = args
+        .socket
+        .clone()
+        .unwrap_or_else(crate::control::default_socket_path);
+    match client::disconnect(&path, &args.cable) {
+        Ok(done) => {
+            let port = done.port.map_or(String::new(), |p| format!(" (port {p})"));
+            match done.client {
+                Some(peer) => println!(
+                    "{}{port}: ending the session of {peer}; the cable serves the next client",
+                    done.cable
+                ),
+                None => println!("{}{port}: no client holds the cable", done.cable),
             }
             ExitCode::SUCCESS
         }

@@ -39,6 +39,9 @@ pub struct CableStatus {
     pub client: Option<String>,
     /// When that client connected (seconds since the Unix epoch).
     pub client_since: Option<u64>,
+    /// Seconds since that client's last command: a Vivado that is thinking shows small
+    /// numbers now and then, a vanished host only a growing one.
+    pub client_idle_seconds: Option<u64>,
     pub sessions: u64,
     pub shifts: u64,
     pub bits: u64,

@@ -20,6 +20,7 @@ use crate::agent::state::{self, CableState};
 use crate::agent::status::{AgentStatus, CableStatus, ChainDevice, Histogram};
 use crate::agent::usb_opener::UsbOpener;
 use crate::config::{self, CableSettings, Config, ConfigSource};
+use crate::control::protocol::Disconnected;
 use crate::control::socket::{ControlError, ControlSocket};
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
@@ -106,6 +107,13 @@ pub enum Input {
     /// SIGUSR2: write a status summary to the log.
     LogStatus,
     Status(oneshot::Sender<AgentStatus>),
+    /// End the session on the cable named by rule name, serial, USB path or port;
+    /// `requested_by` is logged.
+    Disconnect {
+        cable: String,
+        requested_by: String,
+        reply: oneshot::Sender<Result<Disconnected, String>>,
+    },
     /// SIGTERM / SIGINT: stop gracefully.
     Shutdown,
 }
@@ -484,6 +492,13 @@ impl Supervisor {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Input::Disconnect {
+                cable,
+                requested_by,
+                reply,
+            } => {
+                let _ = reply.send(self.disconnect(&cable, &requested_by));
+            }
             Input::Shutdown => {}
         }
     }
@@ -801,6 +816,41 @@ impl Supervisor {
         );
     }
 
+    /// Ends the session on the cable `which` names (rule name, serial, USB path or port).
+    fn disconnect(&self, which: &str, requested_by: &str) -> Result<Disconnected, String> {
+        let port: Option<u16> = which.parse().ok();
+        let a = self
+            .attached
+            .iter()
+            .find(|a| {
+                a.name == which
+                    || a.info.serial.as_deref() == Some(which)
+                    || a.info.usb_path == which
+                    || (port.is_some() && a.run.as_ref().map(|r| r.port) == port)
+            })
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.attached.iter().map(|a| a.name.as_str()).collect();
+                if known.is_empty() {
+                    format!("no cable {which:?}: no cables attached")
+                } else {
+                    format!(
+                        "no cable {which:?} (give a name, serial, USB path or port; attached: {})",
+                        known.join(", ")
+                    )
+                }
+            })?;
+        let client = a.server().and_then(|s| s.disconnect(requested_by));
+        if client.is_none() {
+            tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
+                "disconnect requested by {requested_by}: {} has no client", a.name);
+        }
+        Ok(Disconnected {
+            cable: a.name.clone(),
+            port: a.run.as_ref().map(|r| r.port),
+            client: client.map(|p| p.to_string()),
+        })
+    }
+
     fn status(&self) -> AgentStatus {
         AgentStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1033,6 +1083,7 @@ fn cable_status(a: &Attached) -> CableStatus {
         client_since: client
             .as_ref()
             .and_then(|c| c.since.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())),
+        client_idle_seconds: client.as_ref().map(|c| c.idle_for.as_secs()),
         sessions: load(|s| &s.sessions),
         shifts: load(|s| &s.shifts),
         bits: load(|s| &s.bits),

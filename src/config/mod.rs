@@ -282,6 +282,28 @@ cables:
     }
 
     #[test]
+    fn keepalive_is_a_bound_or_off() {
+        assert_eq!(Config::default().keepalive, Some(Duration::from_secs(45)));
+        assert_eq!(
+            ok("keepalive: 2m\n").keepalive,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(ok("keepalive: off\n").keepalive, None);
+        let off = ok("keepalive: off\n");
+        assert_eq!(parse(&off.to_yaml(), "dump").unwrap(), off);
+        let e = errors("keepalive: 2s\n");
+        assert!(
+            e[0].starts_with("t.yaml:1:12: keepalive: \"2s\" is too short"),
+            "{e:?}"
+        );
+        let e = errors("keepalive: sometimes\n");
+        assert!(
+            e[0].contains("invalid duration") && e[0].ends_with("or off"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn all_errors_in_one_pass() {
         let e = errors(
             r#"listen: here

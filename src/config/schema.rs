@@ -7,6 +7,7 @@ use super::values::{format_duration, format_frequency, PortPool};
 pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
+use crate::xvc::connection::Keepalive;
 use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
 use ipnet::IpNet;
 use serde::Serialize;
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 /// Default rule priority (1 is the most important).
 pub const DEFAULT_PRIORITY: u32 = 100;
+
+/// Default `keepalive:` bound: how long a vanished client can hold a cable.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(45);
 
 /// Default metrics address when `metrics:` is given without `listen:`.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
@@ -44,6 +48,8 @@ pub struct Config {
     pub queue_timeout: Duration,
     /// End a session that sends nothing for this long (`None`: never).
     pub idle_timeout: Option<Duration>,
+    /// A client whose host vanished loses the cable within this time (`None`: keepalive off).
+    pub keepalive: Option<Duration>,
     /// How long a graceful stop may take.
     pub shutdown_timeout: Duration,
     /// Largest TMS/TDI vector accepted per shift, in bytes (advertised in `getinfo:`).
@@ -69,6 +75,7 @@ impl Default for Config {
             on_busy: OnBusyMode::Refuse,
             queue_timeout: Duration::from_secs(30),
             idle_timeout: None,
+            keepalive: Some(DEFAULT_KEEPALIVE),
             shutdown_timeout: Duration::from_secs(5),
             max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
             state_dir: PathBuf::from("/var/lib/xvc-agent"),
@@ -194,6 +201,7 @@ pub struct CableSettings {
     pub access: AccessPolicy,
     pub on_busy: OnBusy,
     pub idle_timeout: Option<Duration>,
+    pub keepalive: Option<Keepalive>,
     pub max_vector_bytes: usize,
     /// Upper bound on TCK in Hz (`None`: the profile's own limit).
     pub max_frequency: Option<u64>,
@@ -212,6 +220,7 @@ impl CableSettings {
             access: self.access.clone(),
             on_busy: self.on_busy,
             idle_timeout: self.idle_timeout,
+            keepalive: self.keepalive,
         }
     }
 }
@@ -242,6 +251,7 @@ impl Config {
                 OnBusyMode::Queue => OnBusy::Queue(self.queue_timeout),
             },
             idle_timeout: self.idle_timeout,
+            keepalive: self.keepalive.map(Keepalive::within),
             max_vector_bytes: self.max_vector_bytes,
             max_frequency: rule.and_then(|r| r.max_frequency),
             tdo_edge: rule.and_then(|r| r.tdo_edge),
@@ -271,6 +281,7 @@ struct ConfigFile {
     on_busy: &'static str,
     queue_timeout: String,
     idle_timeout: String,
+    keepalive: String,
     shutdown_timeout: String,
     max_vector_bytes: usize,
     state_dir: String,
@@ -340,6 +351,7 @@ impl From<&Config> for ConfigFile {
             on_busy: c.on_busy.name(),
             queue_timeout: format_duration(c.queue_timeout),
             idle_timeout: format_duration(c.idle_timeout.unwrap_or_default()),
+            keepalive: c.keepalive.map_or_else(|| "off".into(), format_duration),
             shutdown_timeout: format_duration(c.shutdown_timeout),
             max_vector_bytes: c.max_vector_bytes,
             state_dir: c.state_dir.display().to_string(),

@@ -10,6 +10,7 @@ use super::schema::{Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge, 
 use super::values::{format_frequency, parse_duration, parse_frequency, PortPool};
 use super::yaml::{Node, Pos};
 use crate::xvc::access::AccessMode;
+use crate::xvc::connection::Keepalive;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ struct RawConfig {
     on_busy: Option<OnBusyMode>,
     queue_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    /// `Some(None)`: `keepalive: off`.
+    keepalive: Option<Option<Duration>>,
     shutdown_timeout: Option<Duration>,
     max_vector_bytes: Option<usize>,
     state_dir: Option<PathBuf>,
@@ -70,6 +73,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "on_busy",
     "queue_timeout",
     "idle_timeout",
+    "keepalive",
     "shutdown_timeout",
     "max_vector_bytes",
     "state_dir",
@@ -177,6 +181,7 @@ impl Walker {
                 "on_busy" => raw.on_busy = self.choice(value, key, ON_BUSY_MODES),
                 "queue_timeout" => raw.queue_timeout = self.parsed(value, key, parse_duration),
                 "idle_timeout" => raw.idle_timeout = self.parsed(value, key, parse_duration),
+                "keepalive" => raw.keepalive = self.parsed(value, key, parse_keepalive),
                 "shutdown_timeout" => {
                     raw.shutdown_timeout = self.parsed(value, key, parse_duration)
                 }
@@ -618,6 +623,7 @@ impl Walker {
                 Some(d) => Some(d),
                 None => defaults.idle_timeout,
             },
+            keepalive: raw.keepalive.unwrap_or(defaults.keepalive),
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
             max_vector_bytes: raw.max_vector_bytes.unwrap_or(defaults.max_vector_bytes),
             state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
@@ -693,6 +699,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// `keepalive: off`, or the bound (a duration of at least [`Keepalive::MIN_BOUND`]).
+fn parse_keepalive(text: &str) -> Result<Option<Duration>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    let bound = parse_duration(text).map_err(|e| format!("{e}, or off"))?;
+    if bound < Keepalive::MIN_BOUND {
+        return Err(format!(
+            "{text:?} is too short; at least {}s (or off)",
+            Keepalive::MIN_BOUND.as_secs()
+        ));
+    }
+    Ok(Some(bound))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The client side of the control socket: `xvc-agent status` as a table or JSON.
 
-use crate::control::protocol::{Reply, Request};
+use crate::control::protocol::{Disconnected, Reply, Request};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,19 @@ pub fn status(path: &Path) -> Result<(serde_json::Value, AgentStatusView), Clien
     Ok((value, view))
 }
 
+/// Asks the agent to end the session on `cable` (name, serial, USB path or port).
+pub fn disconnect(path: &Path, cable: &str) -> Result<Disconnected, ClientError> {
+    let reply = request(
+        path,
+        &Request::Disconnect {
+            cable: cable.to_string(),
+        },
+    )?;
+    reply
+        .disconnected
+        .ok_or_else(|| ClientError::BadReply("no disconnect result in reply".into()))
+}
+
 /// The parts of [`AgentStatus`](crate::agent::status::AgentStatus) the table shows, read back from JSON.
 #[derive(Debug, serde::Deserialize)]
 pub struct AgentStatusView {
@@ -81,6 +94,8 @@ pub struct CableView {
     pub reason: Option<String>,
     pub client: Option<String>,
     pub client_since: Option<u64>,
+    #[serde(default)]
+    pub client_idle_seconds: Option<u64>,
     pub shifts: u64,
     pub bits: u64,
     pub chain: Vec<ChainView>,
@@ -106,7 +121,10 @@ fn human_age(since: u64, now: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(since);
-    let s = now.saturating_sub(since);
+    human_seconds(now.saturating_sub(since))
+}
+
+fn human_seconds(s: u64) -> String {
     match s {
         s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
@@ -136,11 +154,14 @@ pub fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let client = match (&c.client, c.client_since) {
+            let mut client = match (&c.client, c.client_since) {
                 (Some(peer), Some(since)) => format!("{peer} for {}", human_age(since, now)),
                 (Some(peer), None) => peer.clone(),
                 _ => "-".into(),
             };
+            if let (Some(_), Some(idle)) = (&c.client, c.client_idle_seconds) {
+                client.push_str(&format!(", idle {}", human_seconds(idle)));
+            }
             [
                 c.name.clone(),
                 c.serial.clone().unwrap_or_else(|| "-".into()),

@@ -1,7 +1,9 @@
 //! The control socket's wire format: one JSON object per line each way.
 //!
-//! Request: `{"command": "status"}` or `{"command": "rescan"}`.
-//! Reply: `{"ok": true, "status": {...}}`, `{"ok": true}`, or `{"ok": false, "error": "..."}`.
+//! Request: `{"command": "status"}`, `{"command": "rescan"}` or
+//! `{"command": "disconnect", "cable": "NAME|SERIAL|PORT"}`.
+//! Reply: `{"ok": true, "status": {...}}`, `{"ok": true, "disconnected": {...}}`,
+//! `{"ok": true}`, or `{"ok": false, "error": "..."}`.
 
 use crate::agent::status::AgentStatus;
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,18 @@ pub enum Request {
     Status,
     /// Re-enumerate USB devices and retry offline cables (like SIGUSR1).
     Rescan,
+    /// End the JTAG session on a cable, named by rule name, serial, USB path or port.
+    Disconnect { cable: String },
+}
+
+/// What `disconnect` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    /// The cable's name (rule name, else its identity).
+    pub cable: String,
+    pub port: Option<u16>,
+    /// The client whose session was ended (`None`: the cable had no client).
+    pub client: Option<String>,
 }
 
 /// The reply to one request.
@@ -23,6 +37,8 @@ pub struct Reply {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub disconnected: Option<Disconnected>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
 }
 
@@ -31,7 +47,15 @@ impl Reply {
         Reply {
             ok: true,
             status: None,
+            disconnected: None,
             error: None,
+        }
+    }
+
+    pub fn disconnected(d: Disconnected) -> Reply {
+        Reply {
+            disconnected: Some(d),
+            ..Reply::ok()
         }
     }
 
@@ -39,6 +63,7 @@ impl Reply {
         Reply {
             ok: true,
             status: serde_json::to_value(status).ok(),
+            disconnected: None,
             error: None,
         }
     }
@@ -47,6 +72,7 @@ impl Reply {
         Reply {
             ok: false,
             status: None,
+            disconnected: None,
             error: Some(message.into()),
         }
     }
@@ -71,6 +97,13 @@ mod tests {
             parse_request(" {\"command\": \"rescan\"}\n"),
             Ok(Request::Rescan)
         );
+        assert_eq!(
+            parse_request(r#"{"command":"disconnect","cable":"lab-a"}"#),
+            Ok(Request::Disconnect {
+                cable: "lab-a".into()
+            })
+        );
+        assert!(parse_request(r#"{"command":"disconnect"}"#).is_err());
         assert!(parse_request(r#"{"command":"format-disk"}"#).is_err());
         assert!(parse_request("status").is_err());
         let line = serde_json::to_string(&Reply::error("nope")).unwrap();

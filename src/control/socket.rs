@@ -77,7 +77,11 @@ async fn accept_loop(listener: UnixListener, inputs: mpsc::UnboundedSender<Input
         };
         match stream.peer_cred() {
             Ok(cred) if peer_allowed(cred.uid(), cred.gid(), cred.pid()) => {
-                tokio::spawn(serve_client(stream, inputs.clone()));
+                let peer = match cred.pid() {
+                    Some(pid) => format!("uid {} (pid {pid})", cred.uid()),
+                    None => format!("uid {}", cred.uid()),
+                };
+                tokio::spawn(serve_client(stream, inputs.clone(), peer));
             }
             Ok(cred) => {
                 tracing::warn!(
@@ -116,7 +120,8 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>) {
+/// Answers one client's requests; `peer` says who it is (logged with what it changes).
+async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>, peer: String) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64 * 16)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -135,6 +140,19 @@ async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>) 
             Ok(Request::Rescan) => {
                 let _ = inputs.send(Input::Rescan);
                 Reply::ok()
+            }
+            Ok(Request::Disconnect { cable }) => {
+                let (tx, rx) = oneshot::channel();
+                let _ = inputs.send(Input::Disconnect {
+                    cable,
+                    requested_by: peer.clone(),
+                    reply: tx,
+                });
+                match rx.await {
+                    Ok(Ok(done)) => Reply::disconnected(done),
+                    Ok(Err(e)) => Reply::error(e),
+                    Err(_) => Reply::error("agent is stopping"),
+                }
             }
             Err(e) => Reply::error(e),
         };

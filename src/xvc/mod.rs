@@ -3,7 +3,12 @@
 
 pub mod access;
 pub mod codec;
+pub mod connection;
 pub mod server;
+pub mod session;
+pub mod shutdown;
+mod slot;
+pub mod stats;
 
 /// The TCP port XVC clients try by default.
 pub const DEFAULT_PORT: u16 = 2542;
