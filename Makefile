@@ -10,7 +10,7 @@ PORT     ?= 2542
 
 # Debian packages needed to build and test.
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
-	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
+	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iproute2 util-linux
 
 include packaging/package.mk
 

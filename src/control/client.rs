@@ -14,6 +14,10 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("permission denied on {path}: run as root or as a member of the xvc-agent group")]
+    PermissionDenied { path: PathBuf },
+    #[error("xvc-agent on {path} refused this user: only root, the agent's user and members of its group may use the control socket")]
+    NotAllowed { path: PathBuf },
     #[error("talking to xvc-agent on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -31,18 +35,38 @@ pub fn request(path: &Path, req: &Request) -> Result<Reply, ClientError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
-        path: path.to_path_buf(),
-        source,
+    let mut stream = UnixStream::connect(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+            path: path.to_path_buf(),
+        },
+        _ => ClientError::NotRunning {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(io)?;
     let mut line = serde_json::to_vec(req).map_err(|e| ClientError::BadReply(e.to_string()))?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
+    let not_allowed = || ClientError::NotAllowed {
+        path: path.to_path_buf(),
+    };
+    if let Err(e) = stream.write_all(&line) {
+        return Err(match e.kind() {
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => not_allowed(),
+            _ => io(e),
+        });
+    }
     let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
+    let answered = BufReader::new(&stream).read_line(&mut answer);
+    // The agent closes the connection without a word for peers it does not serve.
+    if matches!(answered, Ok(0))
+        || matches!(&answered, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    {
+        return Err(not_allowed());
+    }
+    answered.map_err(io)?;
     let reply: Reply =
         serde_json::from_str(&answer).map_err(|e| ClientError::BadReply(e.to_string()))?;
     if !reply.ok {

@@ -40,6 +40,15 @@ pub enum OnBusy {
 /// session is being ended) to hand the cable over.
 pub const HANDOFF_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a holder must stay live before a newcomer is refused as busy. A client that
+/// closes and reconnects at once can be accepted a moment before its own FIN is processed
+/// (the kernel may handle the two on different CPUs); watching the holder this long tells
+/// that case from a real second client.
+pub const BUSY_CONFIRM: Duration = Duration::from_millis(50);
+
+/// How often a newcomer re-checks a live holder while confirming it is busy.
+const BUSY_RECHECK: Duration = Duration::from_millis(2);
+
 /// How long a session closed by the server waits for its last replies to reach the client.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -394,14 +403,7 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
             return refuse(shared, peer, RefuseReason::CableUnavailable, None);
         }
         Lend::Closed => return,
-        Lend::Held(current) => match shared.settings.on_busy {
-            OnBusy::Refuse if current.is_live() => {
-                return refuse(shared, peer, RefuseReason::Busy, Some(current.peer));
-            }
-            OnBusy::Refuse => HANDOFF_WAIT,
-            OnBusy::Queue(wait) => wait,
-        },
-        Lend::NotYourTurn => match shared.settings.on_busy {
+        Lend::Held(_) | Lend::NotYourTurn => match shared.settings.on_busy {
             OnBusy::Refuse => HANDOFF_WAIT,
             OnBusy::Queue(wait) => wait,
         },
@@ -409,8 +411,9 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
     tokio::spawn(wait_in_line(shared.clone(), stream, holder, wait));
 }
 
-/// Waits for the cable, first come first served, up to `wait`: a newcomer whose holder is
-/// leaving (any `on_busy`), or a queued client (`on_busy: queue`).
+/// Waits for the cable, first come first served, up to `wait`: a queued client
+/// (`on_busy: queue`), or with `on_busy: refuse` a newcomer, which is refused as soon as the
+/// holder has been seen live for [`BUSY_CONFIRM`] and otherwise waits for the handoff.
 async fn wait_in_line(
     shared: Arc<Shared>,
     stream: std::net::TcpStream,
@@ -419,8 +422,10 @@ async fn wait_in_line(
 ) {
     let peer = holder.peer;
     let ticket = shared.slot.join_line();
-    let deadline = tokio::time::Instant::now() + wait;
+    let arrived = tokio::time::Instant::now();
+    let deadline = arrived + wait;
     let refusal = loop {
+        let mut confirming = false;
         let changed = shared.slot.changed().notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
@@ -435,12 +440,16 @@ async fn wait_in_line(
             Lend::Held(current)
                 if shared.settings.on_busy == OnBusy::Refuse && current.is_live() =>
             {
-                break Some((RefuseReason::Busy, Some(current.peer)));
+                if arrived.elapsed() >= BUSY_CONFIRM {
+                    break Some((RefuseReason::Busy, Some(current.peer)));
+                }
+                confirming = true;
             }
             Lend::Held(_) | Lend::NotYourTurn => {}
         }
         tokio::select! {
             _ = changed => {}
+            _ = tokio::time::sleep(BUSY_RECHECK), if confirming => {}
             _ = shared.shutdown.wait() => break None,
             _ = tokio::time::sleep_until(deadline) => {
                 let current = shared.slot.holder().map(|h| h.peer);

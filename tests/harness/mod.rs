@@ -403,11 +403,26 @@ impl Drop for Agent {
 impl Agent {
     /// Starts the binary with `config` and `args`, and waits for its READY=1.
     pub fn start(config: &str, args: &[&str]) -> Agent {
+        Self::start_wrapped(&[], config, args)
+    }
+
+    /// Like [`Agent::start`], run through `wrapper` (a command that executes its arguments,
+    /// such as `ip netns exec NAME`), which must exec the agent so that its PID is the agent's.
+    pub fn start_wrapped(wrapper: &[&str], config: &str, args: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let notify = NotifySocket::new(dir.path());
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
+        let binary = env!("CARGO_BIN_EXE_xvc-agent");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(&config_path)
@@ -461,6 +476,11 @@ impl Agent {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// The agent's control socket.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("control.sock")
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and how long it took.
