@@ -189,7 +189,7 @@ fn list(args: &ListArgs) -> ExitCode {
 const EXIT_NOT_RUNNING: u8 = 3;
 
 fn status(args: &StatusArgs) -> ExitCode {
-    use crate::control::client::{self, ClientError};
+    use crate::control::client;
     let path = args
         .socket
         .clone()
@@ -209,19 +209,21 @@ fn status(args: &StatusArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e @ ClientError::NotRunning { .. }) => {
-            eprintln!("xvc-agent: {e}");
-            ExitCode::from(EXIT_NOT_RUNNING)
-        }
-        Err(e) => {
-            eprintln!("xvc-agent: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => control_error_exit(&e),
+    }
+}
+
+/// Reports a failed control-socket request; exit 3 when no agent runs, else 1.
+fn control_error_exit(e: &crate::control::client::ClientError) -> ExitCode {
+    eprintln!("xvc-agent: {e}");
+    match e {
+        crate::control::client::ClientError::NotRunning { .. } => ExitCode::from(EXIT_NOT_RUNNING),
+        _ => ExitCode::FAILURE,
     }
 }
 
 fn disconnect(args: &DisconnectArgs) -> ExitCode {
-    use crate::control::client::{self, ClientError};
+    use crate::control::client;
     let path = args
         .socket
         .clone()
@@ -238,14 +240,7 @@ fn disconnect(args: &DisconnectArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e @ ClientError::NotRunning { .. }) => {
-            eprintln!("xvc-agent: {e}");
-            ExitCode::from(EXIT_NOT_RUNNING)
-        }
-        Err(e) => {
-            eprintln!("xvc-agent: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => control_error_exit(&e),
     }
 }
 
