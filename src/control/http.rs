@@ -157,6 +157,9 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>) {
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEAD_TIMEOUT)
                 .max_buf_size(MAX_HEAD)
+                // One request per connection: answers are small and a scrape every few
+                // seconds gains nothing from idle connections held open.
+                .keep_alive(false)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!("HTTP: connection from {peer}: {e}");
