@@ -282,8 +282,7 @@ async fn advertise(
     let dbus = zbus::fdo::DBusProxy::new(bus).await?;
     let mut owners = dbus
         .receive_name_owner_changed_with_args(&[(0, avahi::BUS_NAME)])
-        .await
-        .map_err(zbus::Error::from)?;
+        .await?;
     let mut group_signals = avahi::signals(bus, "org.freedesktop.Avahi.EntryGroup").await?;
     let mut server_signals = avahi::signals(bus, "org.freedesktop.Avahi.Server").await?;
     let mut said_absent = false;
