@@ -1,7 +1,8 @@
 # xvc-agent — build, run and test.
 #
 #   make run    build and start the agent with two simulated HS2 cables (ports 2542, 2543)
-#   make test   every test: format, lints, unit + integration tests, umockdev suite
+#   make test   every test: format, lints, unit + integration tests, umockdev suite,
+#               packages, virtual-machine suite
 #   make deps   install the Debian packages needed to build and test (idempotent)
 
 CARGO    ?= cargo
@@ -13,6 +14,7 @@ DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev
 
 include packaging/package.mk
+include tests/vm/vm.mk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -48,7 +50,7 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-test: deps fmt clippy cargo-test umockdev package-check
+test: deps fmt clippy cargo-test umockdev package-check vm-test
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -34,9 +34,28 @@ pub enum Command {
     /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
     SimUsbDevice,
+    /// Serve an emulated HS2 as a usbredir device on a unix socket, for QEMU's usb-redir
+    /// device (the virtual-machine tests; protocol: src/sim/usbredir.rs). Lines `unplug` and
+    /// `plug` on stdin pull and replug it from the device side.
+    #[command(hide = true)]
+    SimUsbredir(SimUsbredirArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
+}
+
+/// Options of `xvc-agent sim-usbredir`.
+#[derive(Debug, clap::Args)]
+pub struct SimUsbredirArgs {
+    /// Unix socket to listen on (QEMU connects to it).
+    #[arg(long, value_name = "PATH")]
+    pub listen: PathBuf,
+    /// The cable's USB serial number.
+    #[arg(long, default_value = "SIMREDIR0001")]
+    pub serial: String,
+    /// The USB product string.
+    #[arg(long)]
+    pub product: Option<String>,
 }
 
 /// Options of `xvc-agent list`.
@@ -132,6 +151,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list(&args),
         Command::Browse(args) => browse(&args),
         Command::SimUsbDevice => sim_usb_device(),
+        Command::SimUsbredir(args) => sim_usbredir(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "xvc-agent", &mut std::io::stdout());
@@ -323,6 +343,21 @@ fn sim_usb_device() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xvc-agent sim-usb-device: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sim_usbredir(args: &SimUsbredirArgs) -> ExitCode {
+    use crate::sim::usbredir;
+    let mut identity = usbredir::CableIdentity::hs2(&args.serial);
+    if let Some(p) = &args.product {
+        identity.product = p.clone();
+    }
+    match usbredir::serve(&args.listen, identity, std::io::stdin()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xvc-agent sim-usbredir: {e}");
             ExitCode::FAILURE
         }
     }

@@ -703,6 +703,16 @@ impl Chip {
     }
 }
 
+/// Whether a vendor request's wIndex names the chip's one interface (0 or 1). EEPROM
+/// requests carry a word address there instead, and SET_BAUD_RATE carries divisor bits in
+/// its high byte (as Linux's ftdi_sio sends them), so only the low byte names the interface.
+fn addresses_interface(req: u8, index: u16) -> bool {
+    match req {
+        request::READ_EEPROM | request::WRITE_EEPROM | request::ERASE_EEPROM => true,
+        _ => index & 0xFF <= 1,
+    }
+}
+
 /// Whether a data-shifting opcode (below 0x80) is one the engine accepts.
 fn valid_data_op(opcode: u8) -> bool {
     let write = opcode & op::DO_WRITE != 0;
@@ -727,7 +737,7 @@ impl UsbTransport for Ft232h {
             return Err(UsbError::Disconnected);
         }
         c.counters.control_transfers += 1;
-        if index > 1 {
+        if !addresses_interface(req, index) {
             return Err(UsbError::Other(format!(
                 "control request {req:#04x}: no interface {index}"
             )));
@@ -783,7 +793,7 @@ impl UsbTransport for Ft232h {
             return Err(UsbError::Disconnected);
         }
         c.counters.control_transfers += 1;
-        if index > 1 {
+        if !addresses_interface(req, index) {
             return Err(UsbError::Other(format!(
                 "control request {req:#04x}: no interface {index}"
             )));
@@ -1081,5 +1091,22 @@ mod tests {
         let chip = mpsse_chip();
         chip.control_out(request::WRITE_EEPROM, 0, 0, T).unwrap();
         assert_eq!(chip.counters().eeprom_writes, 1);
+    }
+
+    /// What Linux's ftdi_sio sends at probe and open: EEPROM reads at word addresses and a
+    /// baud rate with divisor bits in wIndex's high byte. A real chip answers both.
+    #[test]
+    fn eeprom_addresses_and_baud_divisor_bits_are_not_interfaces() {
+        let chip = mpsse_chip();
+        let mut word = [0u8; 2];
+        assert_eq!(
+            chip.control_in(request::READ_EEPROM, 0, 0x1A, &mut word, T),
+            Ok(2)
+        );
+        chip.control_out(request::SET_BAUD_RATE, 0x4138, 0x0201, T)
+            .unwrap();
+        assert!(chip
+            .control_out(request::SET_LATENCY_TIMER, 1, 2, T)
+            .is_err());
     }
 }

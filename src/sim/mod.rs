@@ -11,6 +11,7 @@ pub mod direct;
 pub mod ft232h;
 pub mod parts;
 pub mod usb_pipe;
+pub mod usbredir;
 
 pub use chain::{JtagChain, SimDevice};
 pub use direct::DirectCable;

@@ -1,0 +1,30 @@
+# The virtual-machine tests: the .deb under real systemd, udevd and journald in a Debian 12
+# guest (QEMU, TCG), with emulated HS2 cables hot-plugged into the guest's kernel through
+# usb-redir. Included from the top-level Makefile.
+#
+#   make vm-test            build the packages, then boot the guest and run tests/vm
+#   make vm-test ARCH=...   another guest architecture (tests/vm/arch.py lists them)
+#   make vm-image           build (or find in the cache) the guest image only
+#
+# The guest image is cached in ${XDG_CACHE_HOME:-~/.cache}/xvc-agent/vm/, keyed by a hash of
+# its inputs (tests/vm/image.py).
+
+vm_saved_default_goal := $(.DEFAULT_GOAL)
+
+ARCH ?= amd64
+
+# Host packages: QEMU for each guest architecture, and what builds and drives the image.
+VM_DEB_PACKAGES_amd64 := qemu-system-x86
+VM_DEB_PACKAGES := $(VM_DEB_PACKAGES_amd64) debootstrap e2fsprogs zstd xz-utils \
+	python3 python3-pytest openfpgaloader
+DEB_PACKAGES += $(VM_DEB_PACKAGES)
+
+.PHONY: vm-test vm-image
+
+vm-image: deps
+	ARCH=$(ARCH) tests/vm/run.sh --image-only
+
+vm-test: package
+	ARCH=$(ARCH) tests/vm/run.sh
+
+.DEFAULT_GOAL := $(vm_saved_default_goal)
