@@ -9,10 +9,10 @@
 # Checks: browse on lab-b lists both cables with host, port, serial and chain within 5 s; a
 # cable that stops being served disappears; restarting lab-a's avahi-daemon re-registers; a
 # second agent with the same cable names on lab-a gets distinct instance names.
-# Needs: iproute2, dbus-daemon, avahi-daemon, the xvc-agent binary ($XVC_AGENT).
+# Needs: iproute2, dbus-daemon, avahi-daemon, the xvc-agent binary ($1, else $XVC_AGENT).
 set -eu
 
-AGENT=${XVC_AGENT:-/usr/bin/xvc-agent}
+AGENT=${1:-${XVC_AGENT:-/usr/bin/xvc-agent}}
 WORK=$(mktemp -d /tmp/xvc-lab.XXXXXX)
 PIDS=""
 fails=0

@@ -3,7 +3,7 @@
 #   make lab-http   the HTTP API, metrics and pages against a running agent (part of cargo test;
 #                   the pages load in headless chromium, screenshot in target/tmp/status-page.png)
 #   make lab-dnssd  DNS-SD between two hosts with their own dbus-daemon and avahi-daemon, run
-#                   inside the VM lab guest (tests/vm); avahi-daemon never runs on this machine
+#                   inside the VM lab's guest (tests/vm); avahi-daemon never runs on this machine
 
 # Debian packages the lab tests need on the build host; `make deps` installs them.
 LAB_DEB_PACKAGES := chromium python3-prometheus-client
@@ -14,11 +14,7 @@ DEB_PACKAGES += $(LAB_DEB_PACKAGES)
 lab-http:
 	$(CARGO) test --test http_api -- --nocapture
 
-# tests/lab/dnssd-scenario.sh runs as root in the guest with the agent built for it. Needs the
-# VM lab's scenario runner (tests/vm, branch vm): until it is merged this target says so.
-lab-dnssd: build
-	@if [ -x tests/vm/run-scenario ]; then \
-		tests/vm/run-scenario tests/lab/dnssd-scenario.sh target/release/xvc-agent; \
-	else \
-		echo "lab-dnssd: tests/vm/run-scenario (the VM lab) is not in this tree yet"; exit 1; \
-	fi
+# tests/lab/dnssd-scenario.sh runs as root in the VM lab's guest (tests/vm/test_70_dnssd.py,
+# also part of make vm-test).
+lab-dnssd: package
+	ARCH=$(ARCH) tests/vm/run.sh -k dnssd
