@@ -31,7 +31,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-in_ns() { ns=$1; shift; ip netns exec "xvclab-$ns" env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$WORK/$ns/bus" "$@"; }
+# The command prefix that runs in host $1 with its system bus. Used unquoted and without a
+# function, so that `$(ns a) daemon &` leaves the daemon's own pid in $! (ip netns exec and
+# env exec it).
+ns() { printf 'ip netns exec xvclab-%s env DBUS_SYSTEM_BUS_ADDRESS=unix:path=%s/%s/bus' "$1" "$WORK" "$1"; }
+in_ns() { n=$1; shift; $(ns "$n") "$@"; }
 
 # ---- two hosts
 ip netns add xvclab-a
@@ -77,7 +81,8 @@ CONF
 done
 
 start_bus() {
-    in_ns "$1" dbus-daemon --config-file="$WORK/$1/bus.conf" --nofork --nopidfile &
+    $(ns "$1") dbus-daemon --config-file="$WORK/$1/bus.conf" --nofork --nopidfile \
+        > "$WORK/$1/bus.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0; while [ ! -S "$WORK/$1/bus" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 }
@@ -86,7 +91,7 @@ start_bus() {
 # exec runs in a mount namespace of its own).
 start_avahi() {
     ns=$1
-    in_ns "$ns" sh -c "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon && exec avahi-daemon -f '$WORK/$ns/avahi.conf' --no-drop-root --no-chroot --no-rlimits" \
+    $(ns "$ns") sh -c "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon && exec avahi-daemon -f '$WORK/$ns/avahi.conf' --no-drop-root --no-chroot --no-rlimits" \
         > "$WORK/$ns/avahi.log" 2>&1 &
     eval "AVAHI_$ns=$!"
     PIDS="$PIDS $!"
@@ -101,7 +106,7 @@ start_avahi() {
 start_agent() { # name base-port
     dir=$WORK/a/$1; mkdir -p "$dir"
     printf 'advertise: on\n%s' "${3:-}" > "$dir/config.yaml"
-    in_ns a "$AGENT" run --simulate 2 --base-port "$2" --config "$dir/config.yaml" \
+    $(ns a) "$AGENT" run --simulate 2 --base-port "$2" --config "$dir/config.yaml" \
         --state-dir "$dir/state" --control-socket "$dir/control.sock" --log stderr \
         > "$dir/agent.log" 2>&1 &
     eval "AGENT_$1=$!"
