@@ -175,6 +175,42 @@ printf 'advertise: on\n' > "$WORK/a/one/config.yaml"
 eval "kill -HUP \$AGENT_one"
 wait_until 10 both_listed || fail "cable 2 back after the reload"
 
+# ---- a client holding a cable shows as busy (the TXT record is updated in place)
+$(ns a) python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', 2542))
+s.sendall(b'getinfo:'); s.recv(64); time.sleep(60)" > /dev/null 2>&1 &
+HOLDER=$!
+PIDS="$PIDS $HOLDER"
+busy_listed() {
+    browse > "$WORK/browse.json" 2>/dev/null || return 1
+    awk '/"port": 2542,/ { p = 1 } /"state": "busy"/ { b = 1 } /^    }/ { if (p && b) n++; p = b = 0 }
+         END { exit n ? 0 : 1 }' "$WORK/browse.json"
+}
+t0=$(now_ms)
+if wait_until 10 busy_listed; then
+    ok "a held cable is listed as busy ($(( $(now_ms) - t0 )) ms)"
+else
+    fail "busy state in browse"; cat "$WORK/browse.json"
+fi
+
+# ---- the /lab page of an agent on lab-b lists lab-a's cables
+mkdir -p "$WORK/b/web"
+printf 'http: { listen: 127.0.0.1:9542 }\nadvertise: off\n' > "$WORK/b/web/config.yaml"
+$(ns b) "$AGENT" run --simulate 0 --config "$WORK/b/web/config.yaml" \
+    --state-dir "$WORK/b/web/state" --control-socket "$WORK/b/web/control.sock" --log stderr \
+    > "$WORK/b/web/agent.log" 2>&1 &
+PIDS="$PIDS $!"
+lab_page() {
+    in_ns b python3 -c "
+import sys, urllib.request
+page = urllib.request.urlopen('http://127.0.0.1:9542/lab', timeout=10).read().decode()
+sys.exit(0 if all(s in page for s in ('data-serial=\"SIM000001\"', 'data-port=\"2543\"',
+    'open_hw_target -xvc_url lab-a.local:2542')) else 1)" 2>/dev/null
+}
+if wait_until 15 lab_page; then ok "/lab on lab-b lists lab-a's cables"; else fail "/lab page"; fi
+kill "$HOLDER" 2>/dev/null || true
+
 # ---- avahi-daemon restart re-registers
 eval "kill \$AVAHI_a"; eval "wait \$AVAHI_a" 2>/dev/null || true
 start_avahi a
