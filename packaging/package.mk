@@ -91,8 +91,8 @@ package-check: package
 	echo "package-check: all checks passed ($$(( $$(date +%s) - start )) s after the build)"
 
 package-lint:
-	shellcheck -s sh packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
-		packaging/rpm/post.sh packaging/rpm/preun.sh packaging/rpm/postun.sh packaging/install-check.sh
+	shellcheck -s sh packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
+		packaging/rpm/pre.sh packaging/rpm/post.sh packaging/rpm/preun.sh packaging/rpm/postun.sh packaging/install-check.sh
 	bash -n target/completions/xvc-agent.bash
 	@words=$$(bash -c '. target/completions/xvc-agent.bash; COMP_WORDS=(xvc-agent run --con); \
 		COMP_CWORD=2; _xvc__agent xvc-agent --con run; echo "$${COMPREPLY[*]}"'); \
