@@ -72,3 +72,4 @@ clean:
 	$(CARGO) clean
 
 include fuzz/fuzz.mk
+include tests/lab/lab.mk

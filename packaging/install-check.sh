@@ -72,7 +72,8 @@ for f in /usr/lib/systemd/system/xvc-agent.service /usr/lib/udev/rules.d/70-xvc-
     /usr/lib/sysusers.d/xvc-agent.conf /usr/share/man/man8/xvc-agent.8.gz \
     /usr/share/man/man5/xvc-agent.yaml.5.gz /usr/share/bash-completion/completions/xvc-agent \
     /usr/share/zsh/vendor-completions/_xvc-agent \
-    /usr/share/fish/vendor_completions.d/xvc-agent.fish /usr/share/doc/xvc-agent/copyright; do
+    /usr/share/fish/vendor_completions.d/xvc-agent.fish /usr/share/doc/xvc-agent/copyright \
+    /usr/share/xvc-agent/xvc-agent-dashboard.json; do
     check "installs $f" test -f "$root$f"
 done
 

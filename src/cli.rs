@@ -30,6 +30,9 @@ pub enum Command {
     /// List the JTAG cables plugged in now (from udev; no agent needed) and the rule and port
     /// the configuration gives each.
     List(ListArgs),
+    /// List the cables every xvc-agent in the lab advertises over DNS-SD (through Avahi), with
+    /// the Vivado line to open each.
+    Browse(BrowseArgs),
     /// Serve an emulated HS2 (FT232H with an xc7a35t behind it) as a USB device on
     /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
@@ -66,6 +69,18 @@ pub struct ListArgs {
     /// Print JSON (`{"devices": [...]}`) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `xvc-agent browse`.
+#[derive(Debug, clap::Args)]
+pub struct BrowseArgs {
+    /// Print JSON (`{"cables": [...]}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Browse for at most this many seconds (it ends sooner once Avahi has reported all it
+    /// knows).
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    pub timeout: f64,
 }
 
 /// Options of `xvc-agent status`.
@@ -149,12 +164,48 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status(&args),
         Command::Disconnect(args) => disconnect(&args),
         Command::List(args) => list(&args),
+        Command::Browse(args) => browse(&args),
         Command::SimUsbDevice => sim_usb_device(),
         Command::SimUsbredir(args) => sim_usbredir(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "xvc-agent", &mut std::io::stdout());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn browse(args: &BrowseArgs) -> ExitCode {
+    let Some(timeout) = std::time::Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+    else {
+        eprintln!("xvc-agent: --timeout must be a positive number of seconds");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("xvc-agent: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::lab::browse::browse(timeout)) {
+        Ok(cables) => {
+            if args.json {
+                let doc = serde_json::json!({ "cables": cables });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                print!("{}", crate::lab::service::render_table(&cables));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xvc-agent: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod control;
 pub mod ftdi;
 pub mod hotplug;
 pub mod jtag;
+pub mod lab;
 pub mod logging;
 pub mod sim;
 pub mod xvc;

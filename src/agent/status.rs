@@ -4,6 +4,7 @@
 use crate::agent::state::CableState;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// A latency histogram: cumulative counts per upper bound (seconds; the last bound is
 /// infinite), and the sum of all observations in seconds.
@@ -32,6 +33,8 @@ pub struct CableStatus {
     pub usb_path: String,
     pub profile: Option<String>,
     pub port: Option<u16>,
+    /// The address its port listens on (while it has one).
+    pub listen: Option<IpAddr>,
     pub state: CableState,
     /// Why queued / degraded / offline / error / ignored.
     pub reason: Option<String>,

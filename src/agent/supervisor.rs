@@ -235,22 +235,39 @@ pub async fn run_with(
         }
     };
     let state_dir = state_dir(&cfg, &opts);
-    let _metrics = match cfg.metrics {
-        Some(m) => match crate::control::metrics::bind(m.listen).await {
+    let _http = cfg.metrics.and_then(|m| {
+        let ctx = crate::control::http::HttpContext {
+            inputs: tx.clone(),
+            policy: crate::xvc::access::AccessPolicy {
+                mode: cfg.access,
+                allow: cfg.allow.clone(),
+            },
+        };
+        match bind(m.listen) {
             Ok(listener) => {
-                tracing::info!("metrics on http://{}/metrics", m.listen);
-                Some(AbortOnDrop(tokio::spawn(crate::control::metrics::serve(
+                tracing::info!("HTTP: status page, API and metrics on http://{}/", m.listen);
+                Some(AbortOnDrop(tokio::spawn(crate::control::http::serve(
                     listener,
-                    tx.clone(),
+                    Arc::new(ctx),
                 ))))
             }
             Err(e) => {
-                tracing::error!("cannot serve metrics on {}: {e}", m.listen);
+                tracing::error!("cannot serve HTTP on {}: {e}", m.listen);
                 None
             }
-        },
-        None => None,
-    };
+        }
+    });
+    // The advertiser follows the status; it stops when the supervisor (the sender) is gone.
+    let (published, published_rx) = tokio::sync::watch::channel(AgentStatus {
+        version: String::new(),
+        config: String::new(),
+        reloads: 0,
+        cables: Vec::new(),
+    });
+    let _advertiser = AbortOnDrop(tokio::spawn(crate::lab::advertise::run(
+        cfg.advertise,
+        published_rx,
+    )));
     let leases = match Leases::load(&state_dir) {
         Ok(l) => l,
         Err(e) => {
@@ -273,6 +290,7 @@ pub async fn run_with(
         ready: wiring.ready,
         ready_sent: false,
         last_status: String::new(),
+        published,
     };
     for ev in wiring.initial {
         sup.cable_event(ev).await;
@@ -437,6 +455,8 @@ struct Supervisor {
     ready: Option<oneshot::Sender<()>>,
     ready_sent: bool,
     last_status: String,
+    /// The latest status, for the DNS-SD advertiser.
+    published: tokio::sync::watch::Sender<AgentStatus>,
 }
 
 impl Supervisor {
@@ -505,7 +525,15 @@ impl Supervisor {
 
     /// Sends READY once nothing is starting any more, and STATUS whenever it changes.
     fn after_input(&mut self) {
-        let status = self.status().summary();
+        let snapshot = self.status();
+        let status = snapshot.summary();
+        self.published.send_if_modified(|old| {
+            let changed = *old != snapshot;
+            if changed {
+                *old = snapshot;
+            }
+            changed
+        });
         if !self.ready_sent
             && !self
                 .attached
@@ -1077,6 +1105,7 @@ fn cable_status(a: &Attached) -> CableStatus {
             .or(a.detected)
             .map(|p| p.name.to_string()),
         port: a.run.as_ref().map(|r| r.port),
+        listen: a.run.as_ref().map(|r| r.settings.listen),
         state: a.state(),
         reason: a.reason.clone(),
         client: client.as_ref().map(|c| c.peer.to_string()),

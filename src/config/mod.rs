@@ -20,7 +20,7 @@ mod yaml;
 pub use error::{ConfigError, Diagnostic};
 pub use glob::{Glob, GlobError};
 pub use schema::{
-    CableSettings, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge,
+    AdvertiseMode, CableSettings, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge,
     DEFAULT_METRICS_LISTEN, DEFAULT_PRIORITY,
 };
 pub use values::{format_duration, format_frequency, parse_duration, parse_frequency, PortPool};
@@ -48,11 +48,9 @@ pub fn keys() -> Vec<String> {
     let mut out = Vec::new();
     for top in validate::TOP_KEYS {
         match *top {
-            "metrics" => out.extend(
-                validate::METRICS_KEYS
-                    .iter()
-                    .map(|k| format!("metrics.{k}")),
-            ),
+            "metrics" | "http" => {
+                out.extend(validate::METRICS_KEYS.iter().map(|k| format!("{top}.{k}")))
+            }
             "cables" => {
                 out.push("cables".to_string());
                 for rule in validate::RULE_KEYS {

@@ -6,6 +6,7 @@ use super::glob::Glob;
 use super::values::{format_duration, format_frequency, PortPool};
 pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
+pub use crate::lab::advertise::AdvertiseMode;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
 use crate::xvc::connection::Keepalive;
 use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
@@ -21,7 +22,7 @@ pub const DEFAULT_PRIORITY: u32 = 100;
 /// Default `keepalive:` bound: how long a vanished client can hold a cable.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(45);
 
-/// Default metrics address when `metrics:` is given without `listen:`.
+/// Default HTTP listener address when `http:` (or `metrics:`) is given without `listen:`.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
 
 /// The whole configuration. `Default` is the built-in configuration used when there is no
@@ -56,8 +57,11 @@ pub struct Config {
     pub max_vector_bytes: usize,
     /// Where port leases are kept.
     pub state_dir: PathBuf,
-    /// Prometheus metrics endpoint (`None`: off).
+    /// The HTTP listener: metrics, JSON API and status pages (`http:`, formerly `metrics:`;
+    /// `None`: off).
     pub metrics: Option<Metrics>,
+    /// Publish served cables over DNS-SD (`advertise:`).
+    pub advertise: AdvertiseMode,
     /// Cable rules, in file order.
     pub cables: Vec<Rule>,
 }
@@ -80,6 +84,7 @@ impl Default for Config {
             max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
             state_dir: PathBuf::from("/var/lib/xvc-agent"),
             metrics: None,
+            advertise: AdvertiseMode::Auto,
             cables: Vec::new(),
         }
     }
@@ -103,7 +108,7 @@ pub enum OnBusyMode {
     Queue,
 }
 
-/// `metrics:` — the Prometheus endpoint.
+/// `http:` (older name `metrics:`) — the HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metrics {
     pub listen: SocketAddr,
@@ -286,7 +291,8 @@ struct ConfigFile {
     max_vector_bytes: usize,
     state_dir: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metrics: Option<MetricsFile>,
+    http: Option<MetricsFile>,
+    advertise: &'static str,
     cables: Vec<RuleFile>,
 }
 
@@ -355,9 +361,10 @@ impl From<&Config> for ConfigFile {
             shutdown_timeout: format_duration(c.shutdown_timeout),
             max_vector_bytes: c.max_vector_bytes,
             state_dir: c.state_dir.display().to_string(),
-            metrics: c.metrics.map(|m| MetricsFile {
+            http: c.metrics.map(|m| MetricsFile {
                 listen: m.listen.to_string(),
             }),
+            advertise: c.advertise.name(),
             cables: c.cables.iter().map(RuleFile::from).collect(),
         }
     }

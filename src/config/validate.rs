@@ -6,7 +6,9 @@
 //! (a fixed port inside the pool, duplicate names, empty matches) and fills in defaults.
 
 use super::glob::Glob;
-use super::schema::{Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge, DEFAULT_PRIORITY};
+use super::schema::{
+    AdvertiseMode, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge, DEFAULT_PRIORITY,
+};
 use super::values::{format_frequency, parse_duration, parse_frequency, PortPool};
 use super::yaml::{Node, Pos};
 use crate::xvc::access::AccessMode;
@@ -41,7 +43,8 @@ struct RawConfig {
     shutdown_timeout: Option<Duration>,
     max_vector_bytes: Option<usize>,
     state_dir: Option<PathBuf>,
-    metrics: Option<Metrics>,
+    metrics: Option<Spanned<(&'static str, Option<Metrics>)>>,
+    advertise: Option<AdvertiseMode>,
     cables: Vec<RawRule>,
 }
 
@@ -78,6 +81,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "max_vector_bytes",
     "state_dir",
     "metrics",
+    "http",
+    "advertise",
     "cables",
 ];
 
@@ -102,6 +107,12 @@ const ACCESS_MODES: &[(&str, AccessMode)] = &[
     ("strict", AccessMode::Strict),
     ("permissive", AccessMode::Permissive),
     ("off", AccessMode::Off),
+];
+
+const ADVERTISE_MODES: &[(&str, AdvertiseMode)] = &[
+    ("auto", AdvertiseMode::Auto),
+    ("on", AdvertiseMode::On),
+    ("off", AdvertiseMode::Off),
 ];
 
 const PREEMPT_MODES: &[(&str, Preempt)] = &[("idle", Preempt::Idle), ("never", Preempt::Never)];
@@ -199,7 +210,24 @@ impl Walker {
                         }
                     })
                 }
-                "metrics" => raw.metrics = self.metrics(value),
+                "metrics" | "http" => {
+                    let section = if key == "http" { "http" } else { "metrics" };
+                    let parsed = self.metrics(value, section);
+                    if let Some(first) = &raw.metrics {
+                        self.error(
+                            value.pos(),
+                            format!(
+                                "{section}: give either http: or its older name metrics:, not both ({}: is at line {})",
+                                first.value.0, first.pos.line
+                            ),
+                        );
+                    }
+                    raw.metrics = Some(Spanned {
+                        value: (section, parsed),
+                        pos: value.pos(),
+                    });
+                }
+                "advertise" => raw.advertise = self.choice(value, key, ADVERTISE_MODES),
                 "cables" => raw.cables = self.rules(value),
                 _ => unreachable!("entries() only returns known keys"),
             }
@@ -207,22 +235,24 @@ impl Walker {
         raw
     }
 
-    fn metrics(&mut self, node: &Node) -> Option<Metrics> {
+    fn metrics(&mut self, node: &Node, section: &'static str) -> Option<Metrics> {
         if node.is_null() {
             return None;
         }
         if !matches!(node, Node::Map(..)) {
             self.type_error(
                 node,
-                "metrics",
+                section,
                 "a mapping (like `{ listen: 127.0.0.1:9542 }`)",
             );
             return None;
         }
         let mut metrics = Metrics::default();
-        for (key, value) in self.entries(node, "metrics.", METRICS_KEYS) {
+        let prefix = format!("{section}.");
+        for (key, value) in self.entries(node, &prefix, METRICS_KEYS) {
             if key == "listen" {
-                if let Some(addr) = self.parsed(value, "metrics.listen", parse_socket_addr) {
+                let what = format!("{section}.listen");
+                if let Some(addr) = self.parsed(value, &what, parse_socket_addr) {
                     metrics.listen = addr;
                 }
             }
@@ -627,7 +657,8 @@ impl Walker {
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
             max_vector_bytes: raw.max_vector_bytes.unwrap_or(defaults.max_vector_bytes),
             state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
-            metrics: raw.metrics,
+            metrics: raw.metrics.and_then(|m| m.value.1),
+            advertise: raw.advertise.unwrap_or(defaults.advertise),
             cables: rules,
         }
     }

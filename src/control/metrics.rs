@@ -1,233 +1,249 @@
-//! Prometheus metrics: a pure renderer from the status snapshot to the text exposition
-//! format, and a minimal HTTP endpoint (`GET /metrics`) serving it. Opt-in (`metrics.listen`).
+//! Prometheus metrics of a status snapshot, encoded by `prometheus-client` in the Prometheus
+//! text format (0.0.4). The agent's counters live in its servers; each scrape takes a
+//! snapshot and a collector reports it, so nothing is counted twice.
 
 use crate::agent::state::CableState;
 use crate::agent::status::{AgentStatus, CableStatus};
-use crate::agent::supervisor::Input;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 
-/// Escapes a label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-fn cable_labels(c: &CableStatus) -> String {
-    format!(
-        "serial=\"{}\",port=\"{}\"",
-        label(c.serial.as_deref().unwrap_or(&c.usb_path)),
-        c.port.map_or(String::new(), |p| p.to_string())
-    )
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// A per-cable series: name, type, help text and how to read it from the status.
-type PerCableMetric = (
+/// A per-cable series: name (counters without `_total`), type, help and how to read it.
+type PerCable = (
     &'static str,
-    &'static str,
+    MetricType,
     &'static str,
     fn(&CableStatus) -> u64,
 );
 
-/// Renders the Prometheus text format for `status`.
-pub fn render(status: &AgentStatus) -> String {
-    let mut out = String::new();
-    header(
-        &mut out,
-        "xvc_agent_build_info",
-        "gauge",
-        "Version of the running agent.",
-    );
-    let _ = writeln!(
-        out,
-        "xvc_agent_build_info{{version=\"{}\"}} 1",
-        label(&status.version)
-    );
-    header(
-        &mut out,
-        "xvc_agent_config_reloads_total",
-        "counter",
-        "Successful configuration reloads.",
-    );
-    let _ = writeln!(out, "xvc_agent_config_reloads_total {}", status.reloads);
-
-    header(
-        &mut out,
-        "xvc_agent_cables",
-        "gauge",
-        "Attached cables by state.",
-    );
-    for state in CableState::ALL {
-        let n = status.cables.iter().filter(|c| c.state == state).count();
-        let _ = writeln!(out, "xvc_agent_cables{{state=\"{state}\"}} {n}");
-    }
-
-    let per_cable: [PerCableMetric; 6] = [
-        (
-            "xvc_agent_cable_up",
-            "gauge",
-            "1 when the cable is serving or busy.",
-            |c| u64::from(matches!(c.state, CableState::Serving | CableState::Busy)),
-        ),
-        (
-            "xvc_agent_client_connected",
-            "gauge",
-            "1 while a client holds the JTAG session.",
-            |c| u64::from(c.client.is_some()),
-        ),
-        (
-            "xvc_agent_sessions_total",
-            "counter",
-            "Client sessions served.",
-            |c| c.sessions,
-        ),
-        (
-            "xvc_agent_shifts_total",
-            "counter",
-            "XVC shift commands executed.",
-            |c| c.shifts,
-        ),
-        (
-            "xvc_agent_shifted_bits_total",
-            "counter",
-            "TCK cycles shifted for clients.",
-            |c| c.bits,
-        ),
-        (
-            "xvc_agent_usb_errors_total",
-            "counter",
-            "Cable errors (USB failures, timeouts).",
-            |c| c.usb_errors,
-        ),
-    ];
-    for (name, kind, help, value) in per_cable {
-        header(&mut out, name, kind, help);
-        for c in &status.cables {
-            let _ = writeln!(out, "{name}{{{}}} {}", cable_labels(c), value(c));
-        }
-    }
-    header(
-        &mut out,
-        "xvc_agent_reconnects_total",
-        "counter",
+const PER_CABLE: [PerCable; 7] = [
+    (
+        "xvc_agent_cable_up",
+        MetricType::Gauge,
+        "1 when the cable is serving or busy.",
+        |c| u64::from(matches!(c.state, CableState::Serving | CableState::Busy)),
+    ),
+    (
+        "xvc_agent_client_connected",
+        MetricType::Gauge,
+        "1 while a client holds the JTAG session.",
+        |c| u64::from(c.client.is_some()),
+    ),
+    (
+        "xvc_agent_sessions",
+        MetricType::Counter,
+        "Client sessions served.",
+        |c| c.sessions,
+    ),
+    (
+        "xvc_agent_shifts",
+        MetricType::Counter,
+        "XVC shift commands executed.",
+        |c| c.shifts,
+    ),
+    (
+        "xvc_agent_shifted_bits",
+        MetricType::Counter,
+        "TCK cycles shifted for clients.",
+        |c| c.bits,
+    ),
+    (
+        "xvc_agent_usb_errors",
+        MetricType::Counter,
+        "Cable errors (USB failures, timeouts).",
+        |c| c.usb_errors,
+    ),
+    (
+        "xvc_agent_reconnects",
+        MetricType::Counter,
         "Successful reopens after a cable error.",
-    );
-    for c in &status.cables {
-        let _ = writeln!(
-            out,
-            "xvc_agent_reconnects_total{{{}}} {}",
-            cable_labels(c),
-            c.reconnects
-        );
+        |c| c.reconnects,
+    ),
+];
+
+/// A status snapshot as a collector.
+#[derive(Debug)]
+struct Snapshot(AgentStatus);
+
+fn cable_labels(c: &CableStatus) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "serial",
+            c.serial.clone().unwrap_or_else(|| c.usb_path.clone()),
+        ),
+        ("port", c.port.map_or(String::new(), |p| p.to_string())),
+    ]
+}
+
+fn value(
+    encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    kind: MetricType,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    match kind {
+        MetricType::Counter => ConstCounter::new(v).encode(encoder),
+        _ => ConstGauge::new(v).encode(encoder),
     }
-    header(
-        &mut out,
-        "xvc_agent_refused_connections_total",
-        "counter",
-        "Connections refused, by reason.",
-    );
-    for c in &status.cables {
-        for (reason, n) in &c.refused {
-            let _ = writeln!(
-                out,
-                "xvc_agent_refused_connections_total{{{},reason=\"{}\"}} {n}",
-                cable_labels(c),
-                label(reason)
-            );
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut out: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = &self.0;
+        let mut m = out.encode_descriptor(
+            "xvc_agent_build_info",
+            "Version of the running agent.",
+            None,
+            MetricType::Gauge,
+        )?;
+        let version = [("version", status.version.clone())];
+        ConstGauge::new(1u64).encode(m.encode_family(&version)?)?;
+
+        let m = out.encode_descriptor(
+            "xvc_agent_config_reloads",
+            "Successful configuration reloads.",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(status.reloads).encode(m)?;
+
+        let mut m = out.encode_descriptor(
+            "xvc_agent_cables",
+            "Attached cables by state.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for state in CableState::ALL {
+            let n = status.cables.iter().filter(|c| c.state == state).count() as u64;
+            let labels = [("state", state.to_string())];
+            ConstGauge::new(n).encode(m.encode_family(&labels)?)?;
         }
-    }
-    header(
-        &mut out,
-        "xvc_agent_shift_duration_seconds",
-        "histogram",
-        "Time the cable took per shift.",
-    );
-    for c in &status.cables {
-        let h = &c.shift_latency;
-        let labels = cable_labels(c);
-        for (i, count) in h.cumulative.iter().enumerate() {
-            let le = h
-                .bounds
-                .get(i)
-                .map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(
-                out,
-                "xvc_agent_shift_duration_seconds_bucket{{{labels},le=\"{le}\"}} {count}"
-            );
+
+        for (name, kind, help, read) in PER_CABLE {
+            let mut m = out.encode_descriptor(name, help, None, kind)?;
+            for c in &status.cables {
+                let labels = cable_labels(c);
+                value(m.encode_family(&labels)?, kind, read(c))?;
+            }
         }
-        let total = h.cumulative.last().copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "xvc_agent_shift_duration_seconds_sum{{{labels}}} {}",
-            h.sum_seconds
-        );
-        let _ = writeln!(
-            out,
-            "xvc_agent_shift_duration_seconds_count{{{labels}}} {total}"
-        );
+
+        let mut m = out.encode_descriptor(
+            "xvc_agent_refused_connections",
+            "Connections refused, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &status.cables {
+            for (reason, n) in &c.refused {
+                let mut labels = cable_labels(c);
+                labels.push(("reason", reason.clone()));
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut m = out.encode_descriptor(
+            "xvc_agent_shift_duration",
+            "Time the cable took per shift.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for c in &status.cables {
+            let h = &c.shift_latency;
+            // The snapshot counts cumulatively; the encoder wants counts per bucket.
+            let mut previous = 0;
+            let buckets: Vec<(f64, u64)> = h
+                .cumulative
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let bound = h.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                    let per_bucket = n.saturating_sub(previous);
+                    previous = n;
+                    (bound, per_bucket)
+                })
+                .collect();
+            let total = h.cumulative.last().copied().unwrap_or(0);
+            let labels = cable_labels(c);
+            m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+                h.sum_seconds,
+                total,
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// The Prometheus text exposition of `status`.
+pub fn render(status: &AgentStatus) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot(status.clone())));
+    let mut out = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+        .expect("writing to a String cannot fail");
     out
 }
 
-/// Serves `GET /metrics` on `addr` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, inputs: mpsc::UnboundedSender<Input>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        };
-        let inputs = inputs.clone();
-        tokio::spawn(async move {
-            let mut req = Vec::with_capacity(1024);
-            let mut buf = [0u8; 1024];
-            // Read the request head (bounded), with a deadline against slow clients.
-            let read_head = async {
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                true
-            };
-            let complete = tokio::time::timeout(std::time::Duration::from_secs(5), read_head)
-                .await
-                .unwrap_or(false);
-            if !complete {
-                return;
-            }
-            let first = String::from_utf8_lossy(&req);
-            let target = first.split_whitespace().nth(1).unwrap_or("");
-            let (code, body) =
-                if first.starts_with("GET ") && (target == "/metrics" || target == "/") {
-                    let (tx, rx) = oneshot::channel();
-                    let _ = inputs.send(Input::Status(tx));
-                    match rx.await {
-                        Ok(status) => ("200 OK", render(&status)),
-                        Err(_) => ("503 Service Unavailable", "stopping\n".to_string()),
-                    }
-                } else {
-                    ("404 Not Found", "try /metrics\n".to_string())
-                };
-            let head = format!(
-                "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-        });
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::status::Histogram;
 
-/// Binds the metrics address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
+    fn status() -> AgentStatus {
+        AgentStatus {
+            version: "0.1.0".into(),
+            config: "t".into(),
+            reloads: 2,
+            cables: vec![CableStatus {
+                name: "a".into(),
+                serial: Some("SIM\"1".into()),
+                usb_path: "sim-1".into(),
+                profile: Some("hs2".into()),
+                port: Some(2542),
+                listen: None,
+                state: CableState::Busy,
+                reason: None,
+                client: Some("127.0.0.1:5000".into()),
+                client_since: None,
+                client_idle_seconds: None,
+                sessions: 3,
+                shifts: 10,
+                bits: 640,
+                refused: [("busy".to_string(), 1u64)].into_iter().collect(),
+                usb_errors: 0,
+                reconnects: 0,
+                shift_latency: Histogram {
+                    bounds: vec![0.001, 0.01],
+                    cumulative: vec![4, 9, 10],
+                    sum_seconds: 0.05,
+                },
+                chain: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn series_and_values() {
+        let text = render(&status());
+        for line in [
+            "# TYPE xvc_agent_sessions_total counter",
+            "xvc_agent_build_info{version=\"0.1.0\"} 1",
+            "xvc_agent_config_reloads_total 2",
+            "xvc_agent_cables{state=\"busy\"} 1",
+            "xvc_agent_client_connected{serial=\"SIM\\\"1\",port=\"2542\"} 1",
+            "xvc_agent_shifted_bits_total{serial=\"SIM\\\"1\",port=\"2542\"} 640",
+            "xvc_agent_refused_connections_total{serial=\"SIM\\\"1\",port=\"2542\",reason=\"busy\"} 1",
+            "xvc_agent_shift_duration_seconds_bucket{serial=\"SIM\\\"1\",port=\"2542\",le=\"0.01\"} 9",
+            "xvc_agent_shift_duration_seconds_bucket{serial=\"SIM\\\"1\",port=\"2542\",le=\"+Inf\"} 10",
+            "xvc_agent_shift_duration_seconds_count{serial=\"SIM\\\"1\",port=\"2542\"} 10",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
 }

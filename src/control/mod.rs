@@ -1,11 +1,13 @@
 //! Operator-facing views of a running agent: the control socket (`xvc-agent status`,
-//! `rescan`) and the Prometheus metrics endpoint.
+//! `rescan`) and the HTTP listener (Prometheus metrics, JSON API, status pages).
 //!
 //! Both read the supervisor's [`AgentStatus`](crate::agent::status::AgentStatus) snapshot
 //! through its input queue; neither touches a cable.
 
 pub mod client;
+pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod protocol;
 pub mod socket;
 

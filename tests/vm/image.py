@@ -38,6 +38,8 @@ SUITE = "bookworm"
 PACKAGES = [
     "systemd", "systemd-sysv", "udev", "kmod", "initramfs-tools", "linux-image-{arch}",
     "libusb-1.0-0", "libudev1", "procps", "python3", "dbus", "avahi-daemon", "avahi-utils",
+    # iproute2: the DNS-SD scenario builds two hosts from network namespaces and a veth pair.
+    "iproute2",
 ]
 IMAGE_SIZE = "2G"
 GUEST_DIR = os.path.join(HERE, "guest")
