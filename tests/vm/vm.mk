@@ -11,20 +11,28 @@
 
 vm_saved_default_goal := $(.DEFAULT_GOAL)
 
-ARCH ?= amd64
 
 # Host packages: QEMU for each guest architecture, and what builds and drives the image.
 VM_DEB_PACKAGES_amd64 := qemu-system-x86
-VM_DEB_PACKAGES := $(VM_DEB_PACKAGES_amd64) debootstrap e2fsprogs zstd xz-utils \
+# arm64: the virt board's emulator, and qemu-user for the image build's second stage.
+VM_DEB_PACKAGES_arm64 := qemu-system-arm qemu-user-static
+VM_DEB_PACKAGES := $(VM_DEB_PACKAGES_amd64) $(VM_DEB_PACKAGES_arm64) debootstrap e2fsprogs zstd xz-utils \
 	python3 python3-pytest openfpgaloader
 DEB_PACKAGES += $(VM_DEB_PACKAGES)
 
-.PHONY: vm-test vm-image
+.PHONY: vm-test vm-test-arm64 vm-image
 
 vm-image: deps
 	ARCH=$(ARCH) tests/vm/run.sh --image-only
 
+# The guest runs the package of its architecture; the host side (the usbredir device server)
+# is the host's packaged binary.
 vm-test: package
-	ARCH=$(ARCH) tests/vm/run.sh
+	ARCH=$(ARCH) XVC_VM_DEB=$(PKG_DEB) XVC_AGENT=$(HOST_PKG_BIN) tests/vm/run.sh
+
+# The arm64 package in an arm64 guest (qemu-system-aarch64, TCG), whatever the host.
+vm-test-arm64: packages
+	ARCH=arm64 XVC_VM_DEB=$(wildcard $(call pkg_dir,arm64)/xvc-agent_*.deb) \
+		XVC_AGENT=$(HOST_PKG_BIN) tests/vm/run.sh
 
 .DEFAULT_GOAL := $(vm_saved_default_goal)
