@@ -170,10 +170,11 @@ package-check: packages
 	echo "package-check: all checks passed ($$(( $$(date +%s) - start )) s after the build)"
 
 package-lint:
-	shellcheck -s sh packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
-		packaging/rpm/post.sh packaging/rpm/preun.sh packaging/rpm/postun.sh \
-		packaging/install-check.sh packaging/glibc-floor.sh packaging/same-contents.sh \
-		tests/distros/apt-mirror.sh tests/distros/debian-root.sh tests/vm/foreign-chroot.sh
+	shellcheck -s sh packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm \
+		packaging/deb/postrm packaging/rpm/pre.sh packaging/rpm/post.sh packaging/rpm/preun.sh \
+		packaging/rpm/postun.sh packaging/install-check.sh packaging/glibc-floor.sh \
+		packaging/same-contents.sh tests/distros/apt-mirror.sh tests/distros/debian-root.sh \
+		tests/vm/foreign-chroot.sh
 	shellcheck tests/distros/simulate-check.sh
 	bash -n target/completions/xvc-agent.bash
 	@words=$$(bash -c '. target/completions/xvc-agent.bash; COMP_WORDS=(xvc-agent run --con); \

@@ -315,7 +315,11 @@ fn unit_runs_the_agent_as_its_user_with_usb_and_udev_access() {
             .collect()
     };
     assert_eq!(get("Type"), ["notify"]);
-    assert_eq!(get("ExecStartPre"), ["/usr/bin/xvc-agent check-config"]);
+    // No ExecStartPre check: systemd applies RestartPreventExitStatus= to the main process
+    // only, so a check-config exiting 78 there was restarted until the start limit; `run`
+    // validates the file itself and exits 78.
+    assert!(get("ExecStartPre").is_empty(), "{:?}", get("ExecStartPre"));
+    assert_eq!(get("RestartPreventExitStatus"), ["78"]);
     assert_eq!(get("ExecStart"), ["/usr/bin/xvc-agent run"]);
     assert_eq!(get("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
     assert_eq!(get("User"), ["xvc-agent"]);
@@ -356,6 +360,27 @@ fn sysusers_declares_the_user_the_unit_and_the_rules_name() {
     assert_eq!(&users[0][..2], ["u", "xvc-agent"]);
     assert!(sysusers.contains("/usr/sbin/nologin"));
     assert!(read("udev-rules/70-xvc-agent.rules").contains("GROUP=\"xvc-agent\""));
+}
+
+/// The group must exist before the udev rules are unpacked (udevd ignores an unknown
+/// GROUP= and does not look again while the files are unchanged), so the pre-install
+/// scripts create the user from a copy of the sysusers line: it must be the same line.
+#[test]
+fn pre_install_scripts_create_the_user_the_sysusers_file_declares() {
+    let sysusers = read("packaging/xvc-agent.sysusers");
+    let line = sysusers
+        .lines()
+        .find(|l| l.starts_with("u "))
+        .expect("a u line in the sysusers file");
+    for script in ["packaging/deb/preinst", "packaging/rpm/pre.sh"] {
+        let text = read(script);
+        assert!(
+            text.contains(&format!("'{line}'")),
+            "{script} does not create the user with `{line}`"
+        );
+        assert!(text.contains("--replace=/usr/lib/sysusers.d/xvc-agent.conf"));
+    }
+    assert!(read("Cargo.toml").contains("pre_install_script = \"packaging/rpm/pre.sh\""));
 }
 
 #[test]

@@ -4,6 +4,12 @@
 //! Access is the file mode first; peer credentials are checked again on every connection
 //! (root, the agent's own user, or a member of the agent's group), so a socket that ends up
 //! with looser permissions still does not answer strangers.
+//!
+//! Group membership comes from the socket itself (`SO_PEERGROUPS`: the peer's groups as
+//! the kernel recorded them at connect time), never from `/proc/PID/status`: under the
+//! shipped unit's `ProtectProc=invisible` other users' processes are not visible, and under
+//! `PrivateUsers=yes` a person's uid and primary gid are unmapped (they read as the overflow
+//! id), so only the supplementary-group list still shows membership of our (mapped) group.
 
 use crate::agent::supervisor::Input;
 use crate::control::protocol::{parse_request, Reply, Request};
@@ -76,7 +82,7 @@ async fn accept_loop(listener: UnixListener, inputs: mpsc::UnboundedSender<Input
             continue;
         };
         match stream.peer_cred() {
-            Ok(cred) if peer_allowed(cred.uid(), cred.gid(), cred.pid()) => {
+            Ok(cred) if peer_allowed(cred.uid(), cred.gid(), || peer_groups(&stream)) => {
                 tokio::spawn(serve_client(stream, inputs.clone()));
             }
             Ok(cred) => {
@@ -91,29 +97,44 @@ async fn accept_loop(listener: UnixListener, inputs: mpsc::UnboundedSender<Input
     }
 }
 
-/// Root, our own user, or a member of our group (primary or supplementary).
-fn peer_allowed(uid: u32, gid: u32, pid: Option<i32>) -> bool {
+/// Root, our own user, or a member of our group (primary, or among `groups()`: the
+/// supplementary ones).
+fn peer_allowed(uid: u32, gid: u32, groups: impl FnOnce() -> Vec<u32>) -> bool {
     // SAFETY: geteuid/getegid cannot fail and touch no memory.
     let (our_uid, our_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    uid == 0
-        || uid == our_uid
-        || gid == our_gid
-        || pid.is_some_and(|pid| supplementary_groups(pid).contains(&our_gid))
+    uid == 0 || uid == our_uid || gid == our_gid || groups().contains(&our_gid)
 }
 
-fn supplementary_groups(pid: i32) -> Vec<u32> {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+/// The peer's supplementary groups (`SO_PEERGROUPS`, Linux 4.13 and later); none when the
+/// kernel cannot tell.
+fn peer_groups(stream: &UnixStream) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: the buffer is `len` bytes of gid_t, and the kernel writes at most `len`.
+        let r = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if r == 0 {
+            groups.truncate(n);
+            return groups;
+        }
+        // ERANGE: the list is longer; `len` now says how long.
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && n > groups.len()
+        {
+            groups.resize(n, 0);
+            continue;
+        }
         return Vec::new();
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Groups:"))
-        .map(|g| {
-            g.split_whitespace()
-                .filter_map(|n| n.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    }
 }
 
 async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>) {
@@ -143,5 +164,36 @@ async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>) 
         if write.write_all(&out).await.is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_by_supplementary_group() {
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let other = uid.wrapping_add(4242);
+        let overflow = 65534;
+        assert!(peer_allowed(0, overflow, Vec::new));
+        assert!(peer_allowed(uid, overflow, Vec::new));
+        assert!(peer_allowed(other, gid, Vec::new));
+        // A person seen through PrivateUsers=: overflow uid and gid, our group among the rest.
+        assert!(peer_allowed(overflow, overflow, || vec![overflow, gid]));
+        assert!(!peer_allowed(overflow, overflow, || vec![overflow]));
+    }
+
+    #[tokio::test]
+    async fn peer_groups_are_this_process_groups() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let mut ours = vec![0 as libc::gid_t; 256];
+        // SAFETY: the buffer holds 256 gids.
+        let n = unsafe { libc::getgroups(256, ours.as_mut_ptr()) };
+        ours.truncate(n.max(0) as usize);
+        let mut got = peer_groups(&a);
+        got.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(got, ours);
     }
 }

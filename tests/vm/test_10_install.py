@@ -27,3 +27,7 @@ def test_install_with_apt_enables_and_starts_the_service(vm):
     ready = (int(t["ActiveEnterTimestampMonotonic"]) - int(t["ExecMainStartTimestampMonotonic"]))
     figure("agent start to READY=1 (systemd's timestamps)", ready / 1e6, "s")
     assert vm.sh("getent group xvc-agent").startswith("xvc-agent:")
+    # udevd loaded the package's rules with the group already known (else GROUP= is
+    # ignored and, the files being unchanged, stays ignored until a reboot).
+    udevd = vm.sh("journalctl -b --no-pager -u systemd-udevd -o cat")
+    assert "Unknown group" not in udevd, udevd
