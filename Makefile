@@ -51,7 +51,7 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-test: deps fmt clippy cargo-test umockdev package-check distro-check vm-test vm-test-arm64
+test: deps vm-prefetch fmt clippy cargo-test umockdev package-check distro-check vm-test vm-test-arm64
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -28,7 +28,14 @@ command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] ||
     { log "debootstrap is not installed: run 'make deps'"; exit 1; }
 mirror=$("$here/apt-mirror.sh")
 
+# One build at a time per root: a second caller waits for the first and takes its result.
 mkdir -p "$cache"
+exec 9>"$cache/.$suite-$key.lock"
+flock 9
+if [ -f "$tarball" ]; then
+    printf '%s\n' "$tarball"
+    exit 0
+fi
 work=$cache/.build-$suite-$key
 rm -rf "$work"
 mkdir -p "$work"

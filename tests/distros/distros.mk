@@ -5,10 +5,12 @@
 # cached in ${XDG_CACHE_HOME:-~/.cache}/xvc-agent/roots/. Included from the top-level Makefile.
 
 DISTRO_SUITES ?= bullseye trixie
+# What the package needs beyond minbase (its Depends).
+DISTRO_ROOT_PACKAGES := libusb-1.0-0 libudev1 procps
 
 .PHONY: distro-check
 
 distro-check: package
 	@start=$$(date +%s); \
-	tests/distros/simulate-check.sh $(PKG_DEB) $(DISTRO_SUITES) && \
+	DISTRO_ROOT_PACKAGES="$(DISTRO_ROOT_PACKAGES)" tests/distros/simulate-check.sh $(PKG_DEB) $(DISTRO_SUITES) && \
 	echo "distro-check: passed on $(DISTRO_SUITES) in $$(( $$(date +%s) - start )) s"

@@ -22,7 +22,8 @@ command -v openFPGALoader >/dev/null || { say "openFPGALoader not found: run 'ma
 
 for suite in "$@"; do
     start=$(date +%s)
-    tarball=$("$here/debian-root.sh" "$suite" libusb-1.0-0 libudev1 procps)
+    # shellcheck disable=SC2086 # a list of package names
+    tarball=$("$here/debian-root.sh" "$suite" ${DISTRO_ROOT_PACKAGES:-libusb-1.0-0 libudev1 procps})
     root=$scratch/$suite
     rm -rf "$root"
     mkdir -p "$root"

@@ -20,7 +20,7 @@ VM_DEB_PACKAGES := $(VM_DEB_PACKAGES_amd64) $(VM_DEB_PACKAGES_arm64) debootstrap
 	python3 python3-pytest openfpgaloader
 DEB_PACKAGES += $(VM_DEB_PACKAGES)
 
-.PHONY: vm-test vm-test-arm64 vm-image
+.PHONY: vm-test vm-test-arm64 vm-image vm-prefetch
 
 vm-image: deps
 	ARCH=$(ARCH) tests/vm/run.sh --image-only
@@ -34,5 +34,17 @@ vm-test: package
 vm-test-arm64: packages
 	ARCH=arm64 XVC_VM_DEB=$(wildcard $(call pkg_dir,arm64)/xvc-agent_*.deb) \
 		XVC_AGENT=$(HOST_PKG_BIN) tests/vm/run.sh
+
+# The Debian roots of distro-check and the guest images take minutes to build on a fresh
+# machine, mostly downloading packages and running the guest's package scripts through
+# qemu-user on one core. `make test` starts their builds in the background first, so that
+# they overlap the compiles; whatever needs one waits for its build (both builders hold a
+# lock while they build) or finds it in the cache.
+vm-prefetch: deps
+	@mkdir -p target
+	@echo "vm-prefetch: building the Debian roots and guest images in the background (log: target/vm-prefetch.log)"
+	@nohup sh -c 'for s in $(DISTRO_SUITES); do tests/distros/debian-root.sh $$s $(DISTRO_ROOT_PACKAGES); done; \
+		for a in amd64 arm64; do /usr/bin/python3 tests/vm/image.py --arch $$a; done' \
+		> target/vm-prefetch.log 2>&1 < /dev/null &
 
 .DEFAULT_GOAL := $(vm_saved_default_goal)
