@@ -88,11 +88,11 @@ package-foreign-arch:
 
 package-deps: deps
 	@installed() { $$1 --version 2>/dev/null | grep -q " $$2\$$"; }; \
-	installed "$(CARGO) deb" $(CARGO_DEB_VERSION) || \
+	installed cargo-deb $(CARGO_DEB_VERSION) || \
 		$(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION); \
-	installed "$(CARGO) generate-rpm" $(CARGO_GENERATE_RPM_VERSION) || \
+	installed cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION) || \
 		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION); \
-	installed "$(CARGO) zigbuild" $(CARGO_ZIGBUILD_VERSION) || \
+	installed cargo-zigbuild $(CARGO_ZIGBUILD_VERSION) || \
 		$(CARGO) install --locked cargo-zigbuild --version $(CARGO_ZIGBUILD_VERSION)
 	@[ -x $(ZIG) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
 		--no-warn-script-location --target $(ZIG_HOME) ziglang==$(ZIG_VERSION)
