@@ -15,6 +15,7 @@ DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 
 include packaging/package.mk
 include tests/vm/vm.mk
+include tests/distros/distros.mk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -50,7 +51,7 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-test: deps fmt clippy cargo-test umockdev package-check vm-test
+test: deps vm-prefetch fmt clippy cargo-test umockdev package-check distro-check vm-test vm-test-arm64
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -1,45 +1,105 @@
-# Packages: .deb (cargo-deb) and .rpm (cargo-generate-rpm), man pages, shell completions, and
-# the checks run on them. Included from the top-level Makefile.
+# Packages: .deb (cargo-deb) and .rpm (cargo-generate-rpm) for amd64 and arm64, man pages,
+# shell completions, and the checks run on them. Included from the top-level Makefile.
 #
-#   make package        build target/debian/xvc-agent_*.deb and target/generate-rpm/xvc-agent-*.rpm
-#   make package-check  build the packages, then lint them, verify the unit and the udev rules,
-#                       and install the .deb into a throwaway Debian root
-#   make man            regenerate man/*.8 and man/*.5 from their scdoc sources
-#   make completions    generate the bash, zsh and fish completions into target/completions
+#   make package             build the packages of one architecture (ARCH=amd64 or arm64, the
+#                            host's by default) into target/packages/ARCH/
+#   make packages            the packages of every architecture (amd64 and arm64)
+#   make package-check       build the packages, then lint them (both architectures), check
+#                            their glibc floor, verify the unit and the udev rules, and install
+#                            the .deb into a throwaway Debian root
+#   make man                 regenerate man/*.8 and man/*.5 from their scdoc sources
+#   make completions         generate the bash, zsh and fish completions into target/completions
+#
+# Binaries are built with cargo-zigbuild against glibc $(GLIBC_FLOOR) (zig links against that
+# glibc's symbol versions), so one package serves every distribution from RHEL 8, Debian 11
+# and Ubuntu 20.04 on; libudev and libusb are the system's, linked dynamically (for arm64,
+# the multiarch -dev packages).
 
 CARGO ?= cargo
 
 # Included near the top of the Makefile: keep its default goal.
 package_saved_default_goal := $(.DEFAULT_GOAL)
 
-# Debian packages the targets below need; `make deps` installs them.
+# ---------------------------------------------------------------------------------------------
+# Architectures
+
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+ARCH ?= $(HOST_ARCH)
+PACKAGE_ARCHES := amd64 arm64
+GLIBC_FLOOR := 2.28
+rust_triple_amd64 := x86_64-unknown-linux-gnu
+rust_triple_arm64 := aarch64-unknown-linux-gnu
+gnu_triple_amd64 := x86_64-linux-gnu
+gnu_triple_arm64 := aarch64-linux-gnu
+rpm_arch_amd64 := x86_64
+rpm_arch_arm64 := aarch64
+TRIPLE := $(rust_triple_$(ARCH))
+$(if $(TRIPLE),,$(error ARCH=$(ARCH): the packages are built for $(PACKAGE_ARCHES)))
+# The packaged binary of an architecture, and the one this host runs (for the completions
+# and the tests that run the packaged binary here).
+pkg_bin = target/$(rust_triple_$(1))/release/xvc-agent
+PKG_BIN := $(call pkg_bin,$(ARCH))
+HOST_PKG_BIN := $(call pkg_bin,$(HOST_ARCH))
+pkg_dir = target/packages/$(1)
+PKG_DIR := $(call pkg_dir,$(ARCH))
+PKG_DEB = $(wildcard $(PKG_DIR)/xvc-agent_*.deb)
+PKG_RPM = $(wildcard $(PKG_DIR)/xvc-agent-*.rpm)
+
+# Debian packages the targets below need; `make deps` installs them. The arm64 build links
+# against the arm64 multiarch libudev and libusb (`make deps` adds the architecture to dpkg).
 PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap shellcheck \
-	binutils gzip libkmod2 man-db systemd
+	binutils gzip libkmod2 man-db systemd python3-pip \
+	binutils-aarch64-linux-gnu libudev-dev:arm64 libusb-1.0-0-dev:arm64
 DEB_PACKAGES += $(PACKAGE_DEB_PACKAGES)
 
-# Tools installed with cargo; `make package-deps` installs them when missing.
+# Tools installed by `make package-deps`, at these versions: cargo-deb, cargo-generate-rpm,
+# cargo-zigbuild (cargo), zig (PyPI's ziglang wheel, into the cache outside the clone), and
+# the Rust standard library of each target (rustup).
 CARGO_DEB_VERSION          ?= 3.8.0
 CARGO_GENERATE_RPM_VERSION ?= 0.21.1
+CARGO_ZIGBUILD_VERSION     ?= 0.24.1
+ZIG_VERSION                ?= 0.14.1
+XVC_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xvc-agent
+ZIG_HOME  := $(XVC_CACHE)/toolchain/ziglang-$(ZIG_VERSION)
+ZIG       := $(ZIG_HOME)/ziglang/zig
 
 PKG_SUITE   ?= bookworm
-PKG_MIRROR  ?= http://deb.debian.org/debian
 PKG_CACHE   := target/package-cache
 PKG_SCRATCH := target/package-check
 PKG_ROOT_TAR := $(PKG_CACHE)/$(PKG_SUITE)-minbase.tar
+# The Debian archive apt uses on this machine (never written into the project's files).
+PKG_MIRROR  ?= $(shell tests/distros/apt-mirror.sh)
 
 MAN_PAGES := man/xvc-agent.8 man/xvc-agent.yaml.5
 
-.PHONY: package package-deps package-build package-check man man-check completions rpm-assets \
-	package-lint package-unit-check package-udev-check package-install-check
+.PHONY: package packages package-deps package-build package-arch package-foreign-arch \
+	package-check man man-check completions package-assets package-lint package-lint-arch \
+	package-glibc-check package-unit-check package-udev-check package-install-check
 
 # ---------------------------------------------------------------------------------------------
 # Building
 
+# dpkg must know the arm64 architecture before `make deps` can install its -dev packages.
+deps: package-foreign-arch
+package-foreign-arch:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || { \
+		echo "dpkg --add-architecture arm64 (for the arm64 build's libudev and libusb)"; \
+		$(SUDO) dpkg --add-architecture arm64 && $(SUDO) apt-get update -qq; }
+
 package-deps: deps
-	@command -v cargo-deb >/dev/null || \
-		$(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION)
-	@command -v cargo-generate-rpm >/dev/null || \
-		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION)
+	@installed() { $$1 --version 2>/dev/null | grep -q " $$2\$$"; }; \
+	installed cargo-deb $(CARGO_DEB_VERSION) || \
+		$(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION); \
+	installed cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION) || \
+		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION); \
+	installed cargo-zigbuild $(CARGO_ZIGBUILD_VERSION) || \
+		$(CARGO) install --locked cargo-zigbuild --version $(CARGO_ZIGBUILD_VERSION)
+	@[ -x $(ZIG) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
+		--no-warn-script-location --target $(ZIG_HOME) ziglang==$(ZIG_VERSION)
+	@$(ZIG) version | grep -qx '$(ZIG_VERSION)' || { echo "$(ZIG) is not zig $(ZIG_VERSION)"; exit 1; }
+	@installed_targets=$$(rustup target list --installed); for a in $(PACKAGE_ARCHES); do \
+		case $$a in amd64) t=$(rust_triple_amd64);; arm64) t=$(rust_triple_arm64);; esac; \
+		echo "$$installed_targets" | grep -qx $$t || rustup target add $$t; done
 
 man: $(MAN_PAGES)
 
@@ -56,51 +116,94 @@ man-check:
 		fi; \
 	done; rm -f $$tmp; echo "man pages: up to date"
 
+# One architecture's binary, linked against glibc $(GLIBC_FLOOR). pkg-config looks only at
+# the target architecture's libraries.
 package-build:
-	$(CARGO) build --release --locked --bin xvc-agent
+	@start=$$(date +%s); \
+	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) PKG_CONFIG_ALLOW_CROSS=1 \
+	PKG_CONFIG_LIBDIR=/usr/lib/$(gnu_triple_$(ARCH))/pkgconfig:/usr/share/pkgconfig \
+		$(CARGO) zigbuild --release --locked --bin xvc-agent --target $(TRIPLE).$(GLIBC_FLOOR) && \
+	echo "package-build: $(ARCH) binary ready in $$(( $$(date +%s) - start )) s"
 
-completions: package-build
+# The completions come from the command line, whatever the architecture: the host's binary
+# writes them.
+completions:
+	@[ -x $(HOST_PKG_BIN) ] || $(MAKE) --no-print-directory package-build ARCH=$(HOST_ARCH)
 	@mkdir -p target/completions
 	# clap_complete 4.6 spells the states of a hyphenated command two ways in its bash script
 	# (xvc__agent__subcmd__run in the loop, xvc__subcmd__agent__subcmd__run in the case arms:
 	# clap issue 6421), so no subcommand option completes; use the loop's spelling throughout.
-	target/release/xvc-agent completions bash | sed 's/xvc__subcmd__agent/xvc__agent/g' \
+	$(HOST_PKG_BIN) completions bash | sed 's/xvc__subcmd__agent/xvc__agent/g' \
 		> target/completions/xvc-agent.bash
-	target/release/xvc-agent completions zsh > target/completions/_xvc-agent
-	target/release/xvc-agent completions fish > target/completions/xvc-agent.fish
+	$(HOST_PKG_BIN) completions zsh > target/completions/_xvc-agent
+	$(HOST_PKG_BIN) completions fish > target/completions/xvc-agent.fish
 
-# The rpm tool packs files as they are: give it a stripped binary and gzipped pages.
-rpm-assets: package-build
-	@mkdir -p target/rpm-assets
-	strip --strip-unneeded -o target/rpm-assets/xvc-agent target/release/xvc-agent
-	for page in $(MAN_PAGES); do gzip -9n < $$page > target/rpm-assets/$$(basename $$page).gz; done
+# Both package formats take the same stripped binary; the rpm tool also packs the pages as
+# they are, so it gets gzipped copies. Both tools look for target/release/... under
+# target/TRIPLE/release/ when given --target.
+PKG_ASSETS := target/$(TRIPLE)/release/package-assets
+package-assets:
+	@mkdir -p $(PKG_ASSETS)
+	$(gnu_triple_$(ARCH))-strip --strip-unneeded -o $(PKG_ASSETS)/xvc-agent $(PKG_BIN)
+	for page in $(MAN_PAGES); do gzip -9n < $$page > $(PKG_ASSETS)/$$(basename $$page).gz; done
 
-package: package-deps man-check completions rpm-assets
-	rm -f target/debian/xvc-agent_*.deb target/generate-rpm/xvc-agent-*.rpm
-	$(CARGO) deb --no-build --strip --locked
-	$(CARGO) generate-rpm
-	@ls -l target/debian/xvc-agent_*.deb target/generate-rpm/xvc-agent-*.rpm
+# The packages of one architecture (ARCH), from the binary package-build made.
+package-arch: package-build package-assets
+	@rm -rf $(PKG_DIR) && mkdir -p $(PKG_DIR)
+	$(CARGO) deb --no-build --no-strip --locked --target $(TRIPLE) --output $(PKG_DIR)/
+	$(CARGO) generate-rpm --target $(TRIPLE) --output $(PKG_DIR)/
+	@ls -l $(PKG_DIR)/
+
+package: package-deps man-check completions
+	@$(MAKE) --no-print-directory package-arch ARCH=$(ARCH)
+
+packages: package-deps man-check completions
+	@for a in $(PACKAGE_ARCHES); do $(MAKE) --no-print-directory package-arch ARCH=$$a || exit 1; done
 
 # ---------------------------------------------------------------------------------------------
 # Checking
 
-package-check: package
+package-check: packages
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory package-lint package-unit-check package-udev-check \
-		package-install-check && \
+	$(MAKE) --no-print-directory package-lint package-glibc-check package-same-contents \
+		package-unit-check package-udev-check package-install-check && \
 	echo "package-check: all checks passed ($$(( $$(date +%s) - start )) s after the build)"
 
 package-lint:
-	shellcheck -s sh packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
-		packaging/rpm/pre.sh packaging/rpm/post.sh packaging/rpm/preun.sh packaging/rpm/postun.sh packaging/install-check.sh
+	shellcheck -s sh packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm \
+		packaging/deb/postrm packaging/rpm/pre.sh packaging/rpm/post.sh packaging/rpm/preun.sh \
+		packaging/rpm/postun.sh packaging/install-check.sh packaging/glibc-floor.sh \
+		packaging/same-contents.sh tests/distros/apt-mirror.sh tests/distros/debian-root.sh \
+		tests/vm/foreign-chroot.sh
+	shellcheck tests/distros/simulate-check.sh
 	bash -n target/completions/xvc-agent.bash
 	@words=$$(bash -c '. target/completions/xvc-agent.bash; COMP_WORDS=(xvc-agent run --con); \
 		COMP_CWORD=2; _xvc__agent xvc-agent --con run; echo "$${COMPREPLY[*]}"'); \
 	case " $$words " in *" --config "*) ;; *) \
 		echo "bash completion of 'xvc-agent run --con' gives '$$words'"; exit 1;; esac; \
 	echo "bash completion: completes subcommand options"
-	lintian --fail-on error --info --display-level '>=warning' target/debian/xvc-agent_*.deb
-	rpmlint --rpmlintrc packaging/rpmlintrc target/generate-rpm/xvc-agent-*.rpm
+	@for a in $(PACKAGE_ARCHES); do $(MAKE) --no-print-directory package-lint-arch ARCH=$$a || exit 1; done
+
+package-lint-arch:
+	@[ -n "$(PKG_DEB)" ] && [ -n "$(PKG_RPM)" ] || { echo "no $(ARCH) packages in $(PKG_DIR): run 'make package ARCH=$(ARCH)'"; exit 1; }
+	lintian --fail-on error --info --display-level '>=warning' $(PKG_DEB)
+	rpmlint --rpmlintrc packaging/rpmlintrc $(PKG_RPM)
+
+# Every packaged binary runs on glibc $(GLIBC_FLOOR) (no newer GLIBC_ symbol version) and
+# needs no shared library beyond glibc's, libgcc's, libudev and libusb. The check is first
+# shown to reject a binary of this host (built against a newer glibc).
+package-glibc-check:
+	@if packaging/glibc-floor.sh $(GLIBC_FLOOR) /bin/ls >/dev/null 2>&1; then \
+		echo "glibc-floor.sh accepts /bin/ls (needs $$(objdump -T /bin/ls | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n1)): the check cannot fail"; exit 1; fi
+	@for a in $(PACKAGE_ARCHES); do \
+		dir=target/packages/$$a; \
+		deb=$$(ls $$dir/xvc-agent_*.deb) && rpm=$$(ls $$dir/xvc-agent-*.rpm) || exit 1; \
+		packaging/glibc-floor.sh $(GLIBC_FLOOR) --deb $$deb --rpm $$rpm || exit 1; \
+	done
+
+# The packages of every architecture carry the same files, modes and maintainer scripts.
+package-same-contents:
+	packaging/same-contents.sh $(foreach a,$(PACKAGE_ARCHES),$(call pkg_dir,$(a)))
 
 # systemd-analyze verify on the unit as the .deb installs it, in a Debian root (the cached
 # debootstrap tree) with the package's files unpacked over it, so that ExecStart=, the units
@@ -108,7 +211,7 @@ package-lint:
 package-unit-check: $(PKG_ROOT_TAR)
 	@$(SUDO) rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit/root
 	$(SUDO) tar -C $(PKG_SCRATCH)/unit/root -xf $(PKG_ROOT_TAR)
-	dpkg-deb -x target/debian/xvc-agent_*.deb $(PKG_SCRATCH)/unit/root
+	dpkg-deb -x $(PKG_DEB) $(PKG_SCRATCH)/unit/root
 	@root=$$PWD/$(PKG_SCRATCH)/unit/root; \
 	MANPATH=$$root/usr/share/man systemd-analyze verify --root=$$root --man=yes \
 		/usr/lib/systemd/system/xvc-agent.service > $(PKG_SCRATCH)/unit/verify.log 2>&1; \
@@ -156,7 +259,6 @@ $(PKG_ROOT_TAR):
 	$(SUDO) rm -rf $(PKG_CACHE)/root.tmp
 
 package-install-check: $(PKG_ROOT_TAR)
-	$(SUDO) packaging/install-check.sh $(PKG_ROOT_TAR) target/debian/xvc-agent_*.deb \
-		target/generate-rpm/xvc-agent-*.rpm
+	$(SUDO) packaging/install-check.sh $(PKG_ROOT_TAR) $(PKG_DEB) $(PKG_RPM)
 
 .DEFAULT_GOAL := $(package_saved_default_goal)

@@ -43,6 +43,23 @@ ARCHES = {
         net_device="virtio-net-pci",
         initrd_modules=["virtio_pci", "virtio_blk", "ext4"],
     ),
+    # QEMU's virt board with a Cortex-A57 (what a Raspberry Pi 4 or an ARM server runs, as
+    # far as user space can tell). The kernel is Debian's compressed Image, which QEMU
+    # unpacks itself; the board's devices sit on both virtio-mmio and PCIe, so the initrd
+    # needs both transports.
+    "arm64": Arch(
+        name="arm64",
+        qemu="qemu-system-aarch64",
+        machine=["-machine", "virt", "-cpu", "cortex-a57", "-accel", "tcg"],
+        kernel_glob="boot/vmlinuz-*",
+        kernel_format="as-is",
+        initrd_glob="boot/initrd.img-*",
+        console="ttyAMA0",
+        disk_device="virtio-blk-pci",
+        net_device="virtio-net-pci",
+        initrd_modules=["virtio_mmio", "virtio_pci", "virtio_blk", "ext4"],
+        user_emulator="qemu-aarch64-static",
+    ),
 }
 
 

@@ -68,7 +68,7 @@ def inputs_hash(a):
     h = hashlib.sha256()
     h.update(repr(a).encode())
     h.update(repr((SUITE, PACKAGES, IMAGE_SIZE, GUEST_NETWORK)).encode())
-    for path in [os.path.abspath(__file__)] + sorted(glob.glob(os.path.join(GUEST_DIR, "*"))):
+    for path in [os.path.abspath(__file__), os.path.join(HERE, "foreign-chroot.sh")] + sorted(glob.glob(os.path.join(GUEST_DIR, "*"))):
         h.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             h.update(f.read())
@@ -222,15 +222,17 @@ def build(a, out):
     with open(os.path.join(root, "etc/initramfs-tools/modules"), "w") as f:
         f.write("\n".join(a.initrd_modules) + "\n")
     if a.user_emulator:
-        emu = shutil.which(a.user_emulator)
-        if not emu:
+        # The guest's binaries run through qemu-user, registered in a private namespace only
+        # (the host's binfmt_misc is never touched).
+        if not shutil.which(a.user_emulator):
             raise BuildError(f"{a.user_emulator} not found: run 'make deps'")
-        shutil.copy(emu, os.path.join(root, "usr/bin", os.path.basename(emu)))
-    run(["chroot", root, "/debootstrap/debootstrap", "--second-stage"], stdout=subprocess.DEVNULL)
+        run([os.path.join(HERE, "foreign-chroot.sh"), a.name, root,
+             "/debootstrap/debootstrap", "--second-stage"], stdout=subprocess.DEVNULL)
+    else:
+        run(["chroot", root, "/debootstrap/debootstrap", "--second-stage"],
+            stdout=subprocess.DEVNULL)
     print(f"debootstrap: {time.monotonic() - t0:.0f} s", flush=True)
     configure_root(root, a)
-    if a.user_emulator:
-        os.unlink(os.path.join(root, "usr/bin", os.path.basename(a.user_emulator)))
     kernels = sorted(glob.glob(os.path.join(root, a.kernel_glob)))
     initrds = sorted(glob.glob(os.path.join(root, a.initrd_glob)))
     if not kernels or not initrds:

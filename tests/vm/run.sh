@@ -24,11 +24,12 @@ if [ "${1:-}" = --image-only ]; then exit 0; fi
 
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || {
     echo "vm-test: python3-pytest missing: run 'make deps'" >&2; exit 1; }
-set -- $(ls target/debian/xvc-agent_*.deb 2>/dev/null | head -n1) "$@"
-[ -f "$1" ] || { echo "vm-test: no target/debian/xvc-agent_*.deb: run 'make package'" >&2; exit 1; }
-export XVC_VM_DEB="$1"
-shift
-export XVC_AGENT="${XVC_AGENT:-target/release/xvc-agent}"
+# The guest's package: the one of its architecture that `make package ARCH=...` built.
+XVC_VM_DEB=${XVC_VM_DEB:-$(ls target/packages/"$ARCH"/xvc-agent_*.deb 2>/dev/null | head -n1)}
+[ -f "$XVC_VM_DEB" ] || {
+    echo "vm-test: no target/packages/$ARCH/xvc-agent_*.deb: run 'make package ARCH=$ARCH'" >&2; exit 1; }
+export XVC_VM_DEB
+export XVC_AGENT="${XVC_AGENT:-target/x86_64-unknown-linux-gnu/release/xvc-agent}"
 export PYTHONDONTWRITEBYTECODE=1
 /usr/bin/python3 -m pytest tests/vm -v -s -p no:cacheprovider "$@"
 echo "vm-test: done in $(( $(date +%s) - start )) s"
