@@ -14,6 +14,9 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The socket exists but this user may not use it.
+    #[error("permission denied on {path}: run as root or as a member of the xvc-agent group")]
+    Denied { path: PathBuf },
     #[error("talking to xvc-agent on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -31,9 +34,17 @@ pub fn request(path: &Path, req: &Request) -> Result<Reply, ClientError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
-        path: path.to_path_buf(),
-        source,
+    let mut stream = UnixStream::connect(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            ClientError::Denied {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ClientError::NotRunning {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
     })?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
