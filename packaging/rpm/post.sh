@@ -16,6 +16,9 @@ fi
 
 if command -v udevadm >/dev/null 2>&1 && [ -S /run/udev/control ]; then
     udevadm control --reload || :
+    # The reload is a message to udevd, not a wait: without this reply the events
+    # triggered next can be handled first, with the old rules (systemd >= 241).
+    udevadm control --ping >/dev/null 2>&1 || :
     sed -n 's/.*ATTR{idVendor}=="\([0-9a-fA-F]*\)".*ATTR{idProduct}=="\([0-9a-fA-F]*\)".*/\1 \2/p' \
         "$RULES" | sort -u | while read -r vid pid; do
         udevadm trigger --action=change --subsystem-match=usb \

@@ -12,9 +12,15 @@ fi
 
 if [ "$1" -eq 0 ] && command -v udevadm >/dev/null 2>&1 && [ -S /run/udev/control ]; then
     udevadm control --reload || :
+    # The reload is a message to udevd, not a wait: without this reply the events
+    # triggered next can be handled first, with the old rules (systemd >= 241).
+    udevadm control --ping >/dev/null 2>&1 || :
     for node in /dev/bus/usb/*/*; do
         [ -c "$node" ] || continue
         if [ "$(stat -c %G "$node" 2>/dev/null)" = xvc-agent ]; then
+            # udevd only sets a node's group when a rule names one: with ours gone it would
+            # leave the group, and members would keep access. Give it back to root first.
+            chgrp root "$node" || :
             udevadm trigger --action=change "$node" || :
         fi
     done

@@ -17,6 +17,7 @@ def test_status_for_root_group_members_and_not_others(vm):
     assert '"cables"' in out
     rc, out, err = vm.run("xvc-agent status --json", check=False, user="bob")
     assert rc != 0, f"bob (not in the group) was answered: {out}"
+    assert "permission denied" in err.lower() and "not running" not in err, err
     print(f"\n  bob: exit {rc}: {err.strip()}")
 
 
