@@ -8,66 +8,33 @@ mod common;
 mod harness;
 
 use common::{free_port_range, wait_for, XvcClient};
-use harness::NotifySocket;
+use harness::Agent;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Lab {
-    dir: tempfile::TempDir,
+    agent: Agent,
     http: u16,
     base: u16,
-    _agent: Agent,
 }
 
-/// Two simulated cables on 127.0.0.1, the HTTP listener on `http`, `allow:` loopback only.
+/// Two simulated cables on 127.0.0.1, the HTTP listener on `http`, `allow:` as given.
 fn start(allow: &str) -> Lab {
     let base = free_port_range(2);
     let http = free_port_range(1);
-    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "listen: 127.0.0.1\nallow: [{allow}]\nhttp: {{ listen: 127.0.0.1:{http} }}\nadvertise: off\n"
     );
-    let config_path = dir.path().join("config.yaml");
-    std::fs::write(&config_path, config).unwrap();
-    let notify = NotifySocket::new(dir.path());
-    let child = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--control-socket")
-        .arg(dir.path().join("control.sock"))
-        .args(["--simulate", "2", "--base-port", &base.to_string()])
-        .env("NOTIFY_SOCKET", &notify.path)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("agent.log")).unwrap())
-        .spawn()
-        .expect("start xvc-agent");
-    let agent = Agent(child);
-    notify.wait_count("READY=1", 1);
+    let agent = Agent::start(
+        &config,
+        &["--simulate", "2", "--base-port", &base.to_string()],
+    );
     common::wait_for_port(([127, 0, 0, 1], http).into(), T);
-    Lab {
-        dir,
-        http,
-        base,
-        _agent: agent,
-    }
+    Lab { agent, http, base }
 }
 
 /// Sends `request` as is and returns the status code, the head and the body.
@@ -97,7 +64,7 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
 fn status_json(lab: &Lab) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
         .args(["status", "--json", "--socket"])
-        .arg(lab.dir.path().join("control.sock"))
+        .arg(lab.agent.control_socket())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -262,7 +229,7 @@ fn a_peer_outside_allow_gets_nothing() {
         "answered: {}",
         String::from_utf8_lossy(&resp)
     );
-    let log = std::fs::read_to_string(lab.dir.path().join("agent.log")).unwrap();
+    let log = lab.agent.log();
     assert!(log.contains("refused 127.0.0.2"), "{log}");
 }
 
