@@ -105,7 +105,7 @@ impl<'a> Session<'a> {
     fn serve(&mut self, cable: &mut dyn Cable) -> SessionEnd {
         loop {
             // The in-flight command has finished; pipelined ones are not started any more.
-            if self.shutdown.is_triggered() || self.holder.disconnected_by().is_some() {
+            if self.shutdown.is_triggered() || self.holder.is_disconnected() {
                 return SessionEnd::Shutdown;
             }
             match codec::decode(self.connection.input(), self.max_vector_bytes) {

@@ -55,7 +55,12 @@ impl Holder {
     /// True while the client is connected and nobody has asked to end its session: such a
     /// holder is never cut short for a newcomer.
     pub fn is_live(&self) -> bool {
-        self.disconnected_by().is_none() && peer_state(&self.socket) == PeerState::Open
+        !self.is_disconnected() && peer_state(&self.socket) == PeerState::Open
+    }
+
+    /// True once [`Holder::disconnect`] was called (checked between commands: no copy made).
+    pub fn is_disconnected(&self) -> bool {
+        lock(&self.disconnected_by).is_some()
     }
 
     /// Who ended the session with [`Holder::disconnect`], if anyone did.
