@@ -1,6 +1,6 @@
 //! Command-line interface: one definition per flag, parsed here and handed to library code.
 
-use crate::agent::supervisor::{self, RunOptions};
+use crate::agent::run::{self as agent_run, RunOptions};
 use crate::config::{self, ConfigSource};
 use crate::logging::{self, LogTarget};
 use clap::{Parser, Subcommand};
@@ -216,7 +216,7 @@ fn list(args: &ListArgs) -> ExitCode {
         Ok((c, _)) => c,
         Err(e) => return config_error_exit(&e),
     };
-    let filter = crate::hotplug::udev::default_filter();
+    let filter = crate::agent::run::device_filter();
     let devices = match crate::hotplug::udev::present(&filter) {
         Ok(d) => d,
         Err(e) => {
@@ -335,7 +335,7 @@ fn run(args: RunArgs) -> ExitCode {
         control_socket: args.control_socket,
     };
     if args.dump_config {
-        return match supervisor::load_config(&opts) {
+        return match agent_run::load_config(&opts) {
             Ok((cfg, _)) => {
                 print!("{}", cfg.to_yaml());
                 ExitCode::SUCCESS
@@ -344,7 +344,7 @@ fn run(args: RunArgs) -> ExitCode {
         };
     }
     logging::init(args.log);
-    if let Err(e) = supervisor::load_config(&opts) {
+    if let Err(e) = agent_run::load_config(&opts) {
         tracing::error!("{e}");
         return config_error_exit(&e);
     }
@@ -359,7 +359,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::agent::run(opts)) {
+    match runtime.block_on(crate::daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod ftdi;
 pub mod hotplug;
 pub mod jtag;

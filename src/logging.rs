@@ -66,6 +66,32 @@ pub fn init(target: LogTarget) {
         .try_init();
 }
 
+/// The journal fields of one cable (`CABLE_SERIAL`, `CABLE_PATH`, `XVC_PORT`), written by
+/// [`cable_log!`] on every line about that cable.
+#[derive(Debug, Clone, Copy)]
+pub struct CableFields<'a> {
+    /// The serial, else the USB path.
+    pub serial: &'a str,
+    pub usb_path: &'a str,
+    /// The port, while it has one.
+    pub port: Option<u16>,
+}
+
+/// Logs at `$level` with the cable's fields from a [`CableFields`], then the usual tracing
+/// fields and message: `cable_log!(info, cable.fields(), message_id = …, "serving on {addr}")`.
+macro_rules! cable_log {
+    ($level:ident, $fields:expr, $($rest:tt)+) => {{
+        let fields: $crate::logging::CableFields<'_> = $fields;
+        tracing::$level!(
+            cable_serial = %fields.serial,
+            cable_path = %fields.usb_path,
+            xvc_port = fields.port,
+            $($rest)+
+        )
+    }};
+}
+pub(crate) use cable_log;
+
 /// Fixed `MESSAGE_ID`s of lifecycle events, so `journalctl MESSAGE_ID=…` finds every event of
 /// one kind. Log them as the `message_id` field; cable events also carry `cable_serial`,
 /// `cable_path` and `xvc_port`, client events `peer` (journald: `CABLE_SERIAL`, `CABLE_PATH`,

@@ -5,13 +5,16 @@
 //! events, server events, signals); nothing else changes which cable is served where.
 
 pub mod assign;
+pub mod cable;
+pub mod handle;
 pub mod leases;
 pub mod listing;
 pub mod notify;
 pub mod opener;
+pub mod run;
 pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod usb_opener;
 
-pub use supervisor::{run, RunOptions};
+pub use run::RunOptions;

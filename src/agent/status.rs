@@ -1,10 +1,17 @@
 //! A snapshot of the agent for operators: what `xvc-agent status` prints, what the control
-//! socket returns and what metrics are computed from. Plain serialisable data.
+//! socket returns and what metrics are computed from. Plain serialisable data, and the view
+//! that builds a cable's entry from what the supervisor knows and what its server counted.
 
 use crate::agent::state::CableState;
+use crate::ftdi::profiles::Profile;
+use crate::hotplug::CableInfo;
+use crate::jtag::identify::ChainEntry;
+use crate::xvc::server::{CableServer, CableStats, RefuseReason, SHIFT_LATENCY_BUCKETS};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
 
 /// A latency histogram: cumulative counts per upper bound (seconds; the last bound is
 /// infinite), and the sum of all observations in seconds.
@@ -62,7 +69,7 @@ pub struct CableStatus {
 }
 
 /// The whole agent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct AgentStatus {
     pub version: String,
     /// The config file in effect, or `built-in defaults`.
@@ -104,4 +111,101 @@ impl AgentStatus {
         }
         line
     }
+}
+
+/// What the supervisor knows of a cable, for [`cable_status`].
+pub(crate) struct CableFacts<'a> {
+    pub name: &'a str,
+    pub info: &'a CableInfo,
+    pub profile: Option<&'static Profile>,
+    pub port: Option<u16>,
+    pub listen: Option<IpAddr>,
+    pub state: CableState,
+    pub reason: Option<&'a str>,
+    pub usb_errors: u64,
+    pub reconnects: u64,
+    pub chain: &'a [ChainDevice],
+}
+
+/// A cable's status entry: the supervisor's facts plus its server's client and counters
+/// (zero without a server).
+pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) -> CableStatus {
+    let stats = server.map(|s| s.stats());
+    let client = server.and_then(|s| s.client());
+    let load = |f: fn(&CableStats) -> &AtomicU64| {
+        stats.as_ref().map_or(0, |s| f(s).load(Ordering::Relaxed))
+    };
+    let (cumulative, sum_seconds) = stats
+        .as_ref()
+        .map(|s| s.shift_latency.snapshot())
+        .unwrap_or_else(|| (vec![0; SHIFT_LATENCY_BUCKETS.len() + 1], 0.0));
+    CableStatus {
+        name: facts.name.to_string(),
+        serial: facts.info.serial.clone(),
+        usb_path: facts.info.usb_path.clone(),
+        profile: facts.profile.map(|p| p.name.to_string()),
+        port: facts.port,
+        listen: facts.listen,
+        state: facts.state,
+        reason: facts.reason.map(String::from),
+        client: client.as_ref().map(|c| c.peer.to_string()),
+        client_since: client
+            .as_ref()
+            .and_then(|c| c.since.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())),
+        client_idle_seconds: client.as_ref().map(|c| c.idle_for.as_secs()),
+        sessions: load(|s| &s.sessions),
+        shifts: load(|s| &s.shifts),
+        bits: load(|s| &s.bits),
+        refused: RefuseReason::ALL
+            .iter()
+            .map(|&r| {
+                let n = stats
+                    .as_ref()
+                    .map_or(0, |s| s.refused[r as usize].load(Ordering::Relaxed));
+                (r.as_str().to_string(), n)
+            })
+            .collect(),
+        usb_errors: facts.usb_errors,
+        reconnects: facts.reconnects,
+        shift_latency: Histogram {
+            bounds: SHIFT_LATENCY_BUCKETS.to_vec(),
+            cumulative,
+            sum_seconds,
+        },
+        chain: facts.chain.to_vec(),
+    }
+}
+
+/// A chain entry as status shows it: the IDCODE and the part's name, when known.
+pub(crate) fn chain_device(entry: ChainEntry) -> ChainDevice {
+    match entry {
+        ChainEntry::Idcode(id) => {
+            let part = crate::jtag::parts::describe(id);
+            ChainDevice {
+                idcode: Some(format!("{id:#010x}")),
+                name: part.name,
+                family: part.family.map(String::from),
+            }
+        }
+        ChainEntry::BypassOnly => ChainDevice {
+            idcode: None,
+            name: "bypass-only device".into(),
+            family: None,
+        },
+    }
+}
+
+/// The chain in one line, for the log.
+pub(crate) fn describe_chain(chain: &[ChainDevice]) -> String {
+    if chain.is_empty() {
+        return "no devices found".into();
+    }
+    chain
+        .iter()
+        .map(|d| match &d.idcode {
+            Some(id) => format!("{} {id}", d.name),
+            None => d.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -7,69 +7,34 @@
 //! [`Supervisor::reconcile`] applies only the difference: a cable whose port and settings did
 //! not change keeps its listener and its session.
 //!
-//! Lifecycle of a served cable: bind the port → open the cable (off the loop, on a blocking
-//! thread) → read its JTAG chain → serve. A cable error makes it `degraded` (the port stays
-//! bound, clients are refused) and it is reopened on the schedule in [`state`](super::state);
-//! after the last attempt it is `offline` until replugged or rescanned.
+//! Each cable's [`Lifecycle`] (in [`cable`](super::cable)) decides what a step means — open,
+//! serve, reopen after a delay, give up — and this loop carries out the [`Effect`]s: binding
+//! ports, starting servers, opening cables on blocking threads, timers and log lines.
 
 use crate::agent::assign::{assign, AttachedCable, Served};
+use crate::agent::cable::{Effect, Lifecycle, Report};
+use crate::agent::handle::{AgentHandle, Disconnected, HandleError};
 use crate::agent::leases::Leases;
 use crate::agent::notify;
-use crate::agent::opener::{CableOpener, SimulatedOpener};
-use crate::agent::state::{self, CableState};
-use crate::agent::status::{AgentStatus, CableStatus, ChainDevice, Histogram};
-use crate::agent::usb_opener::UsbOpener;
-use crate::config::{self, CableSettings, Config, ConfigSource};
-use crate::control::protocol::Disconnected;
-use crate::control::socket::{ControlError, ControlSocket};
+use crate::agent::opener::CableOpener;
+use crate::agent::run::{bind, load_config, state_dir, Enumerate, RunOptions, Wiring};
+use crate::agent::state::CableState;
+use crate::agent::status::{self, AgentStatus, CableFacts, ChainDevice};
+use crate::config::{CableSettings, Config, ConfigSource};
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
-use crate::hotplug::{self, CableEvent, CableInfo};
-use crate::jtag::identify::{self, ChainEntry};
+use crate::hotplug::{CableEvent, CableInfo};
+use crate::jtag::identify;
 use crate::jtag::{Cable, CableError};
-use crate::logging::message_id;
-use crate::xvc::server::{
-    CableLabel, CableServer, RefuseReason, ServerEvent, SHIFT_LATENCY_BUCKETS,
-};
-use std::net::{IpAddr, SocketAddr};
+use crate::logging::{cable_log, message_id, CableFields};
+use crate::xvc::server::{CableLabel, CableServer, EventSink, ServerEvent};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-
-/// What `xvc-agent run` was asked to do.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// The config file, and whether it was named explicitly (`--config`).
-    pub config_path: PathBuf,
-    pub config_explicit: bool,
-    /// Serve this many simulated cables instead of watching udev.
-    pub simulate: Option<usize>,
-    /// Moves the port pool to start here (keeping its size).
-    pub base_port: Option<u16>,
-    /// Overrides `listen:` of the config.
-    pub listen: Option<IpAddr>,
-    /// Overrides `state_dir:` (and `$STATE_DIRECTORY`).
-    pub state_dir: Option<PathBuf>,
-    /// Control socket path (`None`: [`default_socket_path`](crate::control::default_socket_path)).
-    pub control_socket: Option<PathBuf>,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            config_path: PathBuf::from(config::DEFAULT_PATH),
-            config_explicit: false,
-            simulate: None,
-            base_port: None,
-            listen: None,
-            state_dir: None,
-            control_socket: None,
-        }
-    }
-}
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A cable opened and identified, ready to serve.
 pub struct OpenedCable {
@@ -112,108 +77,10 @@ pub enum Input {
     Disconnect {
         cable: String,
         requested_by: String,
-        reply: oneshot::Sender<Result<Disconnected, String>>,
+        reply: oneshot::Sender<Result<Disconnected, HandleError>>,
     },
     /// SIGTERM / SIGINT: stop gracefully.
     Shutdown,
-}
-
-/// Errors that stop the agent from starting.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("{0}")]
-    Config(#[from] config::ConfigError),
-    #[error("cannot watch udev for cables: {0}")]
-    Discovery(#[from] hotplug::udev::UdevError),
-}
-
-/// Where a cable source gets the current device list from (for SIGUSR1 rescans).
-pub type Enumerate = Arc<dyn Fn() -> Vec<CableInfo> + Send + Sync>;
-
-/// Everything the supervisor is wired to.
-pub struct Wiring {
-    pub opener: Arc<dyn CableOpener>,
-    pub initial: Vec<CableEvent>,
-    pub enumerate: Option<Enumerate>,
-    /// Told once when the initial cables are served.
-    pub ready: Option<oneshot::Sender<()>>,
-}
-
-/// Reads the config the way `run` does: CLI overrides applied, errors returned.
-pub fn load_config(opts: &RunOptions) -> Result<(Config, ConfigSource), config::ConfigError> {
-    let (mut cfg, source) = config::load_or_default(&opts.config_path, opts.config_explicit)?;
-    apply_overrides(&mut cfg, opts);
-    Ok((cfg, source))
-}
-
-fn apply_overrides(cfg: &mut Config, opts: &RunOptions) {
-    if let Some(base) = opts.base_port {
-        cfg.ports = cfg.ports.moved_to(base);
-    }
-    if let Some(listen) = opts.listen {
-        cfg.listen = listen;
-    }
-}
-
-fn state_dir(cfg: &Config, opts: &RunOptions) -> PathBuf {
-    opts.state_dir
-        .clone()
-        .or_else(|| std::env::var_os("STATE_DIRECTORY").map(|v| first_path(&v)))
-        .unwrap_or_else(|| cfg.state_dir.clone())
-}
-
-/// `$STATE_DIRECTORY` may list several directories separated by ':'.
-fn first_path(v: &std::ffi::OsStr) -> PathBuf {
-    let s = v.to_string_lossy();
-    PathBuf::from(s.split(':').next().unwrap_or_default())
-}
-
-/// Runs `xvc-agent run`: picks the cable source, wires signals, serves until SIGTERM/SIGINT.
-pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let wiring = match opts.simulate {
-        Some(n) => Wiring {
-            opener: Arc::new(SimulatedOpener),
-            initial: hotplug::simulated::initial_events(n),
-            enumerate: Some(Arc::new(move || {
-                (1..=n).map(hotplug::simulated::sim_cable).collect()
-            })),
-            ready: None,
-        },
-        None => {
-            // The monitor exists before the enumeration runs, so nothing is missed between.
-            let filter = hotplug::udev::default_filter();
-            let mut source =
-                hotplug::udev::UdevSource::new(filter.clone()).map_err(AgentError::from)?;
-            let initial = source.enumerate().map_err(AgentError::from)?;
-            source.spawn(tx.clone(), Input::Cable);
-            Wiring {
-                opener: Arc::new(UsbOpener),
-                initial,
-                enumerate: Some(Arc::new(move || {
-                    hotplug::udev::present(&filter).unwrap_or_else(|e| {
-                        tracing::error!("rescan failed: {e}");
-                        Vec::new()
-                    })
-                })),
-                ready: None,
-            }
-        }
-    };
-    tokio::spawn(forward_signals(tx.clone()));
-    let socket_path = opts
-        .control_socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
-    let _control = match ControlSocket::serve(&socket_path, tx.clone()) {
-        Ok(c) => Some(c),
-        Err(e @ ControlError::InUse(_)) => return Err(e.into()),
-        Err(e) => {
-            tracing::warn!("{e}; `xvc-agent status` will not work");
-            None
-        }
-    };
-    run_with(opts, wiring, tx, rx).await
 }
 
 /// Runs the supervisor loop until [`Input::Shutdown`].
@@ -221,174 +88,29 @@ pub async fn run_with(
     opts: RunOptions,
     wiring: Wiring,
     tx: mpsc::UnboundedSender<Input>,
-    mut rx: mpsc::UnboundedReceiver<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
 ) -> anyhow::Result<()> {
-    let (cfg, source) = load_config(&opts)?;
-    let config_label = match source {
-        ConfigSource::File => opts.config_path.display().to_string(),
-        ConfigSource::BuiltIn => {
-            tracing::info!(
-                "no config file at {}: using built-in defaults",
-                opts.config_path.display()
-            );
-            "built-in defaults".to_string()
-        }
-    };
-    let state_dir = state_dir(&cfg, &opts);
-    let _http = cfg.metrics.and_then(|m| {
-        let ctx = crate::control::http::HttpContext {
-            inputs: tx.clone(),
-            policy: crate::xvc::access::AccessPolicy {
-                mode: cfg.access,
-                allow: cfg.allow.clone(),
-            },
-        };
-        match bind(m.listen) {
-            Ok(listener) => {
-                tracing::info!("HTTP: status page, API and metrics on http://{}/", m.listen);
-                Some(AbortOnDrop(tokio::spawn(crate::control::http::serve(
-                    listener,
-                    Arc::new(ctx),
-                ))))
-            }
-            Err(e) => {
-                tracing::error!("cannot serve HTTP on {}: {e}", m.listen);
-                None
-            }
-        }
-    });
-    // The advertiser follows the status; it stops when the supervisor (the sender) is gone.
-    let (published, published_rx) = tokio::sync::watch::channel(AgentStatus {
-        version: String::new(),
-        config: String::new(),
-        reloads: 0,
-        cables: Vec::new(),
-    });
-    let _advertiser = AbortOnDrop(tokio::spawn(crate::lab::advertise::run(
-        cfg.advertise,
-        published_rx,
-    )));
-    let leases = match Leases::load(&state_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!("starting without remembered ports: {e}");
-            Leases::new()
-        }
-    };
-    let mut sup = Supervisor {
-        opts,
-        config: cfg,
-        config_label,
-        state_dir,
-        leases,
-        opener: wiring.opener,
-        enumerate: wiring.enumerate,
-        attached: Vec::new(),
-        tx,
-        next_generation: 1,
-        reloads: 0,
-        ready: wiring.ready,
-        ready_sent: false,
-        last_status: String::new(),
-        published,
-    };
-    for ev in wiring.initial {
-        sup.cable_event(ev).await;
-    }
-    sup.reconcile().await;
-    sup.after_input();
-
-    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-    loop {
-        let input = tokio::select! {
-            input = rx.recv() => input,
-            _ = tick(&mut watchdog) => {
-                notify::watchdog();
-                continue;
-            }
-        };
-        let Some(input) = input else { break };
-        if matches!(input, Input::Shutdown) {
-            break;
-        }
-        sup.handle(input).await;
-        sup.after_input();
-    }
-    notify::stopping();
-    sup.shutdown().await;
+    Supervisor::new(opts, wiring, tx)?.run(rx).await;
     Ok(())
 }
 
-/// Stops a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn tick(interval: &mut Option<tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn forward_signals(tx: mpsc::UnboundedSender<Input>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let kinds = [
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-        SignalKind::hangup(),
-        SignalKind::user_defined1(),
-        SignalKind::user_defined2(),
-    ];
-    let mut streams = Vec::new();
-    for k in kinds {
-        match signal(k) {
-            Ok(s) => streams.push(s),
-            Err(e) => {
-                tracing::error!("cannot install signal handlers: {e}");
-                return;
-            }
-        }
-    }
-    let [term, int, hup, usr1, usr2] = &mut streams[..] else {
-        return;
-    };
-    loop {
-        let input = tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); Input::Shutdown }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); Input::Shutdown }
-            _ = hup.recv() => { tracing::info!("SIGHUP: reloading configuration"); Input::Reload }
-            _ = usr1.recv() => { tracing::info!("SIGUSR1: rescanning devices"); Input::Rescan }
-            _ = usr2.recv() => Input::LogStatus,
-        };
-        if tx.send(input).is_err() {
-            return;
-        }
-    }
-}
-
-/// A running (or starting) server for an attached cable.
+/// A running (or starting) server for an attached cable: what holds its port.
 struct Running {
     port: u16,
     settings: CableSettings,
     profile: &'static Profile,
+    /// Tells this run's late events (open results, timers, server events) from a later run's.
     generation: u64,
-    phase: Phase,
+    endpoint: Endpoint,
 }
 
-enum Phase {
+enum Endpoint {
     /// Port bound, cable being opened; clients wait in the listen backlog.
-    Opening { listener: TcpListener },
+    Listening(TcpListener),
     /// Serving (or degraded, when the server has no cable).
-    Serving { server: CableServer },
-    /// The port could not be bound; retried every [`state::BIND_RETRY`].
-    BindFailed,
+    Server(CableServer),
+    /// The port could not be bound; bound again after a delay.
+    Unbound,
 }
 
 /// An attached device and what the supervisor does with it.
@@ -396,12 +118,9 @@ struct Attached {
     info: CableInfo,
     detected: Option<&'static Profile>,
     name: String,
+    life: Lifecycle,
     run: Option<Running>,
-    /// State when not running: queued, ignored or offline.
-    idle_state: CableState,
-    reason: Option<String>,
     chain: Vec<ChainDevice>,
-    reopen_attempts: u32,
     usb_errors: u64,
     reconnects: u64,
 }
@@ -414,7 +133,7 @@ impl Attached {
     fn server(&self) -> Option<&CableServer> {
         match &self.run {
             Some(Running {
-                phase: Phase::Serving { server },
+                endpoint: Endpoint::Server(server),
                 ..
             }) => Some(server),
             _ => None,
@@ -426,20 +145,53 @@ impl Attached {
     }
 
     fn state(&self) -> CableState {
-        match &self.run {
-            None => self.idle_state,
-            Some(r) => match &r.phase {
-                Phase::Opening { .. } => CableState::Starting,
-                Phase::BindFailed => CableState::Error,
-                Phase::Serving { server } if !server.has_cable() => CableState::Degraded,
-                Phase::Serving { server } if server.client().is_some() => CableState::Busy,
-                Phase::Serving { .. } => CableState::Serving,
-            },
+        self.life.state(self.session_active())
+    }
+
+    /// Its journal fields: serial, USB path and, while it has one, the port.
+    fn fields(&self) -> CableFields<'_> {
+        CableFields {
+            serial: self.info.serial.as_deref().unwrap_or(&self.info.usb_path),
+            usb_path: &self.info.usb_path,
+            port: self.run.as_ref().map(|r| r.port),
         }
+    }
+
+    fn status(&self) -> status::CableStatus {
+        status::cable_status(
+            CableFacts {
+                name: &self.name,
+                info: &self.info,
+                profile: self.run.as_ref().map(|r| r.profile).or(self.detected),
+                port: self.run.as_ref().map(|r| r.port),
+                listen: self.run.as_ref().map(|r| r.settings.listen),
+                state: self.state(),
+                reason: self.life.reason(),
+                usb_errors: self.usb_errors,
+                reconnects: self.reconnects,
+                chain: &self.chain,
+            },
+            self.server(),
+        )
     }
 }
 
-struct Supervisor {
+/// Whether the systemd readiness notification went out.
+enum Readiness {
+    /// Some initial cable is still starting; `notify` is told when none is.
+    Starting { notify: Option<oneshot::Sender<()>> },
+    /// READY=1 sent; from now on only STATUS= changes, the last one being this.
+    Ready { last_status: String },
+}
+
+/// What carrying out effects needs besides the cable itself.
+struct Env<'a> {
+    opener: &'a Arc<dyn CableOpener>,
+    tx: &'a mpsc::UnboundedSender<Input>,
+}
+
+/// The loop's state: every attached cable and what it is wired to.
+pub struct Supervisor {
     opts: RunOptions,
     config: Config,
     config_label: String,
@@ -447,20 +199,106 @@ struct Supervisor {
     leases: Leases,
     opener: Arc<dyn CableOpener>,
     enumerate: Option<Enumerate>,
+    initial: Vec<CableEvent>,
     /// Attached devices in arrival order.
     attached: Vec<Attached>,
     tx: mpsc::UnboundedSender<Input>,
     next_generation: u64,
     reloads: u64,
-    ready: Option<oneshot::Sender<()>>,
-    ready_sent: bool,
-    last_status: String,
-    /// The latest status, for the DNS-SD advertiser.
-    published: tokio::sync::watch::Sender<AgentStatus>,
+    readiness: Readiness,
+    /// The latest status, for whoever follows it (the DNS-SD advertiser).
+    published: watch::Sender<AgentStatus>,
 }
 
 impl Supervisor {
-    async fn handle(&mut self, input: Input) {
+    /// Reads the config and the remembered port leases; serves nothing yet.
+    pub fn new(
+        opts: RunOptions,
+        wiring: Wiring,
+        tx: mpsc::UnboundedSender<Input>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let (config, source) = load_config(&opts)?;
+        let config_label = match source {
+            ConfigSource::File => opts.config_path.display().to_string(),
+            ConfigSource::BuiltIn => {
+                tracing::info!(
+                    "no config file at {}: using built-in defaults",
+                    opts.config_path.display()
+                );
+                "built-in defaults".to_string()
+            }
+        };
+        let state_dir = state_dir(&config, &opts);
+        let leases = Leases::load(&state_dir).unwrap_or_else(|e| {
+            tracing::warn!("starting without remembered ports: {e}");
+            Leases::new()
+        });
+        let (published, _) = watch::channel(AgentStatus::default());
+        Ok(Supervisor {
+            opts,
+            config,
+            config_label,
+            state_dir,
+            leases,
+            opener: wiring.opener,
+            enumerate: wiring.enumerate,
+            initial: wiring.initial,
+            attached: Vec::new(),
+            tx,
+            next_generation: 1,
+            reloads: 0,
+            readiness: Readiness::Starting {
+                notify: wiring.ready,
+            },
+            published,
+        })
+    }
+
+    /// The config in effect at start.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle for the control socket and the HTTP listener.
+    pub fn handle(&self) -> AgentHandle {
+        AgentHandle::new(self.tx.clone())
+    }
+
+    /// Follows the status as it changes.
+    pub fn status_feed(&self) -> watch::Receiver<AgentStatus> {
+        self.published.subscribe()
+    }
+
+    /// Serves the initial cables, then applies inputs until [`Input::Shutdown`] (or until
+    /// every sender is gone), and stops every server gracefully.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Input>) {
+        for ev in std::mem::take(&mut self.initial) {
+            self.cable_event(ev).await;
+        }
+        self.reconcile().await;
+        self.after_input();
+
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        loop {
+            let input = tokio::select! {
+                input = rx.recv() => input,
+                _ = tick(&mut watchdog) => {
+                    notify::watchdog();
+                    continue;
+                }
+            };
+            let Some(input) = input else { break };
+            if matches!(input, Input::Shutdown) {
+                break;
+            }
+            self.apply_input(input).await;
+            self.after_input();
+        }
+        notify::stopping();
+        self.shutdown().await;
+    }
+
+    async fn apply_input(&mut self, input: Input) {
         match input {
             Input::Cable(ev) => {
                 self.cable_event(ev).await;
@@ -480,7 +318,9 @@ impl Supervisor {
                 generation,
                 result,
             } => self.opened(&key, generation, result),
-            Input::RetryOpen { key, generation } => self.retry_open(&key, generation),
+            Input::RetryOpen { key, generation } => {
+                self.with_run(&key, generation, |a, _| a.life.reopen_due());
+            }
             Input::RetryBind { key, generation } => {
                 if let Some(a) = self.find_mut(&key) {
                     if a.run.as_ref().is_some_and(|r| r.generation == generation) {
@@ -491,24 +331,7 @@ impl Supervisor {
             }
             Input::Reload => self.reload().await,
             Input::Rescan => self.rescan(),
-            Input::LogStatus => {
-                let st = self.status();
-                tracing::info!("status: {}", st.summary());
-                for c in &st.cables {
-                    tracing::info!(
-                        "  {} port {} {}{}{}",
-                        c.name,
-                        c.port.map_or("-".to_string(), |p| p.to_string()),
-                        c.state,
-                        c.reason
-                            .as_deref()
-                            .map_or(String::new(), |r| format!(" ({r})")),
-                        c.client
-                            .as_deref()
-                            .map_or(String::new(), |p| format!(" client {p}")),
-                    );
-                }
-            }
+            Input::LogStatus => self.log_status(),
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
@@ -534,22 +357,31 @@ impl Supervisor {
             }
             changed
         });
-        if !self.ready_sent
-            && !self
-                .attached
-                .iter()
-                .any(|a| a.state() == CableState::Starting)
-        {
-            self.ready_sent = true;
-            notify::ready(&status);
-            tracing::info!("ready: {status}");
-            if let Some(tx) = self.ready.take() {
-                let _ = tx.send(());
+        match &mut self.readiness {
+            Readiness::Starting { notify } => {
+                if self
+                    .attached
+                    .iter()
+                    .any(|a| a.state() == CableState::Starting)
+                {
+                    return;
+                }
+                notify::ready(&status);
+                tracing::info!("ready: {status}");
+                if let Some(tx) = notify.take() {
+                    let _ = tx.send(());
+                }
+                self.readiness = Readiness::Ready {
+                    last_status: status,
+                };
             }
-        } else if status != self.last_status {
-            notify::status(&status);
+            Readiness::Ready { last_status } => {
+                if status != *last_status {
+                    notify::status(&status);
+                    *last_status = status;
+                }
+            }
         }
-        self.last_status = status;
     }
 
     fn find_mut(&mut self, key: &Path) -> Option<&mut Attached> {
@@ -573,26 +405,27 @@ impl Supervisor {
             info.manufacturer.as_deref(),
             info.product.as_deref(),
         );
-        tracing::info!(
-            cable_serial = %info.identity(), cable_path = %info.usb_path,
-            message_id = message_id::CABLE_ATTACHED,
-            "attached {:04x}:{:04x} {} {}",
-            info.vid, info.pid,
-            info.manufacturer.as_deref().unwrap_or("?"),
-            info.product.as_deref().unwrap_or("?"),
-        );
-        self.attached.push(Attached {
+        let a = Attached {
             name: info.identity(),
             info,
             detected,
+            life: Lifecycle::default(),
             run: None,
-            idle_state: CableState::Queued,
-            reason: None,
             chain: Vec::new(),
-            reopen_attempts: 0,
             usb_errors: 0,
             reconnects: 0,
-        });
+        };
+        cable_log!(
+            info,
+            a.fields(),
+            message_id = message_id::CABLE_ATTACHED,
+            "attached {:04x}:{:04x} {} {}",
+            a.info.vid,
+            a.info.pid,
+            a.info.manufacturer.as_deref().unwrap_or("?"),
+            a.info.product.as_deref().unwrap_or("?")
+        );
+        self.attached.push(a);
     }
 
     async fn detach(&mut self, syspath: &Path) {
@@ -602,9 +435,13 @@ impl Supervisor {
         let mut a = self.attached.remove(i);
         let port = a.run.as_ref().map(|r| r.port);
         stop_running(&mut a, self.config.shutdown_timeout).await;
-        tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-            message_id = message_id::CABLE_DETACHED, "detached{}",
-            port.map_or(String::new(), |p| format!(", port {p} closed")));
+        cable_log!(
+            info,
+            a.fields(),
+            message_id = message_id::CABLE_DETACHED,
+            "detached{}",
+            port.map_or(String::new(), |p| format!(", port {p} closed"))
+        );
     }
 
     /// Applies a full device list: new ones attach, missing ones detach.
@@ -625,9 +462,8 @@ impl Supervisor {
 
     fn rescan(&mut self) {
         for a in &mut self.attached {
-            if a.idle_state == CableState::Offline && a.run.is_none() {
-                a.idle_state = CableState::Queued;
-                a.reopen_attempts = 0;
+            if a.run.is_none() {
+                a.life.rescan();
             }
         }
         match &self.enumerate {
@@ -695,9 +531,7 @@ impl Supervisor {
         let timeout = self.config.shutdown_timeout;
         for a in &mut self.attached {
             let keep = match (plan.served(a.key()), &a.run) {
-                (Some(s), Some(r)) => {
-                    s.kept_for_session || (same_place(s, r) && a.idle_state != CableState::Offline)
-                }
+                (Some(s), Some(r)) => s.kept_for_session || same_place(s, r),
                 (_, None) => true,
                 (None, Some(_)) => false,
             };
@@ -705,30 +539,25 @@ impl Supervisor {
                 stop_running(a, timeout).await;
             }
         }
+        let env = Env {
+            opener: &self.opener,
+            tx: &self.tx,
+        };
         for a in &mut self.attached {
             if let Some(s) = plan.served(a.key()) {
                 a.name = s.name.clone();
-                a.reason = None;
-                if a.run.is_none() && a.idle_state != CableState::Offline {
+                if a.run.is_none() && a.life.may_start() {
                     let generation = self.next_generation;
                     self.next_generation += 1;
-                    start(a, s, generation, &self.opener, &self.tx);
+                    start(a, s, generation, &env);
                 }
             } else if let Some(q) = plan.queued(a.key()) {
                 a.name = q.name.clone();
-                if a.idle_state != CableState::Queued || a.reason.as_ref() != Some(&q.reason) {
-                    tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-                        message_id = message_id::CABLE_QUEUED, "queued: {}", q.reason);
-                }
-                a.idle_state = CableState::Queued;
-                a.reason = Some(q.reason.clone());
+                let effects = a.life.queue(&q.reason);
+                apply(a, effects, None, &env);
             } else if let Some(ig) = plan.ignored.iter().find(|i| i.key == a.key()) {
-                if a.idle_state != CableState::Ignored {
-                    tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-                        "not served: {}", ig.reason);
-                }
-                a.idle_state = CableState::Ignored;
-                a.reason = Some(ig.reason.clone());
+                let effects = a.life.ignore(&ig.reason);
+                apply(a, effects, None, &env);
             }
         }
         if plan.leases != self.leases {
@@ -739,113 +568,82 @@ impl Supervisor {
         }
     }
 
-    async fn server_event(&mut self, key: &Path, generation: u64, event: ServerEvent) {
-        let tx = self.tx.clone();
-        let Some(a) = self.find_mut(key) else { return };
-        if a.run.as_ref().map(|r| r.generation) != Some(generation) {
+    /// Runs a transition on the cable `key` if its current run is `generation`, and carries
+    /// out the effects.
+    fn with_run(
+        &mut self,
+        key: &Path,
+        generation: u64,
+        transition: impl FnOnce(&mut Attached, &mut Option<Box<dyn Cable>>) -> Vec<Effect>,
+    ) {
+        let env = Env {
+            opener: &self.opener,
+            tx: &self.tx,
+        };
+        let Some(a) = self.attached.iter_mut().find(|a| a.key() == key) else {
             return;
+        };
+        if a.run.as_ref().map(|r| r.generation) != Some(generation) {
+            return; // stopped meanwhile: a late result (and its cable) is dropped here
         }
+        let mut cable = None;
+        let effects = transition(a, &mut cable);
+        apply(a, effects, cable, &env);
+    }
+
+    async fn server_event(&mut self, key: &Path, generation: u64, event: ServerEvent) {
         match event {
             ServerEvent::ClientConnected { .. } | ServerEvent::Refused { .. } => {}
             ServerEvent::ClientDisconnected { .. } => {
-                // A deferred config change or a waiting better cable may apply now.
-                self.reconcile().await;
+                if self.run_is(key, generation) {
+                    // A deferred config change or a waiting better cable may apply now.
+                    self.reconcile().await;
+                }
             }
             ServerEvent::CableFailed { error } => {
-                tracing::warn!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-                    message_id = message_id::USB_ERROR, "cable error, reopening: {error}");
-                a.reason = Some(error.to_string());
-                a.usb_errors += 1;
-                schedule_reopen(a, generation, &tx);
+                self.with_run(key, generation, |a, _| a.life.failed(&error.to_string()));
             }
         }
+    }
+
+    fn run_is(&self, key: &Path, generation: u64) -> bool {
+        self.attached
+            .iter()
+            .any(|a| a.key() == key && a.run.as_ref().map(|r| r.generation) == Some(generation))
     }
 
     fn opened(&mut self, key: &Path, generation: u64, result: Result<OpenedCable, CableError>) {
-        let tx = self.tx.clone();
-        let Some(a) = self.find_mut(key) else { return };
-        let Some(run) = a.run.as_mut().filter(|r| r.generation == generation) else {
-            return; // stopped meanwhile: the cable handle is dropped here
-        };
-        let identity = a.info.identity();
-        let (cable, failure) = match result {
+        self.with_run(key, generation, |a, cable| match result {
             Ok(opened) => {
-                if a.reopen_attempts > 0 {
-                    a.reconnects += 1;
-                }
                 a.chain = opened.chain;
-                a.reopen_attempts = 0;
-                a.reason = None;
-                (Some(opened.cable), None)
+                *cable = Some(opened.cable);
+                a.life.opened()
             }
-            Err(e) => (None, Some(e)),
-        };
-        match std::mem::replace(&mut run.phase, Phase::BindFailed) {
-            Phase::Opening { listener } => {
-                let sink = event_sink(&tx, key, generation);
-                let settings = run.settings.server_settings(CableLabel {
-                    name: a.name.clone(),
-                    serial: identity.clone(),
-                    usb_path: a.info.usb_path.clone(),
-                });
-                match CableServer::start(listener, cable, settings, Some(sink)) {
-                    Ok(server) => {
-                        if failure.is_none() {
-                            tracing::info!(
-                                cable_serial = %identity, cable_path = %a.info.usb_path, xvc_port = run.port,
-                                message_id = message_id::CABLE_SERVING,
-                                "serving on {} (chain: {})", server.local_addr(), describe_chain(&a.chain)
-                            );
-                        }
-                        run.phase = Phase::Serving { server };
-                    }
-                    Err(e) => {
-                        tracing::error!(cable_serial = %identity, cable_path = %a.info.usb_path, "cannot start server: {e}");
-                        a.run = None;
-                        a.idle_state = CableState::Error;
-                        a.reason = Some(e.to_string());
-                        return;
-                    }
-                }
-            }
-            Phase::Serving { server } => {
-                if let Some(cable) = cable {
-                    tracing::info!(cable_serial = %identity, cable_path = %a.info.usb_path, xvc_port = run.port,
-                        message_id = message_id::CABLE_SERVING, "cable reopened, serving again");
-                    server.install_cable(cable);
-                }
-                run.phase = Phase::Serving { server };
-            }
-            Phase::BindFailed => {}
-        }
-        if let Some(e) = failure {
-            a.usb_errors += 1;
-            tracing::warn!(cable_serial = %identity, cable_path = %a.info.usb_path,
-                message_id = message_id::USB_ERROR, "cannot open cable: {e}");
-            a.reason = Some(format!("cannot open: {e}"));
-            schedule_reopen(a, generation, &tx);
-        }
+            Err(e) => a.life.open_failed(&e.to_string()),
+        });
     }
 
-    fn retry_open(&mut self, key: &Path, generation: u64) {
-        let opener = self.opener.clone();
-        let tx = self.tx.clone();
-        let Some(a) = self.find_mut(key) else { return };
-        let Some(run) = a.run.as_ref().filter(|r| r.generation == generation) else {
-            return;
-        };
-        spawn_open(
-            a.info.clone(),
-            run.profile,
-            cable_options(&run.settings),
-            generation,
-            opener,
-            tx,
-        );
+    fn log_status(&self) {
+        let st = self.status();
+        tracing::info!("status: {}", st.summary());
+        for c in &st.cables {
+            tracing::info!(
+                "  {} port {} {}{}{}",
+                c.name,
+                c.port.map_or("-".to_string(), |p| p.to_string()),
+                c.state,
+                c.reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" ({r})")),
+                c.client
+                    .as_deref()
+                    .map_or(String::new(), |p| format!(" client {p}")),
+            );
+        }
     }
 
     /// Ends the session on the cable `which` names (rule name, serial, USB path or port).
-    fn disconnect(&self, which: &str, requested_by: &str) -> Result<Disconnected, String> {
+    fn disconnect(&self, which: &str, requested_by: &str) -> Result<Disconnected, HandleError> {
         let port: Option<u16> = which.parse().ok();
         let a = self
             .attached
@@ -858,19 +656,23 @@ impl Supervisor {
             })
             .ok_or_else(|| {
                 let known: Vec<&str> = self.attached.iter().map(|a| a.name.as_str()).collect();
-                if known.is_empty() {
+                HandleError::NoSuchCable(if known.is_empty() {
                     format!("no cable {which:?}: no cables attached")
                 } else {
                     format!(
                         "no cable {which:?} (give a name, serial, USB path or port; attached: {})",
                         known.join(", ")
                     )
-                }
+                })
             })?;
         let client = a.server().and_then(|s| s.disconnect(requested_by));
         if client.is_none() {
-            tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-                "disconnect requested by {requested_by}: {} has no client", a.name);
+            cable_log!(
+                info,
+                a.fields(),
+                "disconnect requested by {requested_by}: {} has no client",
+                a.name
+            );
         }
         Ok(Disconnected {
             cable: a.name.clone(),
@@ -884,7 +686,7 @@ impl Supervisor {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config: self.config_label.clone(),
             reloads: self.reloads,
-            cables: self.attached.iter().map(cable_status).collect(),
+            cables: self.attached.iter().map(Attached::status).collect(),
         }
     }
 
@@ -893,7 +695,7 @@ impl Supervisor {
         let mut stops = tokio::task::JoinSet::new();
         for a in &mut self.attached {
             if let Some(Running {
-                phase: Phase::Serving { server },
+                endpoint: Endpoint::Server(server),
                 ..
             }) = a.run.take()
             {
@@ -908,6 +710,15 @@ impl Supervisor {
     }
 }
 
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// True when the running server already matches what the plan wants.
 fn same_place(s: &Served, r: &Running) -> bool {
     s.port == r.port
@@ -915,13 +726,173 @@ fn same_place(s: &Served, r: &Running) -> bool {
         && s.profile.map(|p| p.name) == Some(r.profile.name)
 }
 
-fn event_sink(
-    tx: &mpsc::UnboundedSender<Input>,
-    key: &Path,
-    generation: u64,
-) -> crate::xvc::server::EventSink {
+/// Binds the port the plan gives the cable and starts its lifecycle.
+fn start(a: &mut Attached, s: &Served, generation: u64, env: &Env<'_>) {
+    let Some(profile) = s.profile else {
+        return; // only a cable kept for its session has no profile, and it is running
+    };
+    let addr = SocketAddr::new(s.settings.listen, s.port);
+    let (endpoint, effects) = match bind(addr) {
+        Ok(listener) => (Endpoint::Listening(listener), a.life.start()),
+        Err(e) => (
+            Endpoint::Unbound,
+            a.life.bind_failed(format!("cannot listen on {addr}: {e}")),
+        ),
+    };
+    a.run = Some(Running {
+        port: s.port,
+        settings: s.settings.clone(),
+        profile,
+        generation,
+        endpoint,
+    });
+    apply(a, effects, None, env);
+}
+
+/// Carries out a transition's effects in order. `cable` is the cable an open just produced.
+fn apply(a: &mut Attached, effects: Vec<Effect>, mut cable: Option<Box<dyn Cable>>, env: &Env<'_>) {
+    let mut effects = VecDeque::from(effects);
+    while let Some(effect) = effects.pop_front() {
+        match effect {
+            Effect::OpenCable => {
+                if let Some(run) = &a.run {
+                    spawn_open(a.info.clone(), run, env);
+                }
+            }
+            Effect::StartServer { with_cable } => {
+                if let Err(e) = start_server(a, with_cable.then(|| cable.take()).flatten(), env) {
+                    // Nothing else of this step happens: the cable is not served.
+                    effects = a.life.serve_failed(e.to_string()).into();
+                    a.run = None;
+                }
+            }
+            Effect::InstallCable => {
+                if let (Some(server), Some(cable)) = (a.server(), cable.take()) {
+                    server.install_cable(cable);
+                }
+            }
+            Effect::RetryOpenAfter(delay) => {
+                if let Some(run) = &a.run {
+                    let key = a.info.syspath.clone();
+                    let generation = run.generation;
+                    send_after(env.tx, delay, Input::RetryOpen { key, generation });
+                }
+            }
+            Effect::RetryBindAfter(delay) => {
+                if let Some(run) = &mut a.run {
+                    run.endpoint = Endpoint::Unbound;
+                    let key = a.info.syspath.clone();
+                    let generation = run.generation;
+                    send_after(env.tx, delay, Input::RetryBind { key, generation });
+                }
+            }
+            Effect::CloseServer => {
+                if let Some(Running {
+                    endpoint: Endpoint::Server(server),
+                    ..
+                }) = a.run.take()
+                {
+                    tokio::spawn(server.shutdown(Duration::from_secs(1)));
+                }
+            }
+            Effect::CountUsbError => a.usb_errors += 1,
+            Effect::CountReconnect => a.reconnects += 1,
+            Effect::Log(report) => log_report(a, &report),
+        }
+    }
+}
+
+/// The log line of each report, with the cable's journal fields.
+fn log_report(a: &Attached, report: &Report) {
+    let fields = a.fields();
+    match report {
+        Report::Queued(reason) => {
+            cable_log!(
+                info,
+                fields,
+                message_id = message_id::CABLE_QUEUED,
+                "queued: {reason}"
+            )
+        }
+        Report::NotServed(reason) => cable_log!(info, fields, "not served: {reason}"),
+        Report::Serving => {
+            let addr = a.server().map(|s| s.local_addr().to_string());
+            cable_log!(
+                info,
+                fields,
+                message_id = message_id::CABLE_SERVING,
+                "serving on {} (chain: {})",
+                addr.unwrap_or_default(),
+                status::describe_chain(&a.chain)
+            )
+        }
+        Report::Reopened => cable_log!(
+            info,
+            fields,
+            message_id = message_id::CABLE_SERVING,
+            "cable reopened, serving again"
+        ),
+        Report::CannotOpen(error) => cable_log!(
+            warn,
+            fields,
+            message_id = message_id::USB_ERROR,
+            "cannot open cable: {error}"
+        ),
+        Report::CableFailed(error) => cable_log!(
+            warn,
+            fields,
+            message_id = message_id::USB_ERROR,
+            "cable error, reopening: {error}"
+        ),
+        Report::Offline => cable_log!(
+            error,
+            fields,
+            message_id = message_id::CABLE_OFFLINE,
+            "cable offline after {} reopen attempts; replug it or send SIGUSR1",
+            crate::agent::state::MAX_REOPEN_ATTEMPTS
+        ),
+        Report::CannotListen(why) => cable_log!(
+            error,
+            fields,
+            "{why}; retrying every {:?}",
+            crate::agent::state::BIND_RETRY
+        ),
+        Report::CannotServe(why) => cable_log!(error, fields, "cannot start server: {why}"),
+    }
+}
+
+/// Starts the server on the bound port, with `cable` or without one (degraded).
+fn start_server(
+    a: &mut Attached,
+    cable: Option<Box<dyn Cable>>,
+    env: &Env<'_>,
+) -> std::io::Result<()> {
+    let label = CableLabel {
+        name: a.name.clone(),
+        serial: a.info.identity(),
+        usb_path: a.info.usb_path.clone(),
+    };
+    let key = a.info.syspath.clone();
+    let Some(run) = a.run.as_mut() else {
+        return Ok(());
+    };
+    let Endpoint::Listening(listener) = std::mem::replace(&mut run.endpoint, Endpoint::Unbound)
+    else {
+        return Ok(());
+    };
+    let sink = event_sink(env.tx, key, run.generation);
+    let server = CableServer::start(
+        listener,
+        cable,
+        run.settings.server_settings(label),
+        Some(sink),
+    )?;
+    run.endpoint = Endpoint::Server(server);
+    Ok(())
+}
+
+fn event_sink(tx: &mpsc::UnboundedSender<Input>, key: PathBuf, generation: u64) -> EventSink {
     let tx = tx.clone();
-    let key = key.to_path_buf();
     Arc::new(move |event| {
         let _ = tx.send(Input::Server {
             key: key.clone(),
@@ -931,52 +902,11 @@ fn event_sink(
     })
 }
 
-/// Binds the port and starts opening the cable.
-fn start(
-    a: &mut Attached,
-    s: &Served,
-    generation: u64,
-    opener: &Arc<dyn CableOpener>,
-    tx: &mpsc::UnboundedSender<Input>,
-) {
-    let Some(profile) = s.profile else {
-        return; // only a cable kept for its session has no profile, and it is running
-    };
-    let addr = SocketAddr::new(s.settings.listen, s.port);
-    let phase = match bind(addr) {
-        Ok(listener) => {
-            spawn_open(
-                a.info.clone(),
-                profile,
-                cable_options(&s.settings),
-                generation,
-                opener.clone(),
-                tx.clone(),
-            );
-            a.reason = None;
-            Phase::Opening { listener }
-        }
-        Err(e) => {
-            let why = format!("cannot listen on {addr}: {e}");
-            if a.reason.as_ref() != Some(&why) {
-                tracing::error!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path, xvc_port = s.port,
-                    "{why}; retrying every {:?}", state::BIND_RETRY);
-            }
-            a.reason = Some(why);
-            let (tx, key) = (tx.clone(), a.info.syspath.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(state::BIND_RETRY).await;
-                let _ = tx.send(Input::RetryBind { key, generation });
-            });
-            Phase::BindFailed
-        }
-    };
-    a.run = Some(Running {
-        port: s.port,
-        settings: s.settings.clone(),
-        profile,
-        generation,
-        phase,
+fn send_after(tx: &mpsc::UnboundedSender<Input>, delay: Duration, input: Input) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = tx.send(input);
     });
 }
 
@@ -990,20 +920,16 @@ fn cable_options(settings: &CableSettings) -> CableOptions {
 }
 
 /// Opens and identifies a cable on a blocking thread; the result comes back as an input.
-fn spawn_open(
-    info: CableInfo,
-    profile: &'static Profile,
-    options: CableOptions,
-    generation: u64,
-    opener: Arc<dyn CableOpener>,
-    tx: mpsc::UnboundedSender<Input>,
-) {
+fn spawn_open(info: CableInfo, run: &Running, env: &Env<'_>) {
+    let (profile, options, generation) =
+        (run.profile, cable_options(&run.settings), run.generation);
+    let (opener, tx) = (env.opener.clone(), env.tx.clone());
     tokio::task::spawn_blocking(move || {
         let result = opener.open(&info, profile, &options).and_then(|mut cable| {
             let chain = identify::read_chain(&mut *cable)?;
             Ok(OpenedCable {
                 cable,
-                chain: chain.into_iter().map(chain_device).collect(),
+                chain: chain.into_iter().map(status::chain_device).collect(),
             })
         });
         let _ = tx.send(Input::Opened {
@@ -1014,144 +940,16 @@ fn spawn_open(
     });
 }
 
-/// Schedules the next reopen attempt, or declares the cable offline.
-fn schedule_reopen(a: &mut Attached, generation: u64, tx: &mpsc::UnboundedSender<Input>) {
-    match state::reopen_delay(a.reopen_attempts) {
-        Some(delay) => {
-            a.reopen_attempts += 1;
-            let (tx, key) = (tx.clone(), a.info.syspath.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = tx.send(Input::RetryOpen { key, generation });
-            });
-        }
-        None => {
-            tracing::error!(
-                cable_serial = %a.info.identity(), cable_path = %a.info.usb_path,
-                message_id = message_id::CABLE_OFFLINE,
-                "cable offline after {} reopen attempts; replug it or send SIGUSR1",
-                state::MAX_REOPEN_ATTEMPTS
-            );
-            // Closing the port happens on the next reconcile (offline cables are not kept).
-            if let Some(Running {
-                phase: Phase::Serving { server },
-                ..
-            }) = a.run.take()
-            {
-                tokio::spawn(server.shutdown(Duration::from_secs(1)));
-            }
-            a.idle_state = CableState::Offline;
-        }
-    }
-}
-
 async fn stop_running(a: &mut Attached, timeout: Duration) {
     if let Some(run) = a.run.take() {
-        if let Phase::Serving { server } = run.phase {
+        if let Endpoint::Server(server) = run.endpoint {
             server.shutdown(timeout).await;
         }
-        tracing::info!(cable_serial = %a.info.identity(), cable_path = %a.info.usb_path, xvc_port = run.port,
-            "stopped serving on port {}", run.port);
+        a.life.stopped();
+        let fields = CableFields {
+            port: Some(run.port),
+            ..a.fields()
+        };
+        cable_log!(info, fields, "stopped serving on port {}", run.port);
     }
-}
-
-fn chain_device(entry: ChainEntry) -> ChainDevice {
-    match entry {
-        ChainEntry::Idcode(id) => {
-            let part = crate::jtag::parts::describe(id);
-            ChainDevice {
-                idcode: Some(format!("{id:#010x}")),
-                name: part.name,
-                family: part.family.map(String::from),
-            }
-        }
-        ChainEntry::BypassOnly => ChainDevice {
-            idcode: None,
-            name: "bypass-only device".into(),
-            family: None,
-        },
-    }
-}
-
-fn describe_chain(chain: &[ChainDevice]) -> String {
-    if chain.is_empty() {
-        return "no devices found".into();
-    }
-    chain
-        .iter()
-        .map(|d| match &d.idcode {
-            Some(id) => format!("{} {id}", d.name),
-            None => d.name.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn cable_status(a: &Attached) -> CableStatus {
-    let server = a.server();
-    let stats = server.map(|s| s.stats());
-    let client = server.and_then(|s| s.client());
-    let load = |f: fn(&crate::xvc::server::CableStats) -> &std::sync::atomic::AtomicU64| {
-        stats.as_ref().map_or(0, |s| f(s).load(Ordering::Relaxed))
-    };
-    CableStatus {
-        name: a.name.clone(),
-        serial: a.info.serial.clone(),
-        usb_path: a.info.usb_path.clone(),
-        profile: a
-            .run
-            .as_ref()
-            .map(|r| r.profile)
-            .or(a.detected)
-            .map(|p| p.name.to_string()),
-        port: a.run.as_ref().map(|r| r.port),
-        listen: a.run.as_ref().map(|r| r.settings.listen),
-        state: a.state(),
-        reason: a.reason.clone(),
-        client: client.as_ref().map(|c| c.peer.to_string()),
-        client_since: client
-            .as_ref()
-            .and_then(|c| c.since.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())),
-        client_idle_seconds: client.as_ref().map(|c| c.idle_for.as_secs()),
-        sessions: load(|s| &s.sessions),
-        shifts: load(|s| &s.shifts),
-        bits: load(|s| &s.bits),
-        refused: RefuseReason::ALL
-            .iter()
-            .map(|&r| {
-                let n = stats
-                    .as_ref()
-                    .map_or(0, |s| s.refused[r as usize].load(Ordering::Relaxed));
-                (r.as_str().to_string(), n)
-            })
-            .collect(),
-        usb_errors: a.usb_errors,
-        reconnects: a.reconnects,
-        shift_latency: {
-            let (cumulative, sum_seconds) = stats
-                .as_ref()
-                .map(|s| s.shift_latency.snapshot())
-                .unwrap_or_else(|| (vec![0; SHIFT_LATENCY_BUCKETS.len() + 1], 0.0));
-            Histogram {
-                bounds: SHIFT_LATENCY_BUCKETS.to_vec(),
-                cumulative,
-                sum_seconds,
-            }
-        },
-        chain: a.chain.clone(),
-    }
-}
-
-/// Binds a listener; on the IPv6 wildcard the socket also accepts IPv4 (dual stack).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(64)?;
-    TcpListener::from_std(socket.into())
 }

@@ -8,8 +8,8 @@
 
 use super::metrics;
 use super::page;
+use crate::agent::handle::AgentHandle;
 use crate::agent::status::AgentStatus;
-use crate::agent::supervisor::Input;
 use crate::xvc::access::{AccessPolicy, Verdict};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,7 +20,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
 
 /// Largest request head read (hyper's minimum buffer); more is answered 431.
 const MAX_HEAD: usize = 8192;
@@ -123,7 +122,7 @@ pub fn host_part(host: &str) -> &str {
 
 /// What the listener needs from the agent.
 pub struct HttpContext {
-    pub inputs: mpsc::UnboundedSender<Input>,
+    pub agent: AgentHandle,
     pub policy: AccessPolicy,
 }
 
@@ -192,9 +191,7 @@ const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";
 
 async fn snapshot(ctx: &HttpContext) -> Option<AgentStatus> {
-    let (tx, rx) = oneshot::channel();
-    ctx.inputs.send(Input::Status(tx)).ok()?;
-    rx.await.ok()
+    ctx.agent.status().await.ok()
 }
 
 async fn handle(req: Request<Incoming>, ctx: &HttpContext) -> Response<Full<Bytes>> {

@@ -20,15 +20,7 @@ pub enum Request {
     Disconnect { cable: String },
 }
 
-/// What `disconnect` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Disconnected {
-    /// The cable's name (rule name, else its identity).
-    pub cable: String,
-    pub port: Option<u16>,
-    /// The client whose session was ended (`None`: the cable had no client).
-    pub client: Option<String>,
-}
+pub use crate::agent::handle::Disconnected;
 
 /// The reply to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,13 +11,12 @@
 //! `PrivateUsers=yes` a person's uid and primary gid are unmapped (they read as the overflow
 //! id), so only the supplementary-group list still shows membership of our (mapped) group.
 
-use crate::agent::supervisor::Input;
+use crate::agent::handle::AgentHandle;
 use crate::control::protocol::{parse_request, Reply, Request};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
 
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -48,8 +47,8 @@ impl Drop for ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds `path` and answers requests by asking the supervisor through `inputs`.
-    pub fn serve(path: &Path, inputs: mpsc::UnboundedSender<Input>) -> Result<Self, ControlError> {
+    /// Binds `path` and answers requests by asking the agent through `agent`.
+    pub fn serve(path: &Path, agent: AgentHandle) -> Result<Self, ControlError> {
         let io = |source| ControlError::Io {
             path: path.to_path_buf(),
             source,
@@ -67,7 +66,7 @@ impl ControlSocket {
         }
         let listener = UnixListener::bind(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
-        let task = tokio::spawn(accept_loop(listener, inputs));
+        let task = tokio::spawn(accept_loop(listener, agent));
         Ok(ControlSocket {
             path: path.to_path_buf(),
             task,
@@ -75,7 +74,7 @@ impl ControlSocket {
     }
 }
 
-async fn accept_loop(listener: UnixListener, inputs: mpsc::UnboundedSender<Input>) {
+async fn accept_loop(listener: UnixListener, agent: AgentHandle) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -87,7 +86,7 @@ async fn accept_loop(listener: UnixListener, inputs: mpsc::UnboundedSender<Input
                     Some(pid) => format!("uid {} (pid {pid})", cred.uid()),
                     None => format!("uid {}", cred.uid()),
                 };
-                tokio::spawn(serve_client(stream, inputs.clone(), peer));
+                tokio::spawn(serve_client(stream, agent.clone(), peer));
             }
             Ok(cred) => {
                 tracing::warn!(
@@ -142,7 +141,7 @@ fn peer_groups(stream: &UnixStream) -> Vec<u32> {
 }
 
 /// Answers one client's requests; `peer` says who it is (logged with what it changes).
-async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>, peer: String) {
+async fn serve_client(stream: UnixStream, agent: AgentHandle, peer: String) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64 * 16)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -150,29 +149,18 @@ async fn serve_client(stream: UnixStream, inputs: mpsc::UnboundedSender<Input>, 
             break;
         }
         let reply = match parse_request(&line) {
-            Ok(Request::Status) => {
-                let (tx, rx) = oneshot::channel();
-                let _ = inputs.send(Input::Status(tx));
-                match rx.await {
-                    Ok(status) => Reply::status(&status),
-                    Err(_) => Reply::error("agent is stopping"),
-                }
-            }
-            Ok(Request::Rescan) => {
-                let _ = inputs.send(Input::Rescan);
-                Reply::ok()
-            }
+            Ok(Request::Status) => match agent.status().await {
+                Ok(status) => Reply::status(&status),
+                Err(e) => Reply::error(e.to_string()),
+            },
+            Ok(Request::Rescan) => match agent.rescan() {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::error(e.to_string()),
+            },
             Ok(Request::Disconnect { cable }) => {
-                let (tx, rx) = oneshot::channel();
-                let _ = inputs.send(Input::Disconnect {
-                    cable,
-                    requested_by: peer.clone(),
-                    reply: tx,
-                });
-                match rx.await {
-                    Ok(Ok(done)) => Reply::disconnected(done),
-                    Ok(Err(e)) => Reply::error(e),
-                    Err(_) => Reply::error("agent is stopping"),
+                match agent.disconnect(cable, peer.clone()).await {
+                    Ok(done) => Reply::disconnected(done),
+                    Err(e) => Reply::error(e.to_string()),
                 }
             }
             Err(e) => Reply::error(e),

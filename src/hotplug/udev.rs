@@ -10,9 +10,10 @@
 //! `remove` is handled from the event alone, because the sysfs directory is already gone by
 //! then on real hardware; we only report removals of devices we reported as attached.
 //!
-//! Which devices are reported is decided by a filter over [`CableInfo`] (default: the device
-//! matches a built-in cable profile), so a generic FTDI UART costs one property lookup and is
-//! otherwise ignored. The configuration layer may widen the filter for devices a rule names.
+//! Which devices are reported is decided by a [`DeviceFilter`] of VID:PID pairs that the
+//! caller hands in (the agent: every chip of its cable profile table), so a device of another
+//! vendor costs one property lookup and is otherwise ignored. Discovery itself knows no cable
+//! profile.
 //!
 //! Under umockdev (`UMOCKDEV_DIR` set, preload library active) libudev reads the mocked sysfs
 //! and receives the mocked uevents without any special handling here.
@@ -25,19 +26,22 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-/// Decides whether a USB device is reported as a cable.
-pub type CableFilter = Arc<dyn Fn(&CableInfo) -> bool + Send + Sync>;
+/// The USB devices reported as cables: those with one of these VID:PID pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFilter {
+    ids: Arc<[(u16, u16)]>,
+}
 
-/// The default filter: devices with the VID:PID of a chip in the cable profile table.
-pub fn default_filter() -> CableFilter {
-    // Every device with the VID:PID of a known cable chip reaches the supervisor, so a rule
-    // can name a generic FTDI board with `profile:`; the assignment ignores the ones no rule
-    // wants (a UART adapter stays with its driver).
-    Arc::new(|info: &CableInfo| {
-        crate::ftdi::profiles::PROFILES
-            .iter()
-            .any(|p| p.vid == info.vid && p.pid == info.pid)
-    })
+impl DeviceFilter {
+    pub fn new(ids: impl IntoIterator<Item = (u16, u16)>) -> Self {
+        DeviceFilter {
+            ids: ids.into_iter().collect(),
+        }
+    }
+
+    pub fn matches(&self, info: &CableInfo) -> bool {
+        self.ids.contains(&(info.vid, info.pid))
+    }
 }
 
 /// Why udev discovery could not start.
@@ -64,12 +68,12 @@ struct Seen {
 /// Pure bookkeeping, shared by the enumeration and the monitor so that a device reported by
 /// both appears once, and a removal is reported only for a device that was reported.
 pub struct Deduper {
-    filter: CableFilter,
+    filter: DeviceFilter,
     seen: HashMap<PathBuf, Seen>,
 }
 
 impl Deduper {
-    pub fn new(filter: CableFilter) -> Self {
+    pub fn new(filter: DeviceFilter) -> Self {
         Deduper {
             filter,
             seen: HashMap::new(),
@@ -79,7 +83,7 @@ impl Deduper {
     /// A device is present. Returns the events to emit (none, one attach, or a detach of a
     /// stale entry followed by an attach).
     pub fn present(&mut self, info: CableInfo) -> Vec<CableEvent> {
-        if !(self.filter)(&info) {
+        if !self.filter.matches(&info) {
             return Vec::new();
         }
         let now = Seen {
@@ -180,7 +184,7 @@ pub struct UdevSource {
 impl UdevSource {
     /// Creates the monitor (subsystem `usb`, devtype `usb_device`, udev source). Call this
     /// before [`UdevSource::enumerate`] so nothing plugged in meanwhile is missed.
-    pub fn new(filter: CableFilter) -> Result<Self, UdevError> {
+    pub fn new(filter: DeviceFilter) -> Result<Self, UdevError> {
         let monitor = udev::MonitorBuilder::new()
             .and_then(|b| b.match_subsystem_devtype("usb", "usb_device"))
             .and_then(|b| b.listen())
@@ -264,7 +268,7 @@ fn handle_event(dedup: &mut Deduper, event: &udev::Event) -> Vec<CableEvent> {
 }
 
 /// The cables present now, by a fresh enumeration (for rescans; no deduplication state).
-pub fn present(filter: &CableFilter) -> Result<Vec<CableInfo>, UdevError> {
+pub fn present(filter: &DeviceFilter) -> Result<Vec<CableInfo>, UdevError> {
     let mut dedup = Deduper::new(filter.clone());
     Ok(enumerate_into(&mut dedup)?
         .into_iter()
@@ -295,7 +299,7 @@ fn enumerate_into(dedup: &mut Deduper) -> Result<Vec<CableEvent>, UdevError> {
 
 /// Starts udev discovery: the monitor first, then the enumeration. Returns one stream that
 /// yields the coldplug `Attached` events followed by every later change.
-pub fn watch(filter: CableFilter) -> Result<mpsc::UnboundedReceiver<CableEvent>, UdevError> {
+pub fn watch(filter: DeviceFilter) -> Result<mpsc::UnboundedReceiver<CableEvent>, UdevError> {
     let mut source = UdevSource::new(filter)?;
     let initial = source.enumerate()?;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -361,6 +365,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The VID:PID of the FT232H, the chip of the cables these tests describe.
+    fn ft232h() -> DeviceFilter {
+        DeviceFilter::new([(0x0403, 0x6014)])
+    }
+
     #[test]
     fn info_is_read_and_trimmed() {
         let c = hs2("/sys/devices/x/1-2.4", "1-2.4", 7);
@@ -371,7 +380,7 @@ mod tests {
         assert_eq!(c.manufacturer.as_deref(), Some("Digilent"));
         assert_eq!(c.product.as_deref(), Some("Digilent Adept USB Device"));
         assert_eq!(c.devnode, Some(PathBuf::from("/dev/bus/usb/001/007")));
-        assert!(default_filter()(&c));
+        assert!(ft232h().matches(&c));
     }
 
     #[test]
@@ -396,12 +405,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.serial.as_deref(), Some("ABC"));
         assert_eq!((c.busnum, c.devnum), (3, 12));
-        // A generic FT232H (manufacturer FTDI) is reported, so a rule can name it; it is not a
-        // cable profile by itself.
-        assert!(default_filter()(&c));
-        assert!(
-            crate::ftdi::profiles::detect(c.vid, c.pid, c.manufacturer.as_deref(), None).is_none()
-        );
+        assert!(ft232h().matches(&c));
     }
 
     #[test]
@@ -411,7 +415,7 @@ mod tests {
 
     #[test]
     fn dedup_by_syspath() {
-        let mut d = Deduper::new(default_filter());
+        let mut d = Deduper::new(ft232h());
         let a = hs2("/sys/devices/x/1-2", "1-2", 5);
         assert_eq!(d.present(a.clone()), vec![CableEvent::Attached(a.clone())]);
         // Enumeration and monitor both saw it: reported once.
@@ -432,7 +436,7 @@ mod tests {
 
     #[test]
     fn missed_remove_becomes_detach_then_attach() {
-        let mut d = Deduper::new(default_filter());
+        let mut d = Deduper::new(ft232h());
         let a = hs2("/sys/devices/x/1-2", "1-2", 5);
         d.present(a.clone());
         let b = hs2("/sys/devices/x/1-2", "1-2", 9);
@@ -449,7 +453,7 @@ mod tests {
 
     #[test]
     fn filter_is_a_parameter() {
-        let mut d = Deduper::new(Arc::new(|_: &CableInfo| false));
+        let mut d = Deduper::new(DeviceFilter::new([]));
         assert!(d.present(hs2("/sys/a", "a", 1)).is_empty());
         assert!(d.removed(Path::new("/sys/a")).is_none());
     }

@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
 use xvc_agent::agent::status::AgentStatus;
-use xvc_agent::agent::supervisor::{run_with, Input, RunOptions, Wiring};
+use xvc_agent::agent::run::{RunOptions, Wiring};
+use xvc_agent::agent::supervisor::{run_with, Input};
 use xvc_agent::hotplug::simulated::sim_cable;
 use xvc_agent::hotplug::CableEvent;
 

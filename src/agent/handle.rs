@@ -1,0 +1,77 @@
+//! What the outside may ask of a running agent, and nothing more: its status, a rescan, the
+//! end of one cable's session.
+//!
+//! The control socket and the HTTP listener hold an [`AgentHandle`], not the supervisor's
+//! input queue, so they cannot inject cable events or stop the agent, and the supervisor does
+//! not need to know who is asking.
+
+use crate::agent::status::AgentStatus;
+use crate::agent::supervisor::Input;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+/// What `disconnect` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    /// The cable's name (rule name, else its identity).
+    pub cable: String,
+    pub port: Option<u16>,
+    /// The client whose session was ended (`None`: the cable had no client).
+    pub client: Option<String>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    #[error("agent is stopping")]
+    Stopping,
+    /// No attached cable answers to that name (the message lists the attached ones).
+    #[error("{0}")]
+    NoSuchCable(String),
+}
+
+/// A cheap, cloneable way to ask the supervisor things.
+#[derive(Debug, Clone)]
+pub struct AgentHandle {
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl AgentHandle {
+    pub(crate) fn new(inputs: mpsc::UnboundedSender<Input>) -> Self {
+        AgentHandle { inputs }
+    }
+
+    /// A snapshot of every attached cable, taken after every input queued before.
+    pub async fn status(&self) -> Result<AgentStatus, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .send(Input::Status(reply))
+            .map_err(|_| HandleError::Stopping)?;
+        answer.await.map_err(|_| HandleError::Stopping)
+    }
+
+    /// Re-enumerates devices and gives offline cables a fresh set of attempts (SIGUSR1).
+    pub fn rescan(&self) -> Result<(), HandleError> {
+        self.inputs
+            .send(Input::Rescan)
+            .map_err(|_| HandleError::Stopping)
+    }
+
+    /// Ends the session on the cable `cable` names (rule name, serial, USB path or port);
+    /// `requested_by` is logged.
+    pub async fn disconnect(
+        &self,
+        cable: String,
+        requested_by: String,
+    ) -> Result<Disconnected, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .send(Input::Disconnect {
+                cable,
+                requested_by,
+                reply,
+            })
+            .map_err(|_| HandleError::Stopping)?;
+        answer.await.map_err(|_| HandleError::Stopping)?
+    }
+}
