@@ -3,8 +3,17 @@
 //! Under systemd, stderr is connected to the journal and `JOURNAL_STREAM` names that stream
 //! (`device:inode`); then we log natively to journald so fields such as `CABLE_SERIAL` become
 //! journal fields that `journalctl CABLE_SERIAL=…` can filter on.
+//!
+//! On stderr a line is for a person: colour only on a terminal (and not with `NO_COLOR`), so a
+//! file or a pipe gets plain text, and no `message_id` (a 32-digit key only the journal
+//! indexes).
 
+use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -63,7 +72,69 @@ pub fn init(target: LogTarget) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
+        .fmt_fields(PlainFields)
         .try_init();
+}
+
+/// Colour on a terminal unless `NO_COLOR` is set to anything but the empty string
+/// (no-color.org).
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Fields as `name=value` after the message, without the journal's `message_id`.
+struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.result.is_err() || field.name() == "message_id" {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = match field.name() {
+            "message" => write!(self.writer, "{separator}{value:?}"),
+            name => write!(
+                self.writer,
+                "{separator}{}={value:?}",
+                name.strip_prefix("r#").unwrap_or(name)
+            ),
+        };
+    }
 }
 
 /// The journal fields of one cable (`CABLE_SERIAL`, `CABLE_PATH`, `XVC_PORT`), written by
@@ -141,6 +212,77 @@ pub fn journal_field(tracing_field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
+
+    /// What the stderr formatter writes for one event.
+    fn plain_line(event: impl FnOnce()) -> String {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || WriteTo(sink.clone()))
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_level(false)
+            .fmt_fields(PlainFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, event);
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct WriteTo(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for WriteTo {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn stderr_lines_keep_the_cable_fields_and_drop_the_message_id() {
+        let fields = CableFields {
+            serial: "210249A85F1B",
+            usb_path: "1-2.4",
+            port: Some(2542),
+        };
+        let line = plain_line(|| {
+            cable_log!(info, fields, peer = %"10.0.0.5:51000",
+                message_id = message_id::CLIENT_CONNECTED, "client connected")
+        });
+        assert_eq!(
+            line.trim(),
+            "client connected cable_serial=210249A85F1B cable_path=1-2.4 xvc_port=2542 \
+             peer=10.0.0.5:51000"
+        );
+        let without_port = plain_line(|| {
+            cable_log!(
+                info,
+                CableFields {
+                    port: None,
+                    ..fields
+                },
+                name = "x",
+                "attached"
+            )
+        });
+        assert_eq!(
+            without_port.trim(),
+            "attached cable_serial=210249A85F1B cable_path=1-2.4 name=\"x\""
+        );
+    }
 
     #[test]
     fn message_ids_are_distinct_128_bit_hex() {

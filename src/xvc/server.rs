@@ -18,7 +18,7 @@ use super::shutdown::Shutdown;
 use super::slot::{CableSlot, Closing, Holder, Lend};
 pub use super::stats::{CableStats, LatencyHistogram, SHIFT_LATENCY_BUCKETS};
 use crate::jtag::{Cable, CableError};
-use crate::logging::message_id;
+use crate::logging::{cable_log, message_id, CableFields};
 use crate::xvc::access::{AccessPolicy, Verdict};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -192,19 +192,16 @@ struct Shared {
     events: Option<EventSink>,
 }
 
-/// Logs with the cable's journal fields (`CABLE_SERIAL`, `CABLE_PATH`, `XVC_PORT`).
-macro_rules! cable_log {
-    ($level:ident, $shared:expr, $($rest:tt)+) => {
-        tracing::$level!(
-            cable_serial = %$shared.settings.cable.serial,
-            cable_path = %$shared.settings.cable.usb_path,
-            xvc_port = $shared.port,
-            $($rest)+
-        )
-    };
-}
-
 impl Shared {
+    /// The cable's journal fields, for [`cable_log!`].
+    fn fields(&self) -> CableFields<'_> {
+        CableFields {
+            serial: &self.settings.cable.serial,
+            usb_path: &self.settings.cable.usb_path,
+            port: Some(self.port),
+        }
+    }
+
     fn emit(&self, ev: ServerEvent) {
         if let Some(sink) = &self.events {
             sink(ev);
@@ -261,7 +258,7 @@ impl CableServer {
         if self.shared.slot.install(cable).is_some() {
             cable_log!(
                 warn,
-                self.shared,
+                self.shared.fields(),
                 "reopened cable not installed: a session holds the cable or the server is stopping"
             );
         }
@@ -286,7 +283,7 @@ impl CableServer {
     /// cable then serves the next client. Returns the client that held it, if any.
     pub fn disconnect(&self, by: &str) -> Option<SocketAddr> {
         let holder = self.shared.slot.holder()?;
-        cable_log!(info, self.shared, peer = %holder.peer, "ending the session of {} at the request of {by}", holder.peer);
+        cable_log!(info, self.shared.fields(), peer = %holder.peer, "ending the session of {} at the request of {by}", holder.peer);
         holder.disconnect(by.to_string());
         Some(holder.peer)
     }
@@ -353,7 +350,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                cable_log!(warn, shared, "accept failed: {e}");
+                cable_log!(warn, shared.fields(), "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -368,7 +365,7 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
     match shared.settings.access.check(peer.ip()) {
         Verdict::Allow => {}
         Verdict::AllowWithWarning => cable_log!(
-            warn, shared, peer = %peer,
+            warn, shared.fields(), peer = %peer,
             "serving a client outside the allowlist (access: permissive)"
         ),
         Verdict::Refuse => return refuse(shared, peer, RefuseReason::NotAllowed, None),
@@ -379,7 +376,7 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
     {
         Ok(s) => s,
         Err(e) => {
-            cable_log!(warn, shared, peer = %peer, "cannot set up session socket: {e}");
+            cable_log!(warn, shared.fields(), peer = %peer, "cannot set up session socket: {e}");
             return;
         }
     };
@@ -387,13 +384,13 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
         // Connected and closed before it was served — a port check (`nc -z`, a monitoring
         // probe, a script waiting for the port). It must not take the cable from the client
         // behind it in the backlog.
-        cable_log!(debug, shared, peer = %peer, "connection closed by its peer before it was served");
+        cable_log!(debug, shared.fields(), peer = %peer, "connection closed by its peer before it was served");
         return;
     }
     let holder = match stream.try_clone() {
         Ok(socket) => Arc::new(Holder::new(peer, socket)),
         Err(e) => {
-            cable_log!(warn, shared, peer = %peer, "cannot set up session socket: {e}");
+            cable_log!(warn, shared.fields(), peer = %peer, "cannot set up session socket: {e}");
             return;
         }
     };
@@ -430,7 +427,7 @@ async fn wait_in_line(
         tokio::pin!(changed);
         changed.as_mut().enable();
         if peer_state(&stream) == PeerState::Gone {
-            cable_log!(debug, shared, peer = %peer, "client left while waiting for the cable");
+            cable_log!(debug, shared.fields(), peer = %peer, "client left while waiting for the cable");
             break None;
         }
         match shared.slot.lend(Some(ticket), &holder) {
@@ -470,15 +467,15 @@ fn refuse(shared: &Shared, peer: SocketAddr, reason: RefuseReason, holder: Optio
     shared.stats.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
     match (reason, holder) {
         (RefuseReason::Busy, Some(h)) => cable_log!(
-            info, shared, peer = %peer, message_id = message_id::CLIENT_REFUSED,
+            info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_REFUSED,
             "refused client: cable busy, {h} holds the JTAG session (on_busy: refuse)"
         ),
         (RefuseReason::QueueTimeout, Some(h)) => cable_log!(
-            info, shared, peer = %peer, message_id = message_id::CLIENT_REFUSED,
+            info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_REFUSED,
             "refused client: waited too long in the queue, {h} still holds the JTAG session"
         ),
         _ => cable_log!(
-            info, shared, peer = %peer, message_id = message_id::CLIENT_REFUSED,
+            info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_REFUSED,
             "refused client: {}", reason.as_str()
         ),
     }
@@ -495,14 +492,14 @@ fn start_session(
     let connection = match Connection::new(stream, shared.settings.idle_timeout) {
         Ok(c) => c,
         Err(e) => {
-            cable_log!(warn, shared, peer = %peer, "cannot set up session socket: {e}");
+            cable_log!(warn, shared.fields(), peer = %peer, "cannot set up session socket: {e}");
             shared.slot.give_back(&holder, Some(cable));
             return;
         }
     };
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
     shared.sessions_running.fetch_add(1, Ordering::SeqCst);
-    cable_log!(info, shared, peer = %peer, message_id = message_id::CLIENT_CONNECTED, "client connected");
+    cable_log!(info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_CONNECTED, "client connected");
     shared.emit(ServerEvent::ClientConnected { peer });
     let spawned = std::thread::Builder::new()
         .name(format!("xvc-session-{}", peer.port()))
@@ -514,7 +511,7 @@ fn start_session(
     if let Err(e) = spawned {
         // std drops the closure, and the cable handle with it, without running it: the
         // owner reopens the cable as after any cable failure.
-        cable_log!(error, shared, peer = %peer, "cannot start session thread: {e}");
+        cable_log!(error, shared.fields(), peer = %peer, "cannot start session thread: {e}");
         shared.sessions_running.fetch_sub(1, Ordering::SeqCst);
         shared.slot.give_back(&holder, None);
         shared.emit(ServerEvent::CableFailed {
@@ -545,7 +542,7 @@ fn run_session_thread(
     if let SessionEnd::CableFailed(error) = &end {
         drop(cable);
         shared.slot.give_back(&holder, None);
-        cable_log!(error, shared, peer = %peer, message_id = message_id::USB_ERROR, "session ended by cable error: {error}");
+        cable_log!(error, shared.fields(), peer = %peer, message_id = message_id::USB_ERROR, "session ended by cable error: {error}");
         shared.emit(ServerEvent::CableFailed {
             error: error.clone(),
         });
@@ -560,16 +557,16 @@ fn run_session_thread(
     let elapsed = started.elapsed();
     match &end {
         SessionEnd::ProtocolError(why) => cable_log!(
-            warn, shared, peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
+            warn, shared.fields(), peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
             "closed client connection: {why}"
         ),
         SessionEnd::PeerUnreachable(why) => cable_log!(
-            warn, shared, peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
+            warn, shared.fields(), peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
             "client disconnected (peer unreachable: {why}) after {elapsed:.1?}"
         ),
         SessionEnd::CableFailed(_) => {}
         other => cable_log!(
-            info, shared, peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
+            info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_DISCONNECTED,
             "client disconnected ({other}) after {elapsed:.1?}"
         ),
     }
