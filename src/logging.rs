@@ -28,7 +28,7 @@ pub enum LogTarget {
 }
 
 /// True when `JOURNAL_STREAM` names the file our stderr is connected to.
-pub fn stderr_is_journal() -> bool {
+pub(crate) fn stderr_is_journal() -> bool {
     let Ok(value) = std::env::var("JOURNAL_STREAM") else {
         return false;
     };
@@ -45,7 +45,7 @@ pub fn stderr_is_journal() -> bool {
 }
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (`info`).
-pub fn init(target: LogTarget) {
+pub(crate) fn init(target: LogTarget) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let use_journal = match target {
         LogTarget::Journald => true,
@@ -140,7 +140,7 @@ impl Visit for PlainVisitor<'_> {
 /// The journal fields of one cable (`CABLE_SERIAL`, `CABLE_PATH`, `XVC_PORT`), written by
 /// [`cable_log!`] on every line about that cable.
 #[derive(Debug, Clone, Copy)]
-pub struct CableFields<'a> {
+pub(crate) struct CableFields<'a> {
     /// The serial, else the USB path.
     pub serial: &'a str,
     pub usb_path: &'a str,
@@ -168,19 +168,25 @@ pub(crate) use cable_log;
 /// `cable_path` and `xvc_port`, client events `peer` (journald: `CABLE_SERIAL`, `CABLE_PATH`,
 /// `XVC_PORT`, `PEER`).
 pub mod message_id {
-    pub const CABLE_ATTACHED: &str = "84d05639231d4ea6b64180d8a227e642";
-    pub const CABLE_SERVING: &str = "544ad36a04d64aae8cba0df20efe7051";
-    pub const CABLE_DETACHED: &str = "e18b6574100c47e191ac26d161ab7a07";
-    pub const CABLE_QUEUED: &str = "23d549a82aa04ca5871db8ae6d8eafd9";
-    pub const CLIENT_CONNECTED: &str = "413f3ccc56ab42b4ad35654517e7d85f";
-    pub const CLIENT_DISCONNECTED: &str = "7b9cc386d05a4181b4d2b66e93c69440";
-    pub const CLIENT_REFUSED: &str = "cd4a915799ca49948d5d44d13be1411e";
-    pub const USB_ERROR: &str = "363cfe45b8564142b20988c209dd0e5e";
-    pub const CABLE_OFFLINE: &str = "6eb7dac57878436aa80774757795d3ca";
-    pub const CONFIG_RELOADED: &str = "f8584acc2add4554b61f31ab54a30f44";
+    pub(crate) const CABLE_ATTACHED: &str = "84d05639231d4ea6b64180d8a227e642";
+    pub(crate) const CABLE_SERVING: &str = "544ad36a04d64aae8cba0df20efe7051";
+    pub(crate) const CABLE_DETACHED: &str = "e18b6574100c47e191ac26d161ab7a07";
+    pub(crate) const CABLE_QUEUED: &str = "23d549a82aa04ca5871db8ae6d8eafd9";
+    pub(crate) const CLIENT_CONNECTED: &str = "413f3ccc56ab42b4ad35654517e7d85f";
+    pub(crate) const CLIENT_DISCONNECTED: &str = "7b9cc386d05a4181b4d2b66e93c69440";
+    pub(crate) const CLIENT_REFUSED: &str = "cd4a915799ca49948d5d44d13be1411e";
+    pub(crate) const USB_ERROR: &str = "363cfe45b8564142b20988c209dd0e5e";
+    pub(crate) const CABLE_OFFLINE: &str = "6eb7dac57878436aa80774757795d3ca";
+    pub(crate) const CONFIG_RELOADED: &str = "f8584acc2add4554b61f31ab54a30f44";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use message_id::*;
 
     /// Every ID with its event name (for documentation and tests).
-    pub const ALL: &[(&str, &str)] = &[
+    const ALL: &[(&str, &str)] = &[
         ("cable attached", CABLE_ATTACHED),
         ("cable serving", CABLE_SERVING),
         ("cable detached", CABLE_DETACHED),
@@ -192,26 +198,21 @@ pub mod message_id {
         ("cable offline", CABLE_OFFLINE),
         ("configuration reloaded", CONFIG_RELOADED),
     ];
-}
 
-/// The journal field a tracing field becomes (tracing-journald upper-cases names, and we log
-/// without its default `F_` prefix).
-pub fn journal_field(tracing_field: &str) -> String {
-    tracing_field
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The journal field a tracing field becomes (tracing-journald upper-cases names, and we log
+    /// without its default `F_` prefix).
+    fn journal_field(tracing_field: &str) -> String {
+        tracing_field
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
@@ -287,7 +288,7 @@ mod tests {
     #[test]
     fn message_ids_are_distinct_128_bit_hex() {
         let mut seen = std::collections::HashSet::new();
-        for (name, id) in message_id::ALL {
+        for (name, id) in ALL {
             assert_eq!(id.len(), 32, "{name}");
             assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
             assert!(seen.insert(*id), "{name} reuses an id");

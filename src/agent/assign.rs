@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// An attached device, as the supervisor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttachedCable {
+pub(crate) struct AttachedCable {
     pub info: CableInfo,
     /// The profile the device was detected as without any rule (`profiles::detect`).
     pub detected: Option<&'static Profile>,
@@ -36,7 +36,7 @@ pub struct AttachedCable {
 /// The outcome for every attached cable: served, queued or ignored (each cable appears in
 /// exactly one list, in arrival order), and the leases to remember.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
+pub(crate) struct Assignment {
     pub served: Vec<Served>,
     pub queued: Vec<Queued>,
     pub ignored: Vec<Ignored>,
@@ -45,7 +45,7 @@ pub struct Assignment {
 
 /// A cable to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Served {
+pub(crate) struct Served {
     /// The device (its udev syspath).
     pub key: PathBuf,
     /// Serial, else USB path.
@@ -80,7 +80,7 @@ pub struct Queued {
 
 /// A device that is not served at all under this config (not a cable, or not wanted).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignored {
+pub(crate) struct Ignored {
     pub key: PathBuf,
     pub identity: String,
     pub reason: String,
@@ -98,6 +98,7 @@ impl Assignment {
     }
 
     /// The port the device `key` is to be served on.
+    #[cfg(test)]
     pub fn port_of(&self, key: &Path) -> Option<u16> {
         self.served(key).map(|s| s.port)
     }
@@ -144,7 +145,7 @@ impl Candidate<'_> {
 }
 
 /// Decides where every attached cable is served. `cables` is in arrival order.
-pub fn assign(config: &Config, cables: &[AttachedCable], leases: &Leases) -> Assignment {
+pub(crate) fn assign(config: &Config, cables: &[AttachedCable], leases: &Leases) -> Assignment {
     let mut state = State {
         config,
         leases: leases.clone(),

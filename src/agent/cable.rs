@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// Where an attached cable stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lifecycle {
+pub(crate) enum Lifecycle {
     /// Wants to be served but has no place now (port or `max_cables`), or was just attached
     /// or stopped (`reason: None`).
     Queued { reason: Option<String> },
@@ -41,7 +41,7 @@ pub enum Lifecycle {
 
 /// What the loop does after a transition, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Open and identify the cable off the loop; the result comes back as `opened` or
     /// `open_failed`.
     OpenCable,
@@ -66,7 +66,7 @@ pub enum Effect {
 
 /// A log line the loop writes, with the cable's journal fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
+pub(crate) enum Report {
     Queued(String),
     NotServed(String),
     Serving,
@@ -113,7 +113,7 @@ impl Lifecycle {
 
     /// May be started when the plan serves it: not while it holds a port (starting, serving,
     /// degraded), and not when offline (only a replug or a rescan brings it back).
-    pub fn may_start(&self) -> bool {
+    pub(crate) fn may_start(&self) -> bool {
         matches!(
             self,
             Lifecycle::Queued { .. } | Lifecycle::Ignored { .. } | Lifecycle::Error { .. }
@@ -133,7 +133,7 @@ impl Lifecycle {
     }
 
     /// The config does not serve it.
-    pub fn ignore(&mut self, reason: &str) -> Vec<Effect> {
+    pub(crate) fn ignore(&mut self, reason: &str) -> Vec<Effect> {
         let effects = match self {
             Lifecycle::Ignored { .. } => vec![],
             _ => vec![Effect::Log(Report::NotServed(reason.to_string()))],
@@ -152,7 +152,7 @@ impl Lifecycle {
     }
 
     /// Its port could not be bound: said once per distinct reason, retried.
-    pub fn bind_failed(&mut self, reason: String) -> Vec<Effect> {
+    pub(crate) fn bind_failed(&mut self, reason: String) -> Vec<Effect> {
         let mut effects = Vec::new();
         if self.reason() != Some(reason.as_str()) {
             effects.push(Effect::Log(Report::CannotListen(reason.clone())));
@@ -163,7 +163,7 @@ impl Lifecycle {
     }
 
     /// The server could not start on the bound port.
-    pub fn serve_failed(&mut self, reason: String) -> Vec<Effect> {
+    pub(crate) fn serve_failed(&mut self, reason: String) -> Vec<Effect> {
         let effects = vec![Effect::Log(Report::CannotServe(reason.clone()))];
         *self = Lifecycle::Error { reason };
         effects
@@ -189,7 +189,7 @@ impl Lifecycle {
     }
 
     /// Opening (or reopening) the cable failed.
-    pub fn open_failed(&mut self, error: &str) -> Vec<Effect> {
+    pub(crate) fn open_failed(&mut self, error: &str) -> Vec<Effect> {
         let attempts = match self {
             Lifecycle::Starting => 0,
             Lifecycle::Degraded { attempt, .. } => *attempt,
@@ -219,7 +219,7 @@ impl Lifecycle {
     }
 
     /// A scheduled reopen is due.
-    pub fn reopen_due(&self) -> Vec<Effect> {
+    pub(crate) fn reopen_due(&self) -> Vec<Effect> {
         match self {
             Lifecycle::Degraded { .. } => vec![Effect::OpenCable],
             _ => vec![],
@@ -251,7 +251,7 @@ impl Lifecycle {
     }
 
     /// SIGUSR1: an offline cable gets a fresh set of attempts.
-    pub fn rescan(&mut self) {
+    pub(crate) fn rescan(&mut self) {
         if matches!(self, Lifecycle::Offline { .. }) {
             *self = Lifecycle::Queued { reason: None };
         }

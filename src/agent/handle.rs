@@ -51,7 +51,7 @@ impl AgentHandle {
     }
 
     /// Re-enumerates devices and gives offline cables a fresh set of attempts (SIGUSR1).
-    pub fn rescan(&self) -> Result<(), HandleError> {
+    pub(crate) fn rescan(&self) -> Result<(), HandleError> {
         self.inputs
             .send(Input::Rescan)
             .map_err(|_| HandleError::Stopping)

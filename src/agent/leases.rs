@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// File name of the leases inside the state directory.
-pub const LEASES_FILE: &str = "leases.json";
+pub(crate) const LEASES_FILE: &str = "leases.json";
 
 /// Current version of the file format.
 const FORMAT_VERSION: u32 = 1;
@@ -70,7 +70,7 @@ impl Leases {
     }
 
     /// Leases `port` to `identity`, taking it from whoever held it before.
-    pub fn grant(&mut self, identity: &str, port: u16) {
+    pub(crate) fn grant(&mut self, identity: &str, port: u16) {
         self.by_identity
             .retain(|id, p| *p != port || id == identity);
         self.by_identity.insert(identity.to_string(), port);
@@ -95,7 +95,7 @@ impl Leases {
     }
 
     /// Path of the leases file in `state_dir`.
-    pub fn path_in(state_dir: &Path) -> PathBuf {
+    pub(crate) fn path_in(state_dir: &Path) -> PathBuf {
         state_dir.join(LEASES_FILE)
     }
 
@@ -131,7 +131,7 @@ impl Leases {
     }
 
     /// Writes `state_dir/leases.json` atomically, creating the directory if needed.
-    pub fn save(&self, state_dir: &Path) -> Result<(), LeaseError> {
+    pub(crate) fn save(&self, state_dir: &Path) -> Result<(), LeaseError> {
         let path = Leases::path_in(state_dir);
         let tmp = state_dir.join(format!(".{LEASES_FILE}.{}.tmp", std::process::id()));
         let file = LeasesFile {

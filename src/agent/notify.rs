@@ -25,7 +25,7 @@ pub fn status(status: &str) {
 }
 
 /// `STOPPING=1`.
-pub fn stopping() {
+pub(crate) fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
@@ -38,12 +38,12 @@ pub fn reloading() {
 }
 
 /// `WATCHDOG=1`.
-pub fn watchdog() {
+pub(crate) fn watchdog() {
     send(&[NotifyState::Watchdog]);
 }
 
 /// The interval at which to send `WATCHDOG=1` (half of `WATCHDOG_USEC`), if the service
 /// manager asked for watchdog pings.
-pub fn watchdog_interval() -> Option<std::time::Duration> {
+pub(crate) fn watchdog_interval() -> Option<std::time::Duration> {
     sd_notify::watchdog_enabled().map(|d| d / 2)
 }

@@ -50,7 +50,7 @@ impl Default for RunOptions {
 
 /// Errors that stop the agent from starting.
 #[derive(Debug, thiserror::Error)]
-pub enum AgentError {
+pub(crate) enum AgentError {
     #[error("{0}")]
     Config(#[from] config::ConfigError),
     #[error("cannot watch udev for cables: {0}")]
@@ -58,7 +58,7 @@ pub enum AgentError {
 }
 
 /// Where a cable source gets the current device list from (for SIGUSR1 rescans).
-pub type Enumerate = Arc<dyn Fn() -> Vec<CableInfo> + Send + Sync>;
+pub(crate) type Enumerate = Arc<dyn Fn() -> Vec<CableInfo> + Send + Sync>;
 
 /// Everything the supervisor is wired to.
 pub struct Wiring {
@@ -71,7 +71,9 @@ pub struct Wiring {
 }
 
 /// Reads the config the way `run` does: CLI overrides applied, errors returned.
-pub fn load_config(opts: &RunOptions) -> Result<(Config, ConfigSource), config::ConfigError> {
+pub(crate) fn load_config(
+    opts: &RunOptions,
+) -> Result<(Config, ConfigSource), config::ConfigError> {
     let (mut cfg, source) = config::load_or_default(&opts.config_path, opts.config_explicit)?;
     if let Some(base) = opts.base_port {
         cfg.ports = cfg.ports.moved_to(base);
@@ -98,7 +100,7 @@ fn first_path(v: &std::ffi::OsStr) -> PathBuf {
 
 /// The cable source `opts` asks for: `n` simulated cables, or udev (its monitor feeding
 /// `inputs` from now on, so nothing is missed between the enumeration and the first event).
-pub fn cable_source(
+pub(crate) fn cable_source(
     opts: &RunOptions,
     inputs: &mpsc::UnboundedSender<Input>,
 ) -> Result<Wiring, AgentError> {
@@ -132,7 +134,7 @@ pub fn cable_source(
 /// The devices discovery reports: every one with the VID:PID of a chip in the cable profile
 /// table, so a rule can name a generic FTDI board with `profile:`; the assignment ignores the
 /// ones no rule wants (a UART adapter stays with its driver).
-pub fn device_filter() -> hotplug::udev::DeviceFilter {
+pub(crate) fn device_filter() -> hotplug::udev::DeviceFilter {
     hotplug::udev::DeviceFilter::new(
         crate::ftdi::profiles::PROFILES
             .iter()
@@ -141,7 +143,7 @@ pub fn device_filter() -> hotplug::udev::DeviceFilter {
 }
 
 /// Turns the daemon's signals into inputs, until the supervisor is gone.
-pub async fn forward_signals(inputs: mpsc::UnboundedSender<Input>) {
+pub(crate) async fn forward_signals(inputs: mpsc::UnboundedSender<Input>) {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         SignalKind::terminate(),

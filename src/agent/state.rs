@@ -26,7 +26,7 @@ pub enum CableState {
 }
 
 impl CableState {
-    pub const ALL: [CableState; 8] = [
+    pub(crate) const ALL: [CableState; 8] = [
         CableState::Queued,
         CableState::Starting,
         CableState::Serving,
@@ -58,11 +58,11 @@ impl std::fmt::Display for CableState {
 }
 
 /// Reopen attempts after a cable error before it is declared offline.
-pub const MAX_REOPEN_ATTEMPTS: u32 = 8;
+pub(crate) const MAX_REOPEN_ATTEMPTS: u32 = 8;
 
 /// Delay before reopen attempt `attempt` (0-based): immediately, 5 s, 30 s, then 60 s.
 /// `None` once the attempts are used up.
-pub fn reopen_delay(attempt: u32) -> Option<Duration> {
+pub(crate) fn reopen_delay(attempt: u32) -> Option<Duration> {
     let secs = match attempt {
         0 => 0,
         1 => 5,

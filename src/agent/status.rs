@@ -80,7 +80,7 @@ pub struct AgentStatus {
 
 impl AgentStatus {
     /// The one-line summary used for `STATUS=` and logs.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let count = |s: CableState| self.cables.iter().filter(|c| c.state == s).count();
         let serving = count(CableState::Serving) + count(CableState::Busy);
         let mut parts = vec![format!("{serving} serving")];

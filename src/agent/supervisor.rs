@@ -191,7 +191,7 @@ struct Env<'a> {
 }
 
 /// The loop's state: every attached cable and what it is wired to.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     opts: RunOptions,
     config: Config,
     config_label: String,
@@ -265,7 +265,7 @@ impl Supervisor {
     }
 
     /// Follows the status as it changes.
-    pub fn status_feed(&self) -> watch::Receiver<AgentStatus> {
+    pub(crate) fn status_feed(&self) -> watch::Receiver<AgentStatus> {
         self.published.subscribe()
     }
 

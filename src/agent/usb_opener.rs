@@ -9,7 +9,7 @@ use crate::jtag::{Cable, CableError};
 
 /// Opens real cables through their usbfs node.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct UsbOpener;
+pub(crate) struct UsbOpener;
 
 impl CableOpener for UsbOpener {
     fn open(

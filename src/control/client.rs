@@ -157,7 +157,7 @@ fn human_seconds(s: u64) -> String {
 }
 
 /// Renders the status table: one row per cable, the reason for unusual states underneath.
-pub fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
+pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
     let header = [
         "NAME", "SERIAL", "USB PATH", "PROFILE", "PORT", "STATE", "CLIENT", "SHIFTS", "BITS",
         "CHAIN",

@@ -29,11 +29,11 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const LAB_BROWSE: Duration = Duration::from_secs(2);
 
 /// The JSON API's prefix.
-pub const API_CABLES: &str = "/api/v1/cables";
+pub(crate) const API_CABLES: &str = "/api/v1/cables";
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     Metrics,
     /// The whole status (the model of `xvc-agent status --json`).
     Cables,
@@ -47,14 +47,14 @@ pub enum Route {
 
 /// A request the listener answers without a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     NotFound,
     MethodNotAllowed,
     BadRequest,
 }
 
 /// Maps a method and path to a route. Pure.
-pub fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
+pub(crate) fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let known = match path {
         "/metrics" => Some(Route::Metrics),
         API_CABLES | "/api/v1/cables/" => Some(Route::Cables),
@@ -98,7 +98,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The cable `id` names: its rule name, serial or USB path.
-pub fn find_cable<'s>(
+pub(crate) fn find_cable<'s>(
     status: &'s AgentStatus,
     id: &str,
 ) -> Option<&'s crate::agent::status::CableStatus> {
@@ -110,7 +110,7 @@ pub fn find_cable<'s>(
 }
 
 /// The host part of a `Host` header (`labpi:9542` → `labpi`, `[::1]:80` → `::1`).
-pub fn host_part(host: &str) -> &str {
+pub(crate) fn host_part(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }

@@ -13,7 +13,7 @@ pub mod socket;
 
 /// Where the control socket lives unless `--control-socket` says otherwise:
 /// `$RUNTIME_DIRECTORY/control.sock` under systemd, else `/run/xvc-agent/control.sock`.
-pub fn default_socket_path() -> std::path::PathBuf {
+pub(crate) fn default_socket_path() -> std::path::PathBuf {
     match std::env::var_os("RUNTIME_DIRECTORY") {
         Some(dir) => {
             let dir = dir

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const REFRESH_S: u32 = 5;
 
 /// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

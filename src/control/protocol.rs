@@ -71,7 +71,7 @@ impl Reply {
 }
 
 /// Parses one request line.
-pub fn parse_request(line: &str) -> Result<Request, String> {
+pub(crate) fn parse_request(line: &str) -> Result<Request, String> {
     serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))
 }
 

@@ -23,7 +23,7 @@ const MAX_REQUEST: usize = 64 * 1024;
 
 /// Why the control socket could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     #[error("another xvc-agent answers on {0}")]
     InUse(PathBuf),
     #[error("cannot create control socket {path}: {source}")]
@@ -34,7 +34,7 @@ pub enum ControlError {
 }
 
 /// A served control socket; the file is removed when this is dropped.
-pub struct ControlSocket {
+pub(crate) struct ControlSocket {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
 }

@@ -31,7 +31,7 @@ pub struct CableInfo {
 impl CableInfo {
     /// The cable's identity: its serial, else its USB port path. Never bus/device numbers,
     /// which change on every replug.
-    pub fn identity(&self) -> String {
+    pub(crate) fn identity(&self) -> String {
         self.serial.clone().unwrap_or_else(|| self.usb_path.clone())
     }
 }

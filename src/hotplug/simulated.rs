@@ -5,8 +5,8 @@ use super::{CableEvent, CableInfo};
 use std::path::PathBuf;
 
 /// Vendor and product of the simulated cables: those of a Digilent HS2 (FT232H).
-pub const SIM_VID: u16 = 0x0403;
-pub const SIM_PID: u16 = 0x6014;
+pub(crate) const SIM_VID: u16 = 0x0403;
+pub(crate) const SIM_PID: u16 = 0x6014;
 
 /// The description of simulated cable number `index` (1-based).
 pub fn sim_cable(index: usize) -> CableInfo {
@@ -25,7 +25,7 @@ pub fn sim_cable(index: usize) -> CableInfo {
 }
 
 /// Attach events for `count` simulated cables, in order.
-pub fn initial_events(count: usize) -> Vec<CableEvent> {
+pub(crate) fn initial_events(count: usize) -> Vec<CableEvent> {
     (1..=count)
         .map(|i| CableEvent::Attached(sim_cable(i)))
         .collect()

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 /// The USB devices reported as cables: those with one of these VID:PID pairs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceFilter {
+pub(crate) struct DeviceFilter {
     ids: Arc<[(u16, u16)]>,
 }
 
@@ -46,7 +46,7 @@ impl DeviceFilter {
 
 /// Why udev discovery could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum UdevError {
+pub(crate) enum UdevError {
     #[error("cannot create the udev monitor: {0}")]
     Monitor(#[source] std::io::Error),
     #[error("cannot enumerate USB devices: {0}")]
@@ -67,7 +67,7 @@ struct Seen {
 ///
 /// Pure bookkeeping, shared by the enumeration and the monitor so that a device reported by
 /// both appears once, and a removal is reported only for a device that was reported.
-pub struct Deduper {
+pub(crate) struct Deduper {
     filter: DeviceFilter,
     seen: HashMap<PathBuf, Seen>,
 }
@@ -82,7 +82,7 @@ impl Deduper {
 
     /// A device is present. Returns the events to emit (none, one attach, or a detach of a
     /// stale entry followed by an attach).
-    pub fn present(&mut self, info: CableInfo) -> Vec<CableEvent> {
+    pub(crate) fn present(&mut self, info: CableInfo) -> Vec<CableEvent> {
         if !self.filter.matches(&info) {
             return Vec::new();
         }
@@ -116,7 +116,7 @@ impl Deduper {
 /// `prop` and `attr` look up a property or attribute by name; values are trimmed and empty
 /// ones count as missing. Returns `None` when the vendor or product id cannot be read (not a
 /// USB device we can say anything about).
-pub fn cable_info_from(
+pub(crate) fn cable_info_from(
     syspath: &Path,
     sysname: &str,
     devnode: Option<&Path>,
@@ -176,7 +176,7 @@ fn info_from_device(dev: &udev::Device) -> Option<CableInfo> {
 }
 
 /// The udev cable source: a monitor socket plus the deduplication state.
-pub struct UdevSource {
+pub(crate) struct UdevSource {
     monitor: udev::MonitorSocket,
     dedup: Deduper,
 }
@@ -268,7 +268,7 @@ fn handle_event(dedup: &mut Deduper, event: &udev::Event) -> Vec<CableEvent> {
 }
 
 /// The cables present now, by a fresh enumeration (for rescans; no deduplication state).
-pub fn present(filter: &DeviceFilter) -> Result<Vec<CableInfo>, UdevError> {
+pub(crate) fn present(filter: &DeviceFilter) -> Result<Vec<CableInfo>, UdevError> {
     let mut dedup = Deduper::new(filter.clone());
     Ok(enumerate_into(&mut dedup)?
         .into_iter()
@@ -295,19 +295,6 @@ fn enumerate_into(dedup: &mut Deduper) -> Result<Vec<CableEvent>, UdevError> {
         }
     }
     Ok(events)
-}
-
-/// Starts udev discovery: the monitor first, then the enumeration. Returns one stream that
-/// yields the coldplug `Attached` events followed by every later change.
-pub fn watch(filter: DeviceFilter) -> Result<mpsc::UnboundedReceiver<CableEvent>, UdevError> {
-    let mut source = UdevSource::new(filter)?;
-    let initial = source.enumerate()?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    for ev in initial {
-        let _ = tx.send(ev);
-    }
-    source.spawn(tx, |ev| ev);
-    Ok(rx)
 }
 
 /// The monitor socket inside the task that follows it.

@@ -4,18 +4,16 @@
 use zbus::zvariant::OwnedObjectPath;
 
 /// The bus name avahi-daemon owns.
-pub const BUS_NAME: &str = "org.freedesktop.Avahi";
+pub(crate) const BUS_NAME: &str = "org.freedesktop.Avahi";
 
 /// Avahi server states (`GetState`, `StateChanged`).
-pub const SERVER_RUNNING: i32 = 2;
+pub(crate) const SERVER_RUNNING: i32 = 2;
 
-/// Entry group states (`EntryGroup.StateChanged`).
-pub const GROUP_ESTABLISHED: i32 = 2;
-pub const GROUP_COLLISION: i32 = 3;
-pub const GROUP_FAILURE: i32 = 4;
+pub(crate) const GROUP_COLLISION: i32 = 3;
+pub(crate) const GROUP_FAILURE: i32 = 4;
 
 /// The D-Bus error Avahi answers `AddService` with when the name is taken locally.
-pub const COLLISION_ERROR: &str = "org.freedesktop.Avahi.CollisionError";
+pub(crate) const COLLISION_ERROR: &str = "org.freedesktop.Avahi.CollisionError";
 
 /// Why talking to Avahi failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +30,7 @@ pub enum AvahiError {
 
 impl AvahiError {
     /// True for `AddService`'s "name already taken here".
-    pub fn is_collision(&self) -> bool {
+    pub(crate) fn is_collision(&self) -> bool {
         matches!(self, AvahiError::Call(zbus::Error::MethodError(name, _, _))
             if name.as_str() == COLLISION_ERROR)
     }
@@ -44,7 +42,7 @@ impl AvahiError {
     default_service = "org.freedesktop.Avahi",
     default_path = "/"
 )]
-pub trait Server {
+pub(crate) trait Server {
     fn get_host_name(&self) -> zbus::Result<String>;
     fn get_state(&self) -> zbus::Result<i32>;
     fn entry_group_new(&self) -> zbus::Result<OwnedObjectPath>;
@@ -89,7 +87,7 @@ pub trait Server {
     interface = "org.freedesktop.Avahi.EntryGroup",
     default_service = "org.freedesktop.Avahi"
 )]
-pub trait EntryGroup {
+pub(crate) trait EntryGroup {
     #[allow(clippy::too_many_arguments)]
     fn add_service(
         &self,
@@ -125,24 +123,24 @@ pub trait EntryGroup {
     interface = "org.freedesktop.Avahi.ServiceBrowser",
     default_service = "org.freedesktop.Avahi"
 )]
-pub trait ServiceBrowser {
+pub(crate) trait ServiceBrowser {
     fn free(&self) -> zbus::Result<()>;
 }
 
 /// The system bus (or `$DBUS_SYSTEM_BUS_ADDRESS`).
-pub async fn system_bus() -> Result<zbus::Connection, AvahiError> {
+pub(crate) async fn system_bus() -> Result<zbus::Connection, AvahiError> {
     zbus::Connection::system().await.map_err(AvahiError::NoBus)
 }
 
 /// True when avahi-daemon owns its name on `bus`.
-pub async fn is_running(bus: &zbus::Connection) -> Result<bool, AvahiError> {
+pub(crate) async fn is_running(bus: &zbus::Connection) -> Result<bool, AvahiError> {
     let dbus = zbus::fdo::DBusProxy::new(bus).await?;
     let name = zbus::names::BusName::try_from(BUS_NAME).map_err(zbus::Error::from)?;
     Ok(dbus.name_has_owner(name).await.map_err(zbus::Error::from)?)
 }
 
 /// The server proxy, without property caching (Avahi has no properties).
-pub async fn server(bus: &zbus::Connection) -> Result<ServerProxy<'static>, AvahiError> {
+pub(crate) async fn server(bus: &zbus::Connection) -> Result<ServerProxy<'static>, AvahiError> {
     Ok(ServerProxy::builder(bus)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
@@ -150,7 +148,7 @@ pub async fn server(bus: &zbus::Connection) -> Result<ServerProxy<'static>, Avah
 }
 
 /// A proxy for the entry group at `path`.
-pub async fn entry_group(
+pub(crate) async fn entry_group(
     bus: &zbus::Connection,
     path: OwnedObjectPath,
 ) -> Result<EntryGroupProxy<'static>, AvahiError> {
@@ -162,7 +160,7 @@ pub async fn entry_group(
 }
 
 /// A proxy for the service browser at `path`.
-pub async fn service_browser(
+pub(crate) async fn service_browser(
     bus: &zbus::Connection,
     path: OwnedObjectPath,
 ) -> Result<ServiceBrowserProxy<'static>, AvahiError> {

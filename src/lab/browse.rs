@@ -19,7 +19,7 @@ struct Item {
 
 /// Browses until Avahi says it has reported everything it knows (`AllForNow`) or `timeout`
 /// passes, then resolves what was found. Instances that do not resolve in time are left out.
-pub async fn browse(timeout: Duration) -> Result<Vec<LabCable>, AvahiError> {
+pub(crate) async fn browse(timeout: Duration) -> Result<Vec<LabCable>, AvahiError> {
     let deadline = Instant::now() + timeout;
     let bus = avahi::system_bus().await?;
     if !avahi::is_running(&bus).await? {

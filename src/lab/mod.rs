@@ -15,4 +15,4 @@ pub mod browse;
 pub mod service;
 
 /// The DNS-SD service type of an XVC server.
-pub const SERVICE_TYPE: &str = "_xvc._tcp";
+pub(crate) const SERVICE_TYPE: &str = "_xvc._tcp";

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Avahi's "any interface" and "any protocol".
-pub const IF_UNSPEC: i32 = -1;
-pub const PROTO_UNSPEC: i32 = -1;
-pub const PROTO_INET: i32 = 0;
-pub const PROTO_INET6: i32 = 1;
+pub(crate) const IF_UNSPEC: i32 = -1;
+pub(crate) const PROTO_UNSPEC: i32 = -1;
+pub(crate) const PROTO_INET: i32 = 0;
+pub(crate) const PROTO_INET6: i32 = 1;
 
 /// Longest DNS-SD instance name (one DNS label).
 const MAX_INSTANCE_BYTES: usize = 63;
@@ -70,7 +70,7 @@ pub struct Announcement {
 }
 
 /// `"<cable name> on <host>"`, cut to one DNS label (63 bytes) on a character boundary.
-pub fn instance_name(cable: &str, host: &str) -> String {
+pub(crate) fn instance_name(cable: &str, host: &str) -> String {
     let full = format!("{cable} on {host}");
     truncate(&full, MAX_INSTANCE_BYTES).to_string()
 }
@@ -87,7 +87,7 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The chain as the TXT record and the lab table show it: part names, nearest TDO first.
-pub fn chain_text(cable: &CableStatus) -> String {
+pub(crate) fn chain_text(cable: &CableStatus) -> String {
     cable
         .chain
         .iter()
@@ -97,7 +97,7 @@ pub fn chain_text(cable: &CableStatus) -> String {
 }
 
 /// The TXT records of a served cable.
-pub fn txt_records(cable: &CableStatus, version: &str) -> Vec<(String, String)> {
+pub(crate) fn txt_records(cable: &CableStatus, version: &str) -> Vec<(String, String)> {
     let mut txt = vec![
         ("name".to_string(), cable.name.clone()),
         (
@@ -118,7 +118,7 @@ pub fn txt_records(cable: &CableStatus, version: &str) -> Vec<(String, String)> 
 }
 
 /// TXT records on the wire: one `key=value` string each, at most 255 bytes.
-pub fn encode_txt(txt: &[(String, String)]) -> Vec<Vec<u8>> {
+pub(crate) fn encode_txt(txt: &[(String, String)]) -> Vec<Vec<u8>> {
     txt.iter()
         .map(|(k, v)| {
             truncate(&format!("{k}={v}"), MAX_TXT_BYTES)
@@ -130,7 +130,7 @@ pub fn encode_txt(txt: &[(String, String)]) -> Vec<Vec<u8>> {
 
 /// TXT strings back into keys and values (a key without `=` has an empty value; the first
 /// occurrence of a key wins, as RFC 6763 says).
-pub fn decode_txt(strings: &[Vec<u8>]) -> BTreeMap<String, String> {
+pub(crate) fn decode_txt(strings: &[Vec<u8>]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for s in strings {
         let s = String::from_utf8_lossy(s);
@@ -145,7 +145,7 @@ pub fn decode_txt(strings: &[Vec<u8>]) -> BTreeMap<String, String> {
 
 /// What the agent should publish for `status`: every serving or busy cable whose listener is
 /// reachable from other hosts. `scope_of` gives a cable's reach (see [`reach`]).
-pub fn announcements(
+pub(crate) fn announcements(
     status: &AgentStatus,
     host: &str,
     scope_of: impl Fn(&CableStatus) -> Option<Scope>,
@@ -191,7 +191,7 @@ pub struct LabCable {
 
 impl LabCable {
     /// A resolved announcement.
-    pub fn from_resolved(
+    pub(crate) fn from_resolved(
         instance: &str,
         host: &str,
         address: &str,
@@ -219,13 +219,13 @@ impl LabCable {
     }
 
     /// The Tcl line that opens this cable in Vivado's hardware manager.
-    pub fn vivado_line(&self) -> String {
+    pub(crate) fn vivado_line(&self) -> String {
         vivado_line(&self.host, self.port)
     }
 }
 
 /// `open_hw_target -xvc_url HOST:PORT` (IPv6 literals in brackets).
-pub fn vivado_line(host: &str, port: u16) -> String {
+pub(crate) fn vivado_line(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("open_hw_target -xvc_url [{host}]:{port}")
     } else {
@@ -235,7 +235,7 @@ pub fn vivado_line(host: &str, port: u16) -> String {
 
 /// Sorts by host, then port, and drops repeats of one instance (seen on several interfaces
 /// or over both IPv4 and IPv6).
-pub fn tidy(mut cables: Vec<LabCable>) -> Vec<LabCable> {
+pub(crate) fn tidy(mut cables: Vec<LabCable>) -> Vec<LabCable> {
     // An IPv4 address first among an instance's repeats: it is the one kept.
     cables.sort_by(|a, b| {
         (
@@ -258,7 +258,7 @@ pub fn tidy(mut cables: Vec<LabCable>) -> Vec<LabCable> {
 }
 
 /// The table `xvc-agent browse` prints, then one Vivado line per cable.
-pub fn render_table(cables: &[LabCable]) -> String {
+pub(crate) fn render_table(cables: &[LabCable]) -> String {
     if cables.is_empty() {
         return "no cables found\n".to_string();
     }

@@ -47,7 +47,7 @@ impl Default for AccessPolicy {
 }
 
 /// Loopback and the private address ranges (RFC 1918, RFC 4193).
-pub fn default_allow() -> Vec<IpNet> {
+pub(crate) fn default_allow() -> Vec<IpNet> {
     [
         "127.0.0.0/8",
         "::1/128",
@@ -62,7 +62,7 @@ pub fn default_allow() -> Vec<IpNet> {
 }
 
 /// Turns `::ffff:a.b.c.d` into `a.b.c.d`; leaves other addresses alone.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
@@ -74,7 +74,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 impl AccessPolicy {
     /// True when the peer is inside the allowlist.
-    pub fn is_listed(&self, peer: IpAddr) -> bool {
+    pub(crate) fn is_listed(&self, peer: IpAddr) -> bool {
         let peer = canonical(peer);
         self.allow.iter().any(|net| net.contains(&peer))
     }

@@ -26,7 +26,7 @@ pub enum Command {
 
 impl Command {
     /// TMS and TDI of a shift, split out of its vectors.
-    pub fn shift_vectors(vectors: &[u8]) -> (&[u8], &[u8]) {
+    pub(crate) fn shift_vectors(vectors: &[u8]) -> (&[u8], &[u8]) {
         vectors.split_at(vectors.len() / 2)
     }
 }
@@ -139,12 +139,12 @@ fn read_u32_le(b: &[u8]) -> u32 {
 }
 
 /// The `getinfo:` reply: `xvcServer_v1.0:<max vector bytes>\n`.
-pub fn getinfo_reply(max_vector_bytes: usize) -> Vec<u8> {
+pub(crate) fn getinfo_reply(max_vector_bytes: usize) -> Vec<u8> {
     format!("xvcServer_v1.0:{max_vector_bytes}\n").into_bytes()
 }
 
 /// The `settck:` reply: the applied period, u32 little-endian.
-pub fn settck_reply(applied_ns: u32) -> [u8; 4] {
+pub(crate) fn settck_reply(applied_ns: u32) -> [u8; 4] {
     applied_ns.to_le_bytes()
 }
 

@@ -30,7 +30,7 @@ pub struct Keepalive {
 
 impl Keepalive {
     /// The shortest bound accepted: below it, probes every second would still not fit.
-    pub const MIN_BOUND: Duration = Duration::from_secs(9);
+    pub(crate) const MIN_BOUND: Duration = Duration::from_secs(9);
 
     /// Settings under which a vanished client is detected within `bound`: a third of it
     /// silent, then four probes a ninth apart (idle + 4 × interval = 7/9), and written data
@@ -60,7 +60,10 @@ impl Default for Keepalive {
 
 /// Sets the options every session socket gets: TCP_NODELAY (replies go out at once), and
 /// keepalive with TCP_USER_TIMEOUT unless turned off.
-pub fn configure_socket(stream: &TcpStream, keepalive: Option<Keepalive>) -> std::io::Result<()> {
+pub(crate) fn configure_socket(
+    stream: &TcpStream,
+    keepalive: Option<Keepalive>,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let sock = socket2::SockRef::from(stream);
     match keepalive {
@@ -80,7 +83,7 @@ pub fn configure_socket(stream: &TcpStream, keepalive: Option<Keepalive>) -> std
 
 /// What can be told about a connection's peer without reading from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerState {
+pub(crate) enum PeerState {
     /// Nothing says the peer has gone.
     Open,
     /// The peer has sent its FIN, with commands still unread: it wants its replies.
@@ -90,7 +93,7 @@ pub enum PeerState {
 }
 
 /// Polls `fd` without blocking: has the peer closed or reset its side?
-pub fn peer_state(fd: &impl AsRawFd) -> PeerState {
+pub(crate) fn peer_state(fd: &impl AsRawFd) -> PeerState {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN | libc::POLLRDHUP,
@@ -156,9 +159,9 @@ fn quick_ack(stream: &TcpStream) {
 
 /// The result of waiting for more input.
 #[derive(Debug)]
-pub enum Received {
-    /// This many bytes were added to the input buffer.
-    Bytes(usize),
+pub(crate) enum Received {
+    /// More bytes were added to the input buffer.
+    Bytes,
     /// The peer closed its side.
     Eof,
     /// Nothing arrived within the read timeout (the idle timeout).
@@ -213,7 +216,7 @@ impl Connection {
     }
 
     /// Waits for more input, reserving room for `needed` bytes in all.
-    pub fn receive(&mut self, needed: usize) -> Received {
+    pub(crate) fn receive(&mut self, needed: usize) -> Received {
         self.input.reserve(needed.saturating_sub(self.input.len()));
         loop {
             match self.stream.read(&mut self.scratch) {
@@ -221,7 +224,7 @@ impl Connection {
                 Ok(n) => {
                     self.input.extend_from_slice(&self.scratch[..n]);
                     quick_ack(&self.stream);
-                    return Received::Bytes(n);
+                    return Received::Bytes;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Received::Idle,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -250,7 +253,7 @@ impl Connection {
     /// The connection is then reset on purpose: the client has its replies and the end of
     /// stream already, and one still writing commands fails at once, instead of waiting for
     /// the closed socket's FIN timeout on a window nobody reads any more.
-    pub fn close_gracefully(&mut self, linger: Duration) {
+    pub(crate) fn close_gracefully(&mut self, linger: Duration) {
         let _ = self.stream.shutdown(Shutdown::Write);
         let deadline = Instant::now() + linger;
         let _ = self

@@ -38,13 +38,13 @@ pub enum OnBusy {
 
 /// How long a newcomer waits for a holder that is already leaving (its peer closed, or its
 /// session is being ended) to hand the cable over.
-pub const HANDOFF_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const HANDOFF_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a holder must stay live before a newcomer is refused as busy. A client that
 /// closes and reconnects at once can be accepted a moment before its own FIN is processed
 /// (the kernel may handle the two on different CPUs); watching the holder this long tells
 /// that case from a real second client.
-pub const BUSY_CONFIRM: Duration = Duration::from_millis(50);
+pub(crate) const BUSY_CONFIRM: Duration = Duration::from_millis(50);
 
 /// How often a newcomer re-checks a live holder while confirming it is busy.
 const BUSY_RECHECK: Duration = Duration::from_millis(2);
@@ -117,7 +117,7 @@ pub enum RefuseReason {
 }
 
 impl RefuseReason {
-    pub const ALL: [RefuseReason; 4] = [
+    pub(crate) const ALL: [RefuseReason; 4] = [
         RefuseReason::NotAllowed,
         RefuseReason::Busy,
         RefuseReason::QueueTimeout,
@@ -156,7 +156,7 @@ pub enum ServerEvent {
 
 /// Where a server reports its events: called from the accept loop and session threads, so it
 /// must be cheap and must not block (typically a channel send).
-pub type EventSink = Arc<dyn Fn(ServerEvent) + Send + Sync>;
+pub(crate) type EventSink = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 
 /// An [`EventSink`] feeding an unbounded channel, and its receiving end.
 pub fn channel_sink() -> (EventSink, mpsc::UnboundedReceiver<ServerEvent>) {
@@ -249,12 +249,12 @@ impl CableServer {
     }
 
     /// Per-cable counters.
-    pub fn stats(&self) -> Arc<CableStats> {
+    pub(crate) fn stats(&self) -> Arc<CableStats> {
         self.shared.stats.clone()
     }
 
     /// Hands the server a (re)opened cable. A cable lent to a session is not replaced.
-    pub fn install_cable(&self, cable: Box<dyn Cable>) {
+    pub(crate) fn install_cable(&self, cable: Box<dyn Cable>) {
         if self.shared.slot.install(cable).is_some() {
             cable_log!(
                 warn,

@@ -116,7 +116,7 @@ impl<'a> Session<'a> {
                     }
                 }
                 Ok(Decoded::Incomplete { needed }) => match self.connection.receive(needed) {
-                    Received::Bytes(_) => {}
+                    Received::Bytes => {}
                     Received::Eof if self.connection.input().is_empty() => {
                         return SessionEnd::ClientClosed
                     }

@@ -28,13 +28,13 @@ impl Shutdown {
     }
 
     /// Stops everything that watches this signal. Idempotent.
-    pub fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
     }
 
     /// True once [`Shutdown::trigger`] has been called.
-    pub fn is_triggered(&self) -> bool {
+    pub(crate) fn is_triggered(&self) -> bool {
         self.inner.triggered.load(Ordering::SeqCst)
     }
 

@@ -41,30 +41,30 @@ impl Holder {
     }
 
     /// Records that a command arrived now.
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         let ms = self.started.elapsed().as_millis() as u64;
         self.last_command_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the last command (since connecting, before the first).
-    pub fn idle_for(&self) -> Duration {
+    pub(crate) fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.last_command_ms.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
     }
 
     /// True while the client is connected and nobody has asked to end its session: such a
     /// holder is never cut short for a newcomer.
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         !self.is_disconnected() && peer_state(&self.socket) == PeerState::Open
     }
 
     /// True once [`Holder::disconnect`] was called (checked between commands: no copy made).
-    pub fn is_disconnected(&self) -> bool {
+    pub(crate) fn is_disconnected(&self) -> bool {
         lock(&self.disconnected_by).is_some()
     }
 
     /// Who ended the session with [`Holder::disconnect`], if anyone did.
-    pub fn disconnected_by(&self) -> Option<String> {
+    pub(crate) fn disconnected_by(&self) -> Option<String> {
         lock(&self.disconnected_by).clone()
     }
 
@@ -76,13 +76,13 @@ impl Holder {
 
     /// Makes the session's next read return at once (its in-flight command still completes
     /// and its reply still goes out).
-    pub fn stop_reading(&self) {
+    pub(crate) fn stop_reading(&self) {
         let _ = self.socket.shutdown(Shutdown::Read);
     }
 
     /// The connection will be reset rather than closed cleanly: for a session cut off in the
     /// middle of a reply, so the client sees an error, not a clean end after a cut reply.
-    pub fn reset_on_close(&self) {
+    pub(crate) fn reset_on_close(&self) {
         let _ = socket2::SockRef::from(&self.socket).set_linger(Some(Duration::ZERO));
     }
 }
@@ -102,7 +102,7 @@ struct State {
 }
 
 /// What [`CableSlot::lend`] did.
-pub enum Lend {
+pub(crate) enum Lend {
     /// The cable, now lent to the given holder.
     Lent(Box<dyn Cable>),
     /// Another client holds it.
@@ -116,7 +116,7 @@ pub enum Lend {
 }
 
 /// What [`CableSlot::close`] found.
-pub enum Closing {
+pub(crate) enum Closing {
     /// Closed; the cable, unless it had failed.
     Done(Option<Box<dyn Cable>>),
     /// Still lent: the holder must let go first.
@@ -124,7 +124,7 @@ pub enum Closing {
 }
 
 /// The one place a server's cable lives.
-pub struct CableSlot {
+pub(crate) struct CableSlot {
     state: Mutex<State>,
     changed: Notify,
 }
@@ -154,7 +154,7 @@ impl CableSlot {
 
     /// Lends the cable to `holder` if it is free and it is this client's turn: a client
     /// with a `ticket` must be first in line; one without may take it only if nobody waits.
-    pub fn lend(&self, ticket: Option<u64>, holder: &Arc<Holder>) -> Lend {
+    pub(crate) fn lend(&self, ticket: Option<u64>, holder: &Arc<Holder>) -> Lend {
         let mut state = lock(&self.state);
         let my_turn = match ticket {
             Some(t) => state.line.front() == Some(&t),
@@ -177,7 +177,7 @@ impl CableSlot {
     }
 
     /// Joins the line of waiting clients.
-    pub fn join_line(&self) -> u64 {
+    pub(crate) fn join_line(&self) -> u64 {
         let mut state = lock(&self.state);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -186,13 +186,13 @@ impl CableSlot {
     }
 
     /// Leaves the line (served elsewhere, refused, gone or timed out).
-    pub fn leave_line(&self, ticket: u64) {
+    pub(crate) fn leave_line(&self, ticket: u64) {
         lock(&self.state).line.retain(|&t| t != ticket);
         self.changed.notify_waiters();
     }
 
     /// A session hands the cable back (`None`: it failed). Ignored unless `holder` holds it.
-    pub fn give_back(&self, holder: &Arc<Holder>, cable: Option<Box<dyn Cable>>) {
+    pub(crate) fn give_back(&self, holder: &Arc<Holder>, cable: Option<Box<dyn Cable>>) {
         let mut state = lock(&self.state);
         if matches!(&state.holding, Holding::Lent(h) if Arc::ptr_eq(h, holder)) {
             state.holding = cable.map_or(Holding::Failed, Holding::Free);

@@ -20,7 +20,7 @@ pub struct LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = SHIFT_LATENCY_BUCKETS
             .iter()
@@ -33,7 +33,7 @@ impl LatencyHistogram {
 
     /// Cumulative counts per bucket bound (the last is `+Inf`, i.e. the total) and the sum in
     /// seconds, as Prometheus wants them.
-    pub fn snapshot(&self) -> (Vec<u64>, f64) {
+    pub(crate) fn snapshot(&self) -> (Vec<u64>, f64) {
         let mut total = 0;
         let cumulative = self
             .counts
@@ -57,11 +57,4 @@ pub struct CableStats {
     /// Refused connections, indexed like [`RefuseReason::ALL`].
     pub refused: [AtomicU64; RefuseReason::ALL.len()],
     pub shift_latency: LatencyHistogram,
-}
-
-impl CableStats {
-    /// Refused connections of every reason.
-    pub fn refused_total(&self) -> u64 {
-        self.refused.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
 }
