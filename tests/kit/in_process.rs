@@ -78,14 +78,7 @@ impl InProcess {
         opener: Arc<dyn CableOpener>,
     ) -> InProcess {
         std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            // Opens run on the blocking pool, whose idle threads otherwise linger for 10 s:
-            // thread counts then settle quickly after a burst of opens.
-            .thread_keep_alive(Duration::from_millis(100))
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let opts = RunOptions {
