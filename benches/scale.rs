@@ -7,14 +7,11 @@
 //! model of every cable, so its CPU per megabyte is an upper bound on what the driver alone
 //! costs with real cables.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/harness/mod.rs"]
-mod harness;
+#[path = "../tests/kit/mod.rs"]
+mod kit;
 
-use common::XvcClient;
-use harness::scale::{run, ScaleRun};
-use harness::{loopback, port_block, refused, InProcess, IDCODE};
+use kit::scale::{run, ScaleRun};
+use kit::{loopback, port_block, refused, InProcess, XvcClient, IDCODE};
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

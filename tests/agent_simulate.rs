@@ -1,36 +1,20 @@
 //! The agent binary with `--simulate`: real process, real TCP, and a real XVC client
 //! (openFPGALoader) detecting the emulated FPGA.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::{free_port_range, wait_for, XvcClient};
-use harness::NotifySocket;
+use indoc::formatdoc;
+use kit::{cli, loopback, port_block, session, Agent, Launch, XvcClient, IDCODE, T};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const T: Duration = Duration::from_secs(20);
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
+use std::time::Duration;
+use xvc_agent::ftdi::profiles::HS2;
+use xvc_agent::xvc::codec::{self, Command as Xvc};
 
 /// Starts `--simulate N` on 127.0.0.1 with the pool at `base` and waits for READY=1.
-fn start_simulated(
-    dir: &tempfile::TempDir,
-    config: &str,
-    cables: usize,
-    base: u16,
-) -> (Agent, NotifySocket) {
-    start_ready(
-        dir,
+fn start_simulated(config: &str, cables: usize, base: u16) -> Agent {
+    Agent::start(
         config,
         &[
             "--simulate",
@@ -59,83 +43,27 @@ fn openfpgaloader(port: u16, args: &[&std::ffi::OsStr]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Starts the agent and waits for its READY=1 (readiness without touching its ports).
-fn start_ready(dir: &tempfile::TempDir, config: &str, args: &[&str]) -> (Agent, NotifySocket) {
-    let notify = NotifySocket::new(dir.path());
-    let agent = start_agent_env(
-        dir,
-        config,
-        args,
-        &[("NOTIFY_SOCKET", notify.path.to_str().unwrap())],
-    );
-    notify.wait_count("READY=1", 1);
-    (agent, notify)
-}
-
-/// Starts `xvc-agent run` with a config file and state directory of its own.
-fn start_agent_env(
-    dir: &tempfile::TempDir,
-    config: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Agent {
-    let config_path = dir.path().join("config.yaml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--control-socket")
-        .arg(dir.path().join("control.sock"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("agent.log")).unwrap())
-        .spawn()
-        .expect("start xvc-agent");
-    Agent(child)
-}
-
-fn signal(agent: &Agent, sig: libc::c_int) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(agent.0.id() as libc::pid_t, sig) };
-}
-
-fn terminate(agent: &mut Agent) -> std::process::ExitStatus {
-    signal(agent, libc::SIGTERM);
-    wait_for("agent to exit after SIGTERM", T, || {
-        agent.0.try_wait().unwrap()
-    })
-}
-
 #[test]
 fn openfpgaloader_detects_both_simulated_cables() {
-    let base = free_port_range(2);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut agent, _notify) = start_simulated(&dir, "", 2, base);
+    let base = port_block(2);
+    let mut agent = start_simulated("", 2, base);
     for port in [base, base + 1] {
         let (ok, text) = openfpgaloader(port, &["--detect".as_ref()]);
         assert!(ok, "openFPGALoader failed:\n{text}");
         assert!(text.contains("0x362d093"), "IDCODE not found:\n{text}");
         assert!(text.contains("xc7a35"), "part not named:\n{text}");
     }
-    let started = Instant::now();
-    let status = terminate(&mut agent);
+    let (status, took) = agent.terminate();
     assert!(status.success(), "agent exit status {status}");
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(took < Duration::from_secs(6));
 }
 
 #[test]
 fn openfpgaloader_loads_a_bitstream() {
-    let base = free_port_range(1);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut agent, _notify) = start_simulated(&dir, "", 1, base);
+    let base = port_block(1);
+    let mut agent = start_simulated("", 1, base);
     // A raw 256 KiB image: openFPGALoader resets the part, shifts it into CFG_IN and checks DONE.
-    let image = dir.path().join("image.bin");
+    let image = agent.dir.path().join("image.bin");
     let data: Vec<u8> = (0..256 * 1024u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
@@ -151,19 +79,15 @@ fn openfpgaloader_loads_a_bitstream() {
     );
     assert!(ok, "openFPGALoader failed:\n{text}");
     assert!(text.contains("Done"), "load did not finish:\n{text}");
-    assert!(terminate(&mut agent).success());
+    assert!(agent.terminate().0.success());
 }
 
 #[test]
 fn sigterm_ends_an_active_session_and_closes_ports() {
-    let base = free_port_range(1);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut agent, _notify) = start_simulated(&dir, "shutdown_timeout: 2s\n", 1, base);
-    let addr: SocketAddr = ([127, 0, 0, 1], base).into();
-    let client = wait_for("a session", T, || {
-        let mut c = XvcClient::connect(addr).ok()?;
-        c.read_idcode().ok().map(|_| c)
-    });
+    let base = port_block(1);
+    let mut agent = start_simulated("shutdown_timeout: 2s\n", 1, base);
+    let addr = loopback(base);
+    let client = session(addr);
     // Keep the cable busy with back-to-back 64 KiB shifts from another thread (each one far
     // shorter than shutdown_timeout, so the in-flight one always completes).
     const SHIFT: usize = 64 << 10;
@@ -204,14 +128,12 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
         }
     });
     first_rx.recv_timeout(T).expect("a first reply");
-    let started = Instant::now();
-    let status = terminate(&mut agent);
+    let (status, took) = agent.terminate();
     assert!(status.success(), "agent exit status {status}");
     // A bound with slack for a loaded machine, not a timing measurement.
     assert!(
-        started.elapsed() < Duration::from_secs(2 + 3),
-        "stopped within shutdown_timeout (2 s): {:?}",
-        started.elapsed()
+        took < Duration::from_secs(2 + 3),
+        "stopped within shutdown_timeout (2 s): {took:?}"
     );
     // The client got whole replies only (the in-flight shift completed), then EOF.
     let total = drain.join().unwrap();
@@ -223,28 +145,25 @@ fn sigterm_ends_an_active_session_and_closes_ports() {
 
 #[test]
 fn sd_notify_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let notify = NotifySocket::new(dir.path());
-    let base = free_port_range(1);
-    let mut agent = start_agent_env(
-        &dir,
+    let base = port_block(1);
+    let mut agent = Launch {
+        env: &[("WATCHDOG_USEC", "200000")],
+        ..Launch::default()
+    }
+    .start(
         "listen: 127.0.0.1\n",
         &["--simulate", "1", "--base-port", &base.to_string()],
-        &[
-            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "200000"),
-        ],
     );
+    let notify = &agent.notify;
     let ready = notify.wait_message("READY=1", 1);
     assert!(ready.contains("STATUS=1 serving"), "{ready}");
     notify.wait_count("WATCHDOG=1", 1);
-    signal(&agent, libc::SIGHUP);
+    agent.signal(libc::SIGHUP);
     let reloading = notify.wait_message("RELOADING=1", 1);
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
     notify.wait_count("READY=1", 2);
-    signal(&agent, libc::SIGTERM);
-    notify.wait_count("STOPPING=1", 1);
-    let status = wait_for("agent exit", T, || agent.0.try_wait().unwrap());
+    let (status, _) = agent.terminate();
+    agent.notify.wait_count("STOPPING=1", 1);
     assert!(status.success());
 }
 
@@ -252,13 +171,16 @@ fn sd_notify_sequence() {
 fn check_config_reports_every_error_with_exit_78() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, "ports: 10-5\naccess: loose\nbogus: 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    std::fs::write(
+        &path,
+        indoc::indoc! {"
+            ports: 10-5
+            access: loose
+            bogus: 1
+        "},
+    )
+    .unwrap();
+    let out = cli(["check-config", "--config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     let p = path.display().to_string();
@@ -270,37 +192,32 @@ fn check_config_reports_every_error_with_exit_78() {
         assert!(err.contains(&line), "missing {line} in:\n{err}");
     }
     std::fs::write(&path, "ports: 3000-3010\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = cli(["check-config", "--config", path.to_str().unwrap()]);
     assert!(out.status.success());
-}
-
-fn xvc_agent(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]
 fn status_table_and_json_over_the_control_socket() {
-    let base = free_port_range(2);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: bench-a\n    match: {{ serial: SIM000001 }}\n    port: {base}\n",
+    let base = port_block(2);
+    let config = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {}-{}
+        cables:
+          - name: bench-a
+            match: {{ serial: SIM000001 }}
+            port: {base}
+        ",
         base + 1,
         base + 1
     );
-    let (mut agent, _notify) = start_ready(&dir, &config, &["--simulate", "2"]);
-    let sock = dir.path().join("control.sock");
+    let mut agent = Agent::start(&config, &["--simulate", "2"]);
+    let sock = agent.control_socket();
     let sock = sock.to_str().unwrap();
-    let mut client = XvcClient::connect(([127, 0, 0, 1], base).into()).unwrap();
+    let mut client = XvcClient::connect(loopback(base)).unwrap();
     assert_eq!(client.read_idcode().unwrap(), 0x0362_D093);
 
-    let out = xvc_agent(&["status", "--socket", sock]);
+    let out = cli(["status", "--socket", sock]);
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     let row = table
@@ -325,7 +242,7 @@ fn status_table_and_json_over_the_control_socket() {
         "{table}"
     );
 
-    let out = xvc_agent(&["status", "--json", "--socket", sock]);
+    let out = cli(["status", "--json", "--socket", sock]);
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cables = json["cables"].as_array().unwrap();
@@ -336,14 +253,14 @@ fn status_table_and_json_over_the_control_socket() {
     assert!(cables[0]["shifts"].as_u64().unwrap() >= 3);
     assert_eq!(cables[1]["state"], "serving");
     drop(client);
-    assert!(terminate(&mut agent).success());
+    assert!(agent.terminate().0.success());
 }
 
 #[test]
 fn status_without_an_agent_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("nothing.sock");
-    let out = xvc_agent(&["status", "--socket", sock.to_str().unwrap()]);
+    let out = cli(["status", "--socket", sock.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not running"), "{err}");
@@ -395,16 +312,19 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
 
 #[test]
 fn metrics_scrape_covers_both_cables() {
-    let base = free_port_range(2);
-    let metrics_port = free_port_range(1);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!("listen: 127.0.0.1\nmetrics: {{ listen: 127.0.0.1:{metrics_port} }}\n");
-    let (mut agent, _n) = start_ready(
-        &dir,
+    let base = port_block(2);
+    let metrics_port = port_block(1);
+    let config = formatdoc!(
+        "
+        listen: 127.0.0.1
+        metrics: {{ listen: 127.0.0.1:{metrics_port} }}
+        "
+    );
+    let mut agent = Agent::start(
         &config,
         &["--simulate", "2", "--base-port", &base.to_string()],
     );
-    let mut client = XvcClient::connect(([127, 0, 0, 1], base).into()).unwrap();
+    let mut client = XvcClient::connect(loopback(base)).unwrap();
     client.read_idcode().unwrap();
     let mut http = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
     http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -437,5 +357,61 @@ fn metrics_scrape_covers_both_cables() {
     );
     find("xvc_agent_build_info", "version=");
     drop(client);
-    assert!(terminate(&mut agent).success());
+    assert!(agent.terminate().0.success());
+}
+
+/// The facts the Python harnesses share (tests/kit/facts.py) are the product's: the HS2's
+/// identity, the simulated part's IDCODE, the XVC words and defaults.
+#[test]
+fn the_python_harnesses_facts_are_the_products() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kit/facts.py");
+    let text = std::fs::read_to_string(path).expect("tests/kit/facts.py");
+    let facts: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once(" = "))
+        .filter(|(name, _)| {
+            name.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    // Python literals of the product's values.
+    let word = |encoded: Vec<u8>, args: usize| {
+        format!(
+            "b{:?}",
+            std::str::from_utf8(&encoded[..encoded.len() - args]).unwrap()
+        )
+    };
+    let info = String::from_utf8(codec::getinfo_reply(1)).unwrap();
+    let want: BTreeMap<&str, String> = [
+        ("HS2_VID", format!("{:#06x}", HS2.vid)),
+        ("HS2_PID", format!("{:#06x}", HS2.pid)),
+        (
+            "HS2_MANUFACTURER",
+            format!("{:?}", HS2.manufacturer.unwrap()),
+        ),
+        ("HS2_PRODUCT", format!("{:?}", HS2.product.unwrap())),
+        ("XC7A35T_IDCODE", format!("0x{IDCODE:08X}")),
+        ("XVC_GETINFO", word(codec::encode(&Xvc::GetInfo), 0)),
+        (
+            "XVC_SETTCK",
+            word(codec::encode(&Xvc::SetTck { period_ns: 0 }), 4),
+        ),
+        ("XVC_SHIFT", word(codec::encode_shift(0, &[], &[]), 4)),
+        (
+            "XVC_INFO_PREFIX",
+            format!("{:?}", &info[..=info.rfind(':').unwrap()]),
+        ),
+        ("XVC_DEFAULT_PORT", xvc_agent::xvc::DEFAULT_PORT.to_string()),
+        (
+            "XVC_MAX_VECTOR_BYTES",
+            xvc_agent::xvc::DEFAULT_MAX_VECTOR_BYTES.to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let have: BTreeMap<&str, String> = facts
+        .iter()
+        .map(|(name, value)| (*name, value.trim().to_string()))
+        .collect();
+    assert_eq!(have, want, "{path} differs from the product");
 }

@@ -2,65 +2,28 @@
 //! per-cable server, the FTDI driver and the FT232H emulator into the 7-series configuration
 //! model, in randomly sized shifts; the model must have received exactly those bits.
 
+mod kit;
+
+use kit::{XvcClient, T};
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 use xvc_agent::ftdi::profiles::HS2;
 use xvc_agent::ftdi::{FtdiCable, TdoEdge};
 use xvc_agent::sim::ft232h::Ft232h;
 use xvc_agent::sim::parts::series7;
 use xvc_agent::sim::JtagChain;
-use xvc_agent::xvc::codec;
 use xvc_agent::xvc::server::{CableServer, ServerSettings};
 
-struct Client {
-    s: TcpStream,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Client { s }
-    }
-
-    fn shift(&mut self, nbits: u32, tms: &[u8], tdi: &[u8]) -> std::io::Result<Vec<u8>> {
-        self.s.write_all(&codec::encode_shift(nbits, tms, tdi))?;
-        let mut tdo = vec![0; nbits.div_ceil(8) as usize];
-        self.s.read_exact(&mut tdo)?;
-        Ok(tdo)
-    }
-
-    /// Clocks (tms, tdi) pairs and returns TDO bits.
-    fn bits(&mut self, seq: &[(bool, bool)]) -> Vec<bool> {
-        let n = seq.len();
-        let mut tms = vec![0u8; n.div_ceil(8)];
-        let mut tdi = vec![0u8; n.div_ceil(8)];
-        for (i, &(m, d)) in seq.iter().enumerate() {
-            tms[i / 8] |= u8::from(m) << (i % 8);
-            tdi[i / 8] |= u8::from(d) << (i % 8);
-        }
-        let tdo = self.shift(n as u32, &tms, &tdi).unwrap();
-        (0..n).map(|i| tdo[i / 8] >> (i % 8) & 1 != 0).collect()
-    }
-
-    fn tms_path(&mut self, path: &[bool]) {
-        let seq: Vec<_> = path.iter().map(|&m| (m, false)).collect();
-        self.bits(&seq);
-    }
-
-    /// From Run-Test/Idle: loads a 6-bit instruction, back to Run-Test/Idle; returns the
-    /// captured IR value.
-    fn load_ir(&mut self, instr: u64) -> u64 {
-        let mut seq = vec![(true, false), (true, false), (false, false), (false, false)];
-        seq.extend((0..6).map(|i| (i == 5, instr >> i & 1 != 0)));
-        seq.extend([(true, false), (false, false)]);
-        let out = self.bits(&seq);
-        (0..6).fold(0, |acc, i| acc | u64::from(out[4 + i]) << i)
-    }
+/// From Run-Test/Idle: loads a 6-bit instruction, back to Run-Test/Idle; returns the captured
+/// IR value.
+fn load_ir(c: &mut XvcClient, instr: u64) -> u64 {
+    let mut seq = vec![(true, false), (true, false), (false, false), (false, false)];
+    seq.extend((0..6).map(|i| (i == 5, instr >> i & 1 != 0)));
+    seq.extend([(true, false), (false, false)]);
+    let out = c.bits(&seq).unwrap();
+    (0..6).fold(0, |acc, i| acc | u64::from(out[4 + i]) << i)
 }
 
 /// Bits `off..off + n` of `src` as a fresh little-endian vector.
@@ -87,20 +50,19 @@ fn bit_slice(src: &[u8], off: usize, n: usize) -> Vec<u8> {
 }
 
 fn program(addr: SocketAddr, chip: &Ft232h, payload: &[u8], seed: u64) {
-    let mut c = Client::connect(addr);
-    c.s.write_all(b"getinfo:").unwrap();
-    let mut info = [0u8; 64];
-    let n = c.s.read(&mut info).unwrap();
-    assert!(info[..n].starts_with(b"xvcServer_v1.0:"));
+    let mut c = XvcClient::connect(addr).unwrap();
+    c.stream.set_read_timeout(Some(T)).unwrap();
+    let info = c.getinfo().unwrap();
+    assert!(info.as_bytes().starts_with(b"xvcServer_v1.0:"));
 
     // Test-Logic-Reset, Run-Test/Idle, JPROGRAM, housecleaning clocks, CFG_IN.
-    c.tms_path(&[true, true, true, true, true, false]);
-    let cap = c.load_ir(series7::JPROGRAM);
+    c.tms_path(&[true, true, true, true, true, false]).unwrap();
+    let cap = load_ir(&mut c, series7::JPROGRAM);
     assert_eq!(cap & 0b11, 0b01);
-    c.tms_path(&[false; 100]);
-    let cap = c.load_ir(series7::CFG_IN);
+    c.tms_path(&[false; 100]).unwrap();
+    let cap = load_ir(&mut c, series7::CFG_IN);
     assert_ne!(cap & series7::CAPTURE_INIT, 0, "INIT after housecleaning");
-    c.tms_path(&[true, false, false]); // Shift-DR
+    c.tms_path(&[true, false, false]).unwrap(); // Shift-DR
 
     let total = payload.len() * 8;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -129,11 +91,11 @@ fn program(addr: SocketAddr, chip: &Ft232h, payload: &[u8], seed: u64) {
         shifts,
         "one host turnaround per XVC shift"
     );
-    c.tms_path(&[true, false]); // Update-DR, Run-Test/Idle
+    c.tms_path(&[true, false]).unwrap(); // Update-DR, Run-Test/Idle
 
-    c.load_ir(series7::JSTART);
-    c.tms_path(&[false; 32]);
-    let cap = c.load_ir(series7::BYPASS);
+    load_ir(&mut c, series7::JSTART);
+    c.tms_path(&[false; 32]).unwrap();
+    let cap = load_ir(&mut c, series7::BYPASS);
     assert_ne!(cap & series7::CAPTURE_DONE, 0, "DONE after JSTART");
 }
 

@@ -4,17 +4,14 @@
 //! render in a real browser (Debian's headless chromium) with a screenshot kept under
 //! target/tmp.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::{free_port_range, wait_for, XvcClient};
-use harness::Agent;
+use indoc::formatdoc;
+use kit::{cli, loopback, poll, port_block, wait_for_port, Agent, XvcClient, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const T: Duration = Duration::from_secs(20);
 
 struct Lab {
     agent: Agent,
@@ -24,16 +21,21 @@ struct Lab {
 
 /// Two simulated cables on 127.0.0.1, the HTTP listener on `http`, `allow:` as given.
 fn start(allow: &str) -> Lab {
-    let base = free_port_range(2);
-    let http = free_port_range(1);
-    let config = format!(
-        "listen: 127.0.0.1\nallow: [{allow}]\nhttp: {{ listen: 127.0.0.1:{http} }}\nadvertise: off\n"
+    let base = port_block(2);
+    let http = port_block(1);
+    let config = formatdoc!(
+        "
+        listen: 127.0.0.1
+        allow: [{allow}]
+        http: {{ listen: 127.0.0.1:{http} }}
+        advertise: off
+        "
     );
     let agent = Agent::start(
         &config,
         &["--simulate", "2", "--base-port", &base.to_string()],
     );
-    common::wait_for_port(([127, 0, 0, 1], http).into(), T);
+    wait_for_port(loopback(http), T);
     Lab { agent, http, base }
 }
 
@@ -62,11 +64,8 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
 }
 
 fn status_json(lab: &Lab) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .args(["status", "--json", "--socket"])
-        .arg(lab.agent.control_socket())
-        .output()
-        .unwrap();
+    let socket = lab.agent.control_socket();
+    let out = cli(["status", "--json", "--socket", socket.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -74,10 +73,10 @@ fn status_json(lab: &Lab) -> serde_json::Value {
 #[test]
 fn api_is_the_status_model() {
     let lab = start("127.0.0.0/8");
-    let mut holder = XvcClient::connect(([127, 0, 0, 1], lab.base).into()).unwrap();
+    let mut holder = XvcClient::connect(loopback(lab.base)).unwrap();
     holder.read_idcode().unwrap();
     // Wait until the agent shows the session, then compare with nothing moving.
-    wait_for("cable 1 busy", T, || {
+    poll("cable 1 busy", T, || {
         let v = status_json(&lab);
         (v["cables"][0]["state"] == "busy").then_some(())
     });
@@ -129,7 +128,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 #[test]
 fn metrics_parse_and_keep_their_series() {
     let lab = start("127.0.0.0/8");
-    let mut client = XvcClient::connect(([127, 0, 0, 1], lab.base).into()).unwrap();
+    let mut client = XvcClient::connect(loopback(lab.base)).unwrap();
     client.read_idcode().unwrap();
     let (code, head, body) = get(lab.http, "/metrics");
     assert_eq!(code, 200, "{head}");
@@ -259,7 +258,7 @@ fn chromium(profile: &std::path::Path, args: &[&str]) -> String {
         out
     });
     let start = Instant::now();
-    let status = wait_for("chromium to finish", Duration::from_secs(120), || {
+    let status = poll("chromium to finish", Duration::from_secs(120), || {
         child.try_wait().unwrap()
     });
     assert!(status.success(), "chromium {args:?}: {status}");
@@ -270,7 +269,7 @@ fn chromium(profile: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn pages_in_a_real_browser() {
     let lab = start("127.0.0.0/8");
-    let mut holder = XvcClient::connect(([127, 0, 0, 1], lab.base).into()).unwrap();
+    let mut holder = XvcClient::connect(loopback(lab.base)).unwrap();
     holder.read_idcode().unwrap();
     let client_addr = holder.stream.local_addr().unwrap().to_string();
     let profile = tempfile::tempdir().unwrap();

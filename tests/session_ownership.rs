@@ -3,11 +3,11 @@
 //! a client whose host vanishes without a FIN, and an administrator ending a session. All
 //! over real TCP, against the agent binary or the in-process supervisor.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::XvcClient;
-use harness::{loopback, poll, port_block, Agent, InProcess, IDCODE, T};
+use indoc::formatdoc;
+use kit::{cli, loopback, opener, poll, port_block, raw_stream as connect, Agent, InProcess};
+use kit::{XvcClient, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -15,11 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
-use xvc_agent::ftdi::profiles::Profile;
-use xvc_agent::ftdi::CableOptions;
-use xvc_agent::hotplug::CableInfo;
-use xvc_agent::jtag::{Cable, CableError};
-use xvc_agent::xvc::codec;
+use xvc_agent::xvc::codec::{self, Command as Xvc};
 
 const GETINFO_REPLY: &str = "xvcServer_v1.0:1048576\n";
 
@@ -31,7 +27,7 @@ fn try_getinfo(stream: &mut TcpStream) -> Result<String, String> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     stream
-        .write_all(b"getinfo:")
+        .write_all(&codec::encode(&Xvc::GetInfo))
         .map_err(|e| format!("{me}: write: {e}"))?;
     let mut reply = Vec::new();
     let mut byte = [0u8; 1];
@@ -45,20 +41,18 @@ fn try_getinfo(stream: &mut TcpStream) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(T)).unwrap();
-    s.set_nodelay(true).unwrap();
-    s
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn one_cable_agent(port: u16) -> Agent {
     Agent::start(
-        &format!("listen: 127.0.0.1\nports: {port}-{port}\n"),
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {port}-{port}
+            "
+        ),
         &["--simulate", "1"],
     )
 }
@@ -68,7 +62,7 @@ fn a_client_reconnecting_at_once_after_a_close_is_always_served() {
     let p = port_block(1);
     let agent = one_cable_agent(p);
     let addr = loopback(p);
-    let cycles = harness::env_count("XVC_RECONNECT_CYCLES", 1000);
+    let cycles = kit::env_count("XVC_RECONNECT_CYCLES", 1000);
     let mut refusals = 0;
     let mut handoffs = Vec::with_capacity(cycles);
     let mut previous: Option<TcpStream> = None;
@@ -142,7 +136,7 @@ fn a_client_connecting_right_after_the_agent_closed_a_misbehaving_one_is_served(
     let p = port_block(1);
     let agent = one_cable_agent(p);
     let addr = loopback(p);
-    let cycles = harness::env_count("XVC_GARBAGE_CYCLES", 300);
+    let cycles = kit::env_count("XVC_GARBAGE_CYCLES", 300);
     let mut refusals = 0;
     let mut costs = Vec::with_capacity(cycles);
     for _ in 0..cycles {
@@ -186,46 +180,48 @@ fn a_client_connecting_right_after_the_agent_closed_a_misbehaving_one_is_served(
     );
 }
 
-/// Opens simulated cables, but only once the test lets it (a cable slow to initialise).
-struct GatedOpener {
+/// A gate that stays shut until the test releases it (a cable slow to initialise).
+#[derive(Default)]
+struct Gate {
     open: Mutex<bool>,
     opened: Condvar,
 }
 
-impl GatedOpener {
+impl Gate {
     fn release(&self) {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
     }
-}
 
-impl CableOpener for GatedOpener {
-    fn open(
-        &self,
-        info: &CableInfo,
-        profile: &'static Profile,
-        options: &CableOptions,
-    ) -> Result<Box<dyn Cable>, CableError> {
+    fn pass(&self) {
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.opened.wait(open).unwrap();
         }
-        drop(open);
-        SimulatedOpener.open(info, profile, options)
     }
 }
 
 #[test]
 fn port_checks_during_opening_never_take_the_session_from_the_real_client() {
     let p = port_block(1);
-    let gate = Arc::new(GatedOpener {
-        open: Mutex::new(false),
-        opened: Condvar::new(),
-    });
+    let gate = Arc::new(Gate::default());
+    // Opens simulated cables, but only once the test lets it.
+    let gated = {
+        let gate = gate.clone();
+        opener(move |info, profile, options| {
+            gate.pass();
+            SimulatedOpener.open(info, profile, options)
+        })
+    };
     let agent = InProcess::start(
-        &format!("listen: 127.0.0.1\nports: {p}-{p}\n"),
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{p}
+            "
+        ),
         &[],
-        gate.clone(),
+        gated,
     );
     agent.plug(1);
     agent.wait_state("SIM000001", CableState::Starting);
@@ -234,7 +230,7 @@ fn port_checks_during_opening_never_take_the_session_from_the_real_client() {
         drop(connect(loopback(p)));
     }
     let mut client = connect(loopback(p));
-    client.write_all(b"getinfo:").unwrap();
+    client.write_all(&codec::encode(&Xvc::GetInfo)).unwrap();
     gate.release();
     let mut reply = vec![0u8; GETINFO_REPLY.len()];
     client
@@ -281,13 +277,6 @@ fn a_live_active_holder_still_refuses_a_second_client_and_names_itself() {
 // ---------------------------------------------------------------------------------------------
 // Administrator override
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xvc-agent"))
-        .args(args)
-        .output()
-        .expect("run xvc-agent")
-}
-
 /// Reads until the connection ends; returns the bytes received.
 fn drain(stream: &mut TcpStream) -> usize {
     let mut total = 0;
@@ -304,8 +293,15 @@ fn drain(stream: &mut TcpStream) -> usize {
 fn disconnect_by_name_serial_and_port_frees_the_cable_for_the_next_client() {
     let p = port_block(2);
     let agent = Agent::start(
-        &format!(
-            "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: bench-a\n    match: {{ serial: SIM000001 }}\n    port: {p}\n",
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {}-{}
+            cables:
+              - name: bench-a
+                match: {{ serial: SIM000001 }}
+                port: {p}
+            ",
             p + 1,
             p + 1
         ),
@@ -327,7 +323,7 @@ fn disconnect_by_name_serial_and_port_frees_the_cable_for_the_next_client() {
                 &vec![0xA5; n],
             ))
             .unwrap();
-        let out = cli(&["disconnect", "--socket", sock, which]);
+        let out = cli(["disconnect", "--socket", sock, which]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "disconnect {which}: {out:?}");
         assert!(
@@ -345,11 +341,11 @@ fn disconnect_by_name_serial_and_port_frees_the_cable_for_the_next_client() {
         agent.log()
     );
     // A cable without a client: nothing to end, not an error.
-    let out = cli(&["disconnect", "--socket", sock, "SIM000002"]);
+    let out = cli(["disconnect", "--socket", sock, "SIM000002"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no client"));
     // An unknown cable is a clear error, exit status 1.
-    let out = cli(&["disconnect", "--socket", sock, "no-such-cable"]);
+    let out = cli(["disconnect", "--socket", sock, "no-such-cable"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -368,7 +364,7 @@ fn only_root_the_agent_user_or_its_group_may_disconnect() {
     let as_nobody = |sock: &str| {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_xvc-agent"))
+            .arg(kit::BINARY)
             .args(["disconnect", "--socket", sock, "SIM000001"])
             .output()
             .expect("run setpriv (util-linux)")
@@ -412,7 +408,7 @@ fn status_shows_how_long_the_holder_has_been_silent() {
         idle(&agent).filter(|&s| s >= 2)
     });
     assert!(silent >= 2);
-    let table = cli(&[
+    let table = cli([
         "status",
         "--socket",
         agent.control_socket().to_str().unwrap(),
@@ -492,7 +488,13 @@ fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
     let port = 2542;
     let agent = Agent::start_wrapped(
         &["ip", "netns", "exec", &host],
-        &format!("listen: 192.0.2.1\nports: {port}-{port}\nallow: [192.0.2.0/24]\n"),
+        &formatdoc!(
+            "
+            listen: 192.0.2.1
+            ports: {port}-{port}
+            allow: [192.0.2.0/24]
+            "
+        ),
         &["--simulate", "1"],
     );
     let server: SocketAddr = ([192, 0, 2, 1], port).into();
@@ -529,7 +531,9 @@ fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
         c.read_idcode().unwrap()
     });
     assert_eq!(reply, IDCODE);
-    let _ = laptop_client.stream.write_all(b"getinfo:");
+    let _ = laptop_client
+        .stream
+        .write_all(&codec::encode(&Xvc::GetInfo));
     drop(agent);
     drop(namespaces);
 }

@@ -3,24 +3,19 @@
 //! and SIGTERM during transfers. Each costs at most the session on the faulty cable; the other
 //! cable's session carries on, and the faulty cable is served again once it can be.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::XvcClient;
-use harness::{loopback, poll, port_block, refused, Agent, InProcess, IDCODE, T};
+use indoc::formatdoc;
+use kit::{loopback, opener, poll, port_block, refused, Agent, InProcess, XvcClient, IDCODE, T};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use xvc_agent::agent::opener::CableOpener;
 use xvc_agent::agent::state::{self, CableState};
-use xvc_agent::ftdi::profiles::Profile;
 use xvc_agent::ftdi::{CableOptions, FtdiCable, Timeouts};
 use xvc_agent::hotplug::simulated::sim_cable;
-use xvc_agent::hotplug::CableInfo;
-use xvc_agent::jtag::{Cable, CableError};
 use xvc_agent::sim::ft232h::{Ft232h, ReplyFault};
 use xvc_agent::sim::JtagChain;
 use xvc_agent::xvc::codec;
@@ -31,16 +26,16 @@ const QUICK: Timeouts = Timeouts {
     io: Duration::from_millis(200),
 };
 
-/// Opens emulated HS2s like the simulated opener, but keeps each device's chip so a test can
-/// inject faults into it. A reopen after an error finds the same chip, as a real reopen finds
-/// the same device; [`ChipOpener::replace`] models a replug (a new device).
+/// The emulated HS2s an opener made, kept so a test can inject faults into them. A reopen
+/// after an error finds the same chip, as a real reopen finds the same device;
+/// [`Chips::replace`] models a replug (a new device).
 #[derive(Default)]
-struct ChipOpener {
+struct Chips {
     chips: Mutex<HashMap<PathBuf, Ft232h>>,
     opens: AtomicUsize,
 }
 
-impl ChipOpener {
+impl Chips {
     /// The chip of simulated cable `i` (once the agent has opened it).
     fn chip(&self, i: usize) -> Ft232h {
         let key = sim_cable(i).syspath;
@@ -53,35 +48,23 @@ impl ChipOpener {
     fn replace(&self, i: usize) {
         self.chips.lock().unwrap().remove(&sim_cable(i).syspath);
     }
-}
 
-impl CableOpener for ChipOpener {
-    fn open(
-        &self,
-        info: &CableInfo,
-        profile: &'static Profile,
-        options: &CableOptions,
-    ) -> Result<Box<dyn Cable>, CableError> {
+    /// The chip of the device at `syspath`, made on its first open; counts the opens.
+    fn open(&self, syspath: &std::path::Path) -> Ft232h {
         self.opens.fetch_add(1, Ordering::SeqCst);
-        let chip = self
-            .chips
+        self.chips
             .lock()
             .unwrap()
-            .entry(info.syspath.clone())
+            .entry(syspath.to_path_buf())
             .or_insert_with(|| Ft232h::hs2(JtagChain::xc7a35t()))
-            .clone();
-        let options = CableOptions {
-            timeouts: QUICK,
-            ..*options
-        };
-        Ok(Box::new(FtdiCable::open_with(chip, profile, options)?))
+            .clone()
     }
 }
 
 /// Two cables, 1 on port `p` and 2 on `p + 1`; a bystander session on cable 2.
 struct TwoCables {
     h: InProcess,
-    opener: Arc<ChipOpener>,
+    chips: Arc<Chips>,
     p: u16,
     bystander: XvcClient,
 }
@@ -89,20 +72,40 @@ struct TwoCables {
 impl TwoCables {
     fn start() -> TwoCables {
         let p = port_block(2);
-        let opener = Arc::new(ChipOpener::default());
-        let yaml = format!(
-            "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - match: {{ serial: SIM000001 }}\n    port: {p}\n  - match: {{ serial: SIM000002 }}\n    port: {}\n",
+        let chips = Arc::new(Chips::default());
+        let yaml = formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {}-{}
+            cables:
+              - match: {{ serial: SIM000001 }}
+                port: {p}
+              - match: {{ serial: SIM000002 }}
+                port: {}
+            ",
             p + 2,
             p + 2,
             p + 1
         );
-        let h = InProcess::start(&yaml, &[1, 2], opener.clone());
+        // Opens emulated HS2s like the simulated opener, on chips the test can reach.
+        let emulated = {
+            let chips = chips.clone();
+            opener(move |info, profile, options| {
+                let chip = chips.open(&info.syspath);
+                let options = CableOptions {
+                    timeouts: QUICK,
+                    ..*options
+                };
+                Ok(Box::new(FtdiCable::open_with(chip, profile, options)?))
+            })
+        };
+        let h = InProcess::start(&yaml, &[1, 2], emulated);
         h.wait_state("SIM000001", CableState::Serving);
         let mut bystander = XvcClient::connect(loopback(p + 1)).unwrap();
         assert_eq!(bystander.read_idcode().unwrap(), IDCODE);
         TwoCables {
             h,
-            opener,
+            chips,
             p,
             bystander,
         }
@@ -150,7 +153,7 @@ fn shift_completes(c: &mut XvcClient, nbytes: usize) -> bool {
 fn usb_read_timeout_mid_shift_costs_one_session_and_the_cable_is_reopened() {
     let mut t = TwoCables::start();
     let mut a = t.session();
-    t.opener.chip(1).time_out_reads(1);
+    t.chips.chip(1).time_out_reads(1);
     assert!(!shift_completes(&mut a, 4096), "a timed-out shift answered");
     assert!(a.sees_eof(T), "the session ends on the timeout");
     // Reopened at once on the same device: serving again, counted in status.
@@ -159,7 +162,7 @@ fn usb_read_timeout_mid_shift_costs_one_session_and_the_cable_is_reopened() {
     assert_eq!((c.usb_errors, c.reconnects), (1, 1), "{c:?}");
     assert!(shift_completes(&mut t.session(), 4096));
     t.check_bystander();
-    assert_eq!(t.opener.opens.load(Ordering::SeqCst), 3);
+    assert_eq!(t.chips.opens.load(Ordering::SeqCst), 3);
     t.h.stop();
 }
 
@@ -177,7 +180,7 @@ fn short_and_out_of_step_replies_cost_one_session_each() {
     ];
     for (n, fault) in faults.into_iter().enumerate() {
         let mut a = t.session();
-        t.opener.chip(1).corrupt_reply(fault);
+        t.chips.chip(1).corrupt_reply(fault);
         assert!(!shift_completes(&mut a, 8192), "{fault:?} went unnoticed");
         assert!(a.sees_eof(T), "{fault:?}: session not ended");
         t.h.wait_state("SIM000001", CableState::Serving);
@@ -192,7 +195,7 @@ fn short_and_out_of_step_replies_cost_one_session_each() {
 fn cable_gone_mid_shift_is_degraded_until_unplugged_and_served_after_replug() {
     let mut t = TwoCables::start();
     let mut a = t.session();
-    t.opener.chip(1).unplug_after_out_bytes(2000);
+    t.chips.chip(1).unplug_after_out_bytes(2000);
     assert!(!shift_completes(&mut a, 64 * 1024));
     assert!(a.sees_eof(T));
     // The immediate reopen fails (the device is gone): degraded, the port stays bound and
@@ -208,7 +211,7 @@ fn cable_gone_mid_shift_is_degraded_until_unplugged_and_served_after_replug() {
     t.h.unplug(1);
     assert!(t.h.state_of("SIM000001").is_none());
     assert!(refused(t.p));
-    t.opener.replace(1);
+    t.chips.replace(1);
     t.h.plug(1);
     assert_eq!(t.h.wait_state("SIM000001", CableState::Serving), Some(t.p));
     assert!(shift_completes(&mut t.session(), 64 * 1024));
@@ -221,8 +224,14 @@ fn a_port_held_by_another_program_is_an_error_and_is_served_once_free() {
     let p = port_block(3);
     // Another program holds cable 1's fixed port.
     let squatter = std::net::TcpListener::bind(loopback(p)).unwrap();
-    let yaml = format!(
-        "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - match: {{ serial: SIM000001 }}\n    port: {p}\n",
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {}-{}
+        cables:
+          - match: {{ serial: SIM000001 }}
+            port: {p}
+        ",
         p + 1,
         p + 2
     );
@@ -257,8 +266,14 @@ fn a_port_held_by_another_program_is_an_error_and_is_served_once_free() {
 fn a_burst_of_50_sighups_keeps_serving_and_counts_every_reload_it_ran() {
     let p = port_block(2);
     let config = |name: &str| {
-        format!(
-            "listen: 127.0.0.1\nports: {p}-{}\ncables:\n  - name: {name}\n    match: {{ serial: SIM000002 }}\n",
+        formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{}
+            cables:
+              - name: {name}
+                match: {{ serial: SIM000002 }}
+            ",
             p + 1
         )
     };
@@ -307,8 +322,12 @@ fn sigterm_during_transfers_on_four_cables_exits_within_shutdown_timeout() {
     let p = port_block(4);
     let shutdown_timeout = Duration::from_secs(2);
     let mut agent = Agent::start(
-        &format!(
-            "listen: 127.0.0.1\nports: {p}-{}\nshutdown_timeout: 2s\n",
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{}
+            shutdown_timeout: 2s
+            ",
             p + 3
         ),
         &["--simulate", "4"],

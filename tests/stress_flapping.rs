@@ -6,11 +6,11 @@
 //! This file holds a single test on purpose: descriptors, threads and RSS are read from
 //! /proc/self, which a second test running in parallel in this process would disturb.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::XvcClient;
-use harness::{env_count, loopback, poll, port_block, refused, resources, InProcess, IDCODE, T};
+use indoc::formatdoc;
+use kit::{env_count, loopback, poll, port_block, refused, resources, InProcess, XvcClient};
+use kit::{IDCODE, T};
 use xvc_agent::agent::state::CableState;
 
 /// RSS growth allowed over the cycles. The allocator keeps freed pages in its arenas and
@@ -55,7 +55,14 @@ fn cycle(h: &InProcess, ports: (u16, u16), hold: bool) {
 fn plug_cycles_leave_no_descriptor_thread_memory_or_port_behind() {
     let cycles = env_count("XVC_STRESS_CYCLES", 1000);
     let p = port_block(2);
-    let h = InProcess::simulated(&format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 1), &[]);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{}
+        ",
+        p + 1
+    );
+    let h = InProcess::simulated(&yaml, &[]);
     // Warm-up: the runtime's blocking pool, the allocator's arenas and the lease file reach
     // their working size.
     for i in 0..20 {

@@ -5,11 +5,10 @@
 //! reads the right IDCODE throughout; the agent's memory stays bounded (no allocation sized
 //! by an unchecked length) and its descriptors and threads come back.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::XvcClient;
-use harness::{loopback, poll, port_block, Agent, IDCODE, T};
+use indoc::formatdoc;
+use kit::{loopback, poll, port_block, Agent, XvcClient, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,9 +71,7 @@ impl Owner {
 }
 
 fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect_timeout(&loopback(port), T).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    s
+    kit::raw_stream(loopback(port))
 }
 
 /// Reads until the server closes the connection; true if it did (EOF or reset) in time.
@@ -103,10 +100,7 @@ fn send_and_expect_close(port: u16, bytes: &[u8], half_close: bool, what: &str) 
 
 /// After a hostile client, the next one on the same cable is served normally.
 fn served_normally(port: u16, what: &str) {
-    let mut c = poll(&format!("a session on {port} after {what}"), T, || {
-        let mut c = XvcClient::connect(loopback(port)).ok()?;
-        c.read_idcode().ok().map(|_| c)
-    });
+    let mut c = kit::session(loopback(port));
     assert_eq!(c.read_idcode().unwrap(), IDCODE, "after {what}");
 }
 
@@ -131,8 +125,13 @@ fn refused_count(agent: &Agent, serial: &str, reason: &str) -> u64 {
 fn hostile_clients_lose_only_their_own_connection() {
     let p = port_block(2);
     let mut agent = Agent::start(
-        &format!(
-            "listen: 127.0.0.1\nports: {p}-{}\nallow: [127.0.0.1/32]\naccess: strict\n",
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{}
+            allow: [127.0.0.1/32]
+            access: strict
+            ",
             p + 1
         ),
         &["--simulate", "2"],

@@ -6,11 +6,10 @@
 //! `XVC_SCALE_SHIFT_SECONDS` and `XVC_SCALE_IDLE_SECONDS` lengthen the two phases
 //! (`make stress`).
 
-mod common;
-mod harness;
+mod kit;
 
-use harness::env_count;
-use harness::scale::{run, ScaleRun};
+use kit::env_count;
+use kit::scale::{run, ScaleRun};
 use std::time::Duration;
 
 #[test]

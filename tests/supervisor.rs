@@ -1,36 +1,33 @@
 //! The supervisor in-process: config-driven assignment, reloads, priorities, leases and
 //! access control, with simulated cables over real TCP on 127.0.0.1.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::{free_port_range, wait_for, XvcClient};
-use harness::{InProcess, IDCODE, T};
+use indoc::{formatdoc, indoc};
+use kit::{loopback as addr, opener, poll, port_block, InProcess, XvcClient, IDCODE, T};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
-use xvc_agent::ftdi::profiles::Profile;
-use xvc_agent::ftdi::CableOptions;
-use xvc_agent::hotplug::CableInfo;
 use xvc_agent::jtag::{Cable, CableError};
 
-fn addr(port: u16) -> SocketAddr {
-    ([127, 0, 0, 1], port).into()
-}
-
 fn session(port: u16) -> XvcClient {
-    wait_for(&format!("a session on {port}"), T, || {
-        let mut c = XvcClient::connect(addr(port)).ok()?;
-        c.read_idcode().ok().map(|_| c)
-    })
+    kit::session(addr(port))
 }
 
 #[test]
 fn rules_map_serials_to_fixed_ports_and_others_to_the_pool() {
-    let p = free_port_range(4);
-    let yaml = format!(
-        "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: main\n    match: {{ serial: SIM000002 }}\n    port: {p}\n",
+    let p = port_block(4);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {}-{}
+        cables:
+          - name: main
+            match: {{ serial: SIM000002 }}
+            port: {p}
+        ",
         p + 1,
         p + 3
     );
@@ -47,8 +44,21 @@ fn rules_map_serials_to_fixed_ports_and_others_to_the_pool() {
 /// Cable 1 ("main", priority 1) and cable 2 ("spare", priority 50) both ruled onto port `p`;
 /// nothing else is served.
 fn main_and_spare_on(p: u16) -> String {
-    format!(
-        "listen: 127.0.0.1\nports: {}-{}\nauto_serve: false\ncables:\n  - name: main\n    match: {{ serial: SIM000001 }}\n    port: {p}\n    priority: 1\n  - name: spare\n    match: {{ serial: SIM000002 }}\n    port: {p}\n    priority: 50\n",
+    formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {}-{}
+        auto_serve: false
+        cables:
+          - name: main
+            match: {{ serial: SIM000001 }}
+            port: {p}
+            priority: 1
+          - name: spare
+            match: {{ serial: SIM000002 }}
+            port: {p}
+            priority: 50
+        ",
         p + 1,
         p + 1
     )
@@ -56,7 +66,7 @@ fn main_and_spare_on(p: u16) -> String {
 
 #[test]
 fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
-    let p = free_port_range(2);
+    let p = port_block(2);
     let yaml = main_and_spare_on(p);
     // The spare arrives first and is served; the main cable arrives and takes the port (the
     // spare has no client).
@@ -83,7 +93,7 @@ fn contested_port_priority_wins_and_loser_takes_over_on_unplug() {
 
 #[test]
 fn an_active_session_is_never_preempted() {
-    let p = free_port_range(2);
+    let p = port_block(2);
     let yaml = main_and_spare_on(p);
     let h = InProcess::simulated(&yaml, &[2]);
     h.wait_state("SIM000002", CableState::Serving);
@@ -100,10 +110,20 @@ fn an_active_session_is_never_preempted() {
 
 #[test]
 fn reload_changes_one_cable_and_keeps_the_other_session() {
-    let p = free_port_range(4);
+    let p = port_block(4);
     let yaml = |spare_port: u16| {
-        format!(
-            "listen: 127.0.0.1\nports: {}-{}\ncables:\n  - name: a\n    match: {{ serial: SIM000001 }}\n    port: {p}\n  - name: b\n    match: {{ serial: SIM000002 }}\n    port: {spare_port}\n",
+        formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {}-{}
+            cables:
+              - name: a
+                match: {{ serial: SIM000001 }}
+                port: {p}
+              - name: b
+                match: {{ serial: SIM000002 }}
+                port: {spare_port}
+            ",
             p + 3,
             p + 3
         )
@@ -125,12 +145,22 @@ fn reload_changes_one_cable_and_keeps_the_other_session() {
 
 #[test]
 fn a_bad_file_on_reload_keeps_the_old_config() {
-    let p = free_port_range(2);
-    let good = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 1);
+    let p = port_block(2);
+    let good = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{}
+        ",
+        p + 1
+    );
     let h = InProcess::simulated(&good, &[1]);
     h.wait_state("SIM000001", CableState::Serving);
     let mut c = session(p);
-    h.reload("listen: 127.0.0.1\nports: banana\nbogus_key: 1\n");
+    h.reload(indoc! {"
+        listen: 127.0.0.1
+        ports: banana
+        bogus_key: 1
+    "});
     // The reload is refused: same reload count, same port, session intact.
     let st = h.status();
     assert_eq!(st.reloads, 0);
@@ -141,8 +171,14 @@ fn a_bad_file_on_reload_keeps_the_old_config() {
 
 #[test]
 fn leases_survive_a_restart() {
-    let p = free_port_range(3);
-    let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\n", p + 2);
+    let p = port_block(3);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{}
+        ",
+        p + 2
+    );
     // Cable 2 arrives alone and gets the first pool port.
     let h = InProcess::simulated(&yaml, &[2]);
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
@@ -154,7 +190,7 @@ fn leases_survive_a_restart() {
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
     // A replug keeps the port too.
     h.unplug(2);
-    wait_for("cable 2 gone", T, || {
+    poll("cable 2 gone", T, || {
         h.state_of("SIM000002").is_none().then_some(())
     });
     h.plug(2);
@@ -164,8 +200,15 @@ fn leases_survive_a_restart() {
 
 #[test]
 fn max_cables_queues_the_rest() {
-    let p = free_port_range(3);
-    let yaml = format!("listen: 127.0.0.1\nports: {p}-{}\nmax_cables: 1\n", p + 2);
+    let p = port_block(3);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{}
+        max_cables: 1
+        ",
+        p + 2
+    );
     let h = InProcess::simulated(&yaml, &[1, 2]);
     h.wait_state("SIM000001", CableState::Serving);
     h.wait_state("SIM000002", CableState::Queued);
@@ -176,9 +219,15 @@ fn max_cables_queues_the_rest() {
 
 /// A client bound to 127.0.0.2 against `allow: [127.0.0.1/32]`.
 fn outsider_is_served(access: &str) -> bool {
-    let p = free_port_range(1);
-    let yaml =
-        format!("listen: 127.0.0.1\nports: {p}-{p}\nallow: [127.0.0.1/32]\naccess: {access}\n");
+    let p = port_block(1);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{p}
+        allow: [127.0.0.1/32]
+        access: {access}
+        "
+    );
     let h = InProcess::simulated(&yaml, &[1]);
     h.wait_state("SIM000001", CableState::Serving);
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -229,33 +278,28 @@ impl Cable for FlakyCable {
     }
 }
 
-/// Opens flaky simulated cables and counts the opens.
-#[derive(Default)]
-struct FlakyOpener(std::sync::atomic::AtomicUsize);
-
-impl CableOpener for FlakyOpener {
-    fn open(
-        &self,
-        info: &CableInfo,
-        profile: &'static Profile,
-        options: &CableOptions,
-    ) -> Result<Box<dyn Cable>, CableError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+#[test]
+fn a_cable_error_degrades_and_the_cable_is_reopened() {
+    let p = port_block(1);
+    // Opens flaky simulated cables and counts the opens.
+    let opens = Arc::new(AtomicUsize::new(0));
+    let counted = opens.clone();
+    let flaky = opener(move |info, profile, options| {
+        counted.fetch_add(1, Ordering::SeqCst);
         Ok(Box::new(FlakyCable(
             SimulatedOpener.open(info, profile, options)?,
         )))
-    }
-}
-
-#[test]
-fn a_cable_error_degrades_and_the_cable_is_reopened() {
-    let p = free_port_range(1);
-    let opener = Arc::new(FlakyOpener::default());
+    });
     let h = InProcess::start_in(
         tempfile::tempdir().unwrap(),
-        &format!("listen: 127.0.0.1\nports: {p}-{p}\n"),
+        &formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{p}
+            "
+        ),
         &[1],
-        opener.clone(),
+        flaky,
     );
     h.wait_state("SIM000001", CableState::Serving);
     let mut c = session(p);
@@ -266,7 +310,7 @@ fn a_cable_error_degrades_and_the_cable_is_reopened() {
     assert!(c.sees_eof(T), "the session ends on the cable error");
     // Reopened at once: serving again on the same port, through a new handle.
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
-    assert_eq!(opener.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(opens.load(Ordering::SeqCst), 2);
     assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
     h.stop();
 }

@@ -1,23 +1,13 @@
 //! The XVC server over real TCP on 127.0.0.1, against simulated cables.
 
-mod common;
+mod kit;
 
-use common::{wait_for, XvcClient};
+use kit::{poll, runtime, XvcClient, T};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 use xvc_agent::sim::{DirectCable, JtagChain};
 use xvc_agent::xvc::server::{channel_sink, CableServer, OnBusy, ServerEvent, ServerSettings};
-
-const T: Duration = Duration::from_secs(10);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn start_server(
     rt: &tokio::runtime::Runtime,
@@ -111,7 +101,7 @@ fn second_client_refused_then_served_after_first_leaves() {
     assert_eq!(refused.as_str(), "busy");
 
     drop(first);
-    let id = wait_for("the cable to be free again", T, || {
+    let id = poll("the cable to be free again", T, || {
         let mut c = XvcClient::connect(addr).ok()?;
         c.read_idcode().ok()
     });
@@ -130,7 +120,7 @@ fn garbage_closes_only_that_connection() {
     bad.stream.write_all(b"hello, is this XVC?").unwrap();
     assert!(bad.sees_eof(T));
     // A client holding the session (getinfo answered) that then sends an oversized shift.
-    let mut oversized = wait_for("cable A free after garbage", T, || {
+    let mut oversized = poll("cable A free after garbage", T, || {
         let mut c = XvcClient::connect(addr_a).ok()?;
         c.getinfo().ok().map(|_| c)
     });
@@ -142,7 +132,7 @@ fn garbage_closes_only_that_connection() {
     // The other cable's session never noticed.
     assert_eq!(good.read_idcode().unwrap(), 0x0362_D093);
     // And cable A serves a well-behaved client afterwards.
-    let id = wait_for("cable A to serve again", T, || {
+    let id = poll("cable A to serve again", T, || {
         XvcClient::connect(addr_a).ok()?.read_idcode().ok()
     });
     assert_eq!(id, 0x0362_D093);
@@ -229,7 +219,7 @@ fn idle_timeout_ends_a_silent_session_and_frees_the_cable() {
     let mut first = XvcClient::connect(addr).unwrap();
     assert_eq!(first.read_idcode().unwrap(), 0x0362_D093);
     assert!(first.sees_eof(T), "idle session closed");
-    let id = wait_for("the cable to be free", T, || {
+    let id = poll("the cable to be free", T, || {
         XvcClient::connect(addr).ok()?.read_idcode().ok()
     });
     assert_eq!(id, 0x0362_D093);

@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+# The shared test kit: the XVC client and the product facts (tests/kit/*.py).
+sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 
 import harness  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""Test harness: a umockdev testbed with mocked USB devices, the agent under test as a
-subprocess, and a small XVC client.
+"""Test harness: a umockdev testbed with mocked USB devices and the agent under test as a
+subprocess. (The XVC client the tests use is tests/kit/xvc.py.)
 
 The harness process itself runs under `umockdev-wrapper`, so the testbed it creates is what
 the agent (started with the same preload library and an explicit `UMOCKDEV_DIR`) sees as
@@ -21,18 +21,17 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 
 import usbdevfs  # noqa: E402
+from facts import HS2_MANUFACTURER, HS2_PID, HS2_PRODUCT, HS2_VID  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
-
-HS2_MANUFACTURER = "Digilent"
-HS2_PRODUCT = "Digilent Adept USB Device"
 
 # FT232H descriptors as the chip reports them: device descriptor, then configuration 1 with
 # one vendor-specific interface and bulk endpoints 0x81 (IN) and 0x02 (OUT), 512 bytes each.
 FT232H_DESCRIPTORS = bytes([
     0x12, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x40,  # USB 2.0, class in interface, EP0 64
-    0x03, 0x04, 0x14, 0x60, 0x00, 0x09, 0x01, 0x02,  # 0403:6014, bcdDevice 9.00, strings 1,2
+]) + struct.pack("<HH", HS2_VID, HS2_PID) + bytes([   # idVendor, idProduct
+    0x00, 0x09, 0x01, 0x02,                          # bcdDevice 9.00, strings 1,2
     0x03, 0x01,                                      # serial string 3, one configuration
     0x09, 0x02, 0x20, 0x00, 0x01, 0x01, 0x00, 0x80,  # config: 32 bytes, 1 interface, value 1
     0x2D,                                            # 90 mA
@@ -104,7 +103,7 @@ class UsbDevice:
     JTAG chain) through `xvc-agent sim-usb-device`.
     """
 
-    def __init__(self, serial, vid=0x0403, pid=0x6014, manufacturer=HS2_MANUFACTURER,
+    def __init__(self, serial, vid=HS2_VID, pid=HS2_PID, manufacturer=HS2_MANUFACTURER,
                  product=HS2_PRODUCT, emulate=True, bus=1):
         self.serial = serial
         self.vid = vid
@@ -329,77 +328,3 @@ class Agent:
                 raise AssertionError("agent did not stop on SIGTERM")
         self._log.close()
         return self.proc.returncode
-
-
-class XvcClient:
-    """A blocking XVC client."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _read_exact(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
-            buf += chunk
-        return bytes(buf)
-
-    def getinfo(self):
-        self.sock.sendall(b"getinfo:")
-        out = b""
-        while not out.endswith(b"\n"):
-            out += self._read_exact(1)
-        return out.decode()
-
-    def settck(self, period_ns):
-        self.sock.sendall(b"settck:" + struct.pack("<I", period_ns))
-        return struct.unpack("<I", self._read_exact(4))[0]
-
-    def shift(self, nbits, tms, tdi):
-        n = (nbits + 7) // 8
-        self.sock.sendall(b"shift:" + struct.pack("<I", nbits) + tms[:n] + tdi[:n])
-        return self._read_exact(n)
-
-    def idcode(self):
-        """Test-Logic-Reset, Shift-DR, then the first 32 bits: the IDCODE."""
-        # 5x TMS=1 (reset), 0 (idle), 1 (select DR), 0 (capture), 0 (shift) = 9 bits
-        self.shift(9, bytes([0x5F, 0x00]), bytes([0, 0]))
-        tdo = self.shift(32, bytes(4), bytes(4))
-        # leave Shift-DR: exit1, update, idle
-        self.shift(3, bytes([0x03]), bytes([0]))
-        return struct.unpack("<I", tdo)[0]
-
-    def sees_eof(self, timeout=5.0):
-        """True when the server closes the connection within `timeout`."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.sock.close()
-
-
-def connect_when_free(port, timeout=5.0):
-    """Connects a client, retrying while the cable is still held by a previous session (the
-    server refuses a second client at once by closing it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = XvcClient(port)
-        try:
-            c.getinfo()
-            return c
-        except (EOFError, ConnectionResetError):
-            c.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)

@@ -13,9 +13,9 @@ import time
 import pytest
 
 import harness
-from harness import connect_when_free, listening, wait_until
-
-XC7A35T_IDCODE = 0x0362D093
+from facts import XC7A35T_IDCODE, XVC_INFO_PREFIX
+from harness import listening, wait_until
+from xvc import connect_when_free
 
 # Targets from the design (umockdev path); the assertions leave room for a loaded CI host,
 # the printed numbers are what to compare against the targets.
@@ -38,7 +38,7 @@ def test_coldplug(devices, agent_factory):
     agent = agent_factory()
     served(agent.base_port)
     c = connect_when_free(agent.base_port)
-    assert c.getinfo().startswith("xvcServer_v1.0:")
+    assert c.getinfo().startswith(XVC_INFO_PREFIX)
     assert c.idcode() == XC7A35T_IDCODE
     c.close()
 

@@ -7,9 +7,9 @@ import os
 import time
 
 import harness
-from harness import connect_when_free, listening, wait_until
-
-XC7A35T_IDCODE = 0x0362D093
+from facts import XC7A35T_IDCODE
+from harness import listening, wait_until
+from xvc import connect_when_free
 GENEROUS_S = 5.0
 # Allocator slack: freed memory stays in the allocator's arenas; a leak per cycle would
 # exceed it over the long run (make stress).

@@ -16,12 +16,15 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+# The shared test kit: the XVC client and the product facts (tests/kit/*.py).
+sys.path.insert(0, os.path.join(ROOT, "tests", "kit"))
 import image  # noqa: E402
 import machine  # noqa: E402
+from facts import XVC_DEFAULT_PORT  # noqa: E402
 
 ARCH = os.environ.get("ARCH", "amd64")
 # Guest ports forwarded to the host: the agent's default pool starts at 2542.
-XVC_PORTS = list(range(2542, 2550))
+XVC_PORTS = list(range(XVC_DEFAULT_PORT, XVC_DEFAULT_PORT + 8))
 SERIALS = ["210249A00001", "210249A00002"]
 
 _figures = []

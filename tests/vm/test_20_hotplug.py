@@ -11,7 +11,8 @@ import time
 import guestlib as g
 from conftest import SERIALS, figure
 from machine import wait_for
-from xvc import XC7A35T_IDCODE, answers, connect_idcode
+from facts import XC7A35T_IDCODE
+from xvc import answers, connect_idcode
 
 
 def kernel_lines(vm, cursor, text):

@@ -7,7 +7,8 @@ import time
 import guestlib as g
 from conftest import SERIALS, figure
 from machine import wait_for
-from xvc import XC7A35T_IDCODE, connect_idcode
+from facts import XC7A35T_IDCODE
+from xvc import connect_idcode
 
 RELOADED = "f8584acc2add4554b61f31ab54a30f44"
 CONFIG = "/etc/xvc-agent/config.yaml"

@@ -6,7 +6,8 @@ import os
 
 import guestlib as g
 from conftest import SERIALS
-from xvc import XC7A35T_IDCODE, connect_idcode
+from facts import XC7A35T_IDCODE
+from xvc import connect_idcode
 
 
 def test_upgrade_restarts_the_agent_and_ends_sessions(vm):

@@ -3,10 +3,10 @@
 //! and context switches are read from /proc. Shared by `tests/stress_scale.rs` (assertions,
 //! debug build) and `benches/scale.rs` (figures, optimised build).
 
-use super::{clock_ticks_per_second, cpu_ticks, loopback, poll, port_block};
-use super::{switches_between, voluntary_switches};
+use super::procfs::{clock_ticks_per_second, cpu_ticks, switches_between, voluntary_switches};
+use super::{loopback, poll, port_block, XvcClient};
 use super::{Agent, IDCODE, T};
-use crate::common::XvcClient;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,8 +146,12 @@ pub fn run(spec: &ScaleRun) -> ScaleFigures {
     let n = spec.cables;
     let p = port_block(n as u16);
     let mut agent = Agent::start(
-        &format!(
-            "listen: 127.0.0.1\nports: {p}-{}\nmax_cables: {n}\n",
+        &indoc::formatdoc!(
+            "
+            listen: 127.0.0.1
+            ports: {p}-{}
+            max_cables: {n}
+            ",
             p + n as u16 - 1
         ),
         &["--simulate", &n.to_string()],
