@@ -2,22 +2,21 @@
 //! plain text a person or `grep` reads — no ANSI colour codes, no journal-only `message_id`
 //! — with each cable line still naming its serial, USB path and port.
 
-mod common;
-mod harness;
+mod kit;
 
-use common::{free_port_range, XvcClient};
-use harness::Agent;
-use std::net::SocketAddr;
+use kit::{loopback, port_block, Agent, XvcClient};
 
 #[test]
 fn stderr_to_a_file_is_plain_text_with_the_cable_fields() {
-    let base = free_port_range(1);
+    let base = port_block(1);
     let mut agent = Agent::start(
-        "listen: 127.0.0.1\nadvertise: off\n",
+        indoc::indoc! {"
+            listen: 127.0.0.1
+            advertise: off
+        "},
         &["--simulate", "1", "--base-port", &base.to_string()],
     );
-    let addr: SocketAddr = ([127, 0, 0, 1], base).into();
-    let mut client = XvcClient::connect(addr).expect("connect to the simulated cable");
+    let mut client = XvcClient::connect(loopback(base)).expect("connect to the simulated cable");
     assert!(client.getinfo().unwrap().starts_with("xvcServer_v1.0:"));
     drop(client);
     let (status, _) = agent.terminate();

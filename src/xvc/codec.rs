@@ -139,7 +139,7 @@ fn read_u32_le(b: &[u8]) -> u32 {
 }
 
 /// The `getinfo:` reply: `xvcServer_v1.0:<max vector bytes>\n`.
-pub(crate) fn getinfo_reply(max_vector_bytes: usize) -> Vec<u8> {
+pub fn getinfo_reply(max_vector_bytes: usize) -> Vec<u8> {
     format!("xvcServer_v1.0:{max_vector_bytes}\n").into_bytes()
 }
 

@@ -11,7 +11,7 @@ mod slot;
 pub mod stats;
 
 /// The TCP port XVC clients try by default.
-pub(crate) const DEFAULT_PORT: u16 = 2542;
+pub const DEFAULT_PORT: u16 = 2542;
 
 /// Default largest vector (TMS or TDI) accepted per `shift:`, in bytes; advertised in `getinfo:`.
-pub(crate) const DEFAULT_MAX_VECTOR_BYTES: usize = 1 << 20;
+pub const DEFAULT_MAX_VECTOR_BYTES: usize = 1 << 20;
