@@ -702,4 +702,100 @@ mod tests {
         let preempt = docs(TOP, "").into_iter().find(|k| k.name == "preempt");
         assert_eq!(preempt.unwrap().value, "_idle_ | _never_");
     }
+
+    /// `word` when `text` starts with a key-like word and a colon (`port:`).
+    fn key_at(text: &str) -> Option<&str> {
+        let end = text
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(text.len());
+        (end > 0 && text[end..].starts_with(':')).then(|| &text[..end])
+    }
+
+    /// Every `key:` a line of the shipped file writes or mentions, commented or not: at the
+    /// start of the line, after `{` or `,` (flow mappings), and in backticks.
+    fn mentions(line: &str) -> Vec<&str> {
+        let body = line.trim_start_matches('#').trim_start();
+        let body = body.strip_prefix("- ").unwrap_or(body);
+        let mut out: Vec<&str> = key_at(body)
+            .filter(|k| {
+                body[k.len() + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+            })
+            .into_iter()
+            .collect();
+        for (at, c) in body.char_indices() {
+            if matches!(c, '{' | ',' | '`') {
+                out.extend(key_at(body[at + 1..].trim_start()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shipped_config_mentions_only_keys_of_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Every key at any depth, by its last name (`serial` for `cables[].match.serial`).
+        let names: Vec<String> = docs(TOP, "")
+            .into_iter()
+            .flat_map(|k| {
+                k.name
+                    .split(['.', '[', ']'])
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .chain(TOP.iter().map(|k| k.name.to_string()))
+            .collect();
+        let mut seen = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            for word in mentions(line) {
+                seen.push(word);
+                if names.iter().any(|n| n == word) {
+                    continue;
+                }
+                // Else a word of the enumeration the comment describes: the key below it.
+                let below = lines[i + 1..]
+                    .iter()
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .and_then(|l| key_at(l));
+                let row = TOP.iter().find(|k| Some(k.name) == below);
+                let described = match row.map(|k| &k.value) {
+                    Some(Kind::OneOf(words)) => words().contains(&word),
+                    _ => false,
+                };
+                assert!(
+                    described,
+                    "{path}:{}: `{word}:` is neither a key nor a word of the key below it ({})",
+                    i + 1,
+                    below.unwrap_or("none")
+                );
+            }
+        }
+        // The check has read the file: the commented-out rules are there.
+        for word in ["listen", "never", "http", "serial", "usb_path", "priority"] {
+            assert!(seen.contains(&word), "{word} not found in {path}");
+        }
+    }
+
+    #[test]
+    fn mentions_of_keys_in_a_line() {
+        assert_eq!(mentions("listen: \"::\""), ["listen"]);
+        assert_eq!(
+            mentions("#    match: { serial: \"A\", usb_path: 1 }"),
+            ["match", "serial", "usb_path"]
+        );
+        assert_eq!(mentions("#  - name: spare"), ["name"]);
+        assert_eq!(
+            mentions("# waits with `on_busy: queue` before"),
+            ["on_busy"]
+        );
+        assert_eq!(
+            mentions("# Durations take a unit: 500ms"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(mentions("# allow: [127.0.0.0/8, ::1/128]"), ["allow"]);
+    }
 }
