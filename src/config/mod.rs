@@ -19,18 +19,21 @@ mod values;
 mod yaml;
 
 pub use error::{ConfigError, Diagnostic};
-pub use glob::{Glob, GlobError};
 pub use keys::KeyDoc;
-pub use schema::{
-    AdvertiseMode, CableSettings, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge,
-    DEFAULT_METRICS_LISTEN, DEFAULT_PRIORITY,
+pub use schema::Config;
+pub(crate) use schema::{CableSettings, Preempt};
+// What the agent's unit tests build configurations from.
+#[cfg(test)]
+pub(crate) use {
+    glob::Glob,
+    schema::{Match, Rule},
+    values::PortPool,
 };
-pub use values::{format_duration, format_frequency, parse_duration, parse_frequency, PortPool};
 
 use std::path::Path;
 
 /// Where the config is read from unless `--config` names another file.
-pub const DEFAULT_PATH: &str = "/etc/xvc-agent/config.yaml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/xvc-agent/config.yaml";
 
 /// Exit status for a bad config file (`EX_CONFIG` from sysexits.h).
 pub const EX_CONFIG: u8 = 78;
@@ -85,7 +88,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Loads `path`, where a missing file means the built-in defaults unless the file was named
 /// explicitly (`--config`): then a missing file is an error like any other. The caller logs
 /// [`ConfigSource::BuiltIn`] once.
-pub fn load_or_default(path: &Path, explicit: bool) -> Result<(Config, ConfigSource), ConfigError> {
+pub(crate) fn load_or_default(
+    path: &Path,
+    explicit: bool,
+) -> Result<(Config, ConfigSource), ConfigError> {
     match load(path) {
         Ok(config) => Ok((config, ConfigSource::File)),
         Err(ConfigError::Read { source, .. })
@@ -101,6 +107,7 @@ pub fn load_or_default(path: &Path, explicit: bool) -> Result<(Config, ConfigSou
 mod tests {
     use super::*;
     use crate::xvc::access::AccessMode;
+    use schema::{TdoEdge, DEFAULT_PRIORITY};
     use std::time::Duration;
 
     fn errors(text: &str) -> Vec<String> {

@@ -31,39 +31,39 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
 pub struct Config {
     /// Bind address for every cable unless a rule overrides it. `::` (the default) listens on
     /// all addresses, IPv6 and IPv4.
-    pub listen: IpAddr,
+    pub(crate) listen: IpAddr,
     /// Ports for cables without a fixed port.
-    pub ports: PortPool,
+    pub(crate) ports: PortPool,
     /// Serve cables that match no rule but are a known cable profile, with the worst priority.
-    pub auto_serve: bool,
+    pub(crate) auto_serve: bool,
     /// Serve at most this many cables at once.
-    pub max_cables: usize,
+    pub(crate) max_cables: usize,
     /// May a better-priority cable take the place of a worse one that has no client?
-    pub preempt: Preempt,
+    pub(crate) preempt: Preempt,
     /// Networks allowed to connect (see [`Config::access`]).
-    pub allow: Vec<IpNet>,
-    pub access: AccessMode,
+    pub(crate) allow: Vec<IpNet>,
+    pub(crate) access: AccessMode,
     /// What a second client gets while a session is active.
-    pub on_busy: OnBusyMode,
+    pub(crate) on_busy: OnBusyMode,
     /// How long a second client waits when `on_busy` is `queue`.
-    pub queue_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// End a session that sends nothing for this long (`None`: never).
-    pub idle_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
     /// A client whose host vanished loses the cable within this time (`None`: keepalive off).
-    pub keepalive: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
     /// How long a graceful stop may take.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Largest TMS/TDI vector accepted per shift, in bytes (advertised in `getinfo:`).
-    pub max_vector_bytes: usize,
+    pub(crate) max_vector_bytes: usize,
     /// Where port leases are kept.
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// The HTTP listener: metrics, JSON API and status pages (`http:`, formerly `metrics:`;
     /// `None`: off).
-    pub metrics: Option<Metrics>,
+    pub(crate) metrics: Option<Metrics>,
     /// Publish served cables over DNS-SD (`advertise:`).
-    pub advertise: AdvertiseMode,
+    pub(crate) advertise: AdvertiseMode,
     /// Cable rules, in file order.
-    pub cables: Vec<Rule>,
+    pub(crate) cables: Vec<Rule>,
 }
 
 impl Default for Config {

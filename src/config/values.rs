@@ -145,7 +145,8 @@ impl PortPool {
     }
 
     /// Number of ports in the pool.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         usize::from(self.last - self.first) + 1
     }
 
@@ -155,11 +156,6 @@ impl PortPool {
             first,
             last: first.saturating_add(self.last - self.first),
         }
-    }
-
-    /// Never true (a pool has at least one port); here for the `len` convention.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
