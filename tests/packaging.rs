@@ -264,18 +264,23 @@ fn completions_subcommand_is_hidden_and_generates_scripts() {
 fn config_page_documents_every_key() {
     let page = roff_text("man/xvc-agent.yaml.5");
     let scd = read("man/xvc-agent.yaml.5.scd");
-    // Taken from the config parser itself, so a new key cannot go undocumented.
-    let keys = xvc_agent::config::keys();
+    // Taken from the key table the parser reads files with, so a new key cannot go
+    // undocumented, and an entry's heading gives the key's value as the parser takes it
+    // (`*preempt* (_idle_ | _never_)`: the words of the enumeration, in the table's order).
+    let keys = xvc_agent::config::key_docs();
     assert!(keys.len() > 20, "{keys:?}");
     let missing: Vec<_> = keys
         .iter()
         .filter(|key| {
-            !page.contains(&format!("\\fB{key}\\fR")) || !scd.contains(&format!("*{key}*"))
+            let heading = format!("*{}* ({})", key.name, key.value);
+            !page.contains(&format!("\\fB{}\\fR", key.name))
+                || !scd.lines().any(|line| line == heading)
         })
+        .map(|key| format!("*{}* ({}): {}", key.name, key.value, key.doc))
         .collect();
     assert!(
         missing.is_empty(),
-        "xvc-agent.yaml(5) lacks an entry for {missing:?}"
+        "xvc-agent.yaml(5) lacks an entry headed {missing:#?}"
     );
 }
 

@@ -6,29 +6,34 @@
 //! all problems in one run of `xvc-agent check-config`, and a reload (SIGHUP) with a bad file
 //! is refused before anything changes.
 //!
-//! Reading goes YAML text → position-aware tree ([`yaml`]) → typed raw fields → checks across
-//! fields → [`Config`] ([`validate`]). Printing (`--dump-config`) goes through serde and
-//! `yaml_serde`.
+//! Reading goes YAML text → position-aware tree ([`yaml`]) → each key of the key table
+//! ([`keys`]) reading its value → checks across keys → [`Config`] ([`validate`]). Printing
+//! (`--dump-config`) goes the other way through the same table, then `yaml_serde`.
 
 mod error;
 mod glob;
+mod keys;
 mod schema;
 mod validate;
 mod values;
 mod yaml;
 
 pub use error::{ConfigError, Diagnostic};
-pub use glob::{Glob, GlobError};
-pub use schema::{
-    AdvertiseMode, CableSettings, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge,
-    DEFAULT_METRICS_LISTEN, DEFAULT_PRIORITY,
+pub use keys::KeyDoc;
+pub use schema::Config;
+pub(crate) use schema::{CableSettings, Preempt};
+// What the agent's unit tests build configurations from.
+#[cfg(test)]
+pub(crate) use {
+    glob::Glob,
+    schema::{Match, Rule},
+    values::PortPool,
 };
-pub use values::{format_duration, format_frequency, parse_duration, parse_frequency, PortPool};
 
 use std::path::Path;
 
 /// Where the config is read from unless `--config` names another file.
-pub const DEFAULT_PATH: &str = "/etc/xvc-agent/config.yaml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/xvc-agent/config.yaml";
 
 /// Exit status for a bad config file (`EX_CONFIG` from sysexits.h).
 pub const EX_CONFIG: u8 = 78;
@@ -43,31 +48,15 @@ pub enum ConfigSource {
 }
 
 /// Every key a config file may hold, as the documentation names them: `ports`,
-/// `metrics.listen`, `cables[].priority`, `cables[].match.serial`, …
+/// `http.listen`, `cables[].priority`, `cables[].match.serial`, …
 pub fn keys() -> Vec<String> {
-    let mut out = Vec::new();
-    for top in validate::TOP_KEYS {
-        match *top {
-            "metrics" | "http" => {
-                out.extend(validate::METRICS_KEYS.iter().map(|k| format!("{top}.{k}")))
-            }
-            "cables" => {
-                out.push("cables".to_string());
-                for rule in validate::RULE_KEYS {
-                    out.push(format!("cables[].{rule}"));
-                    if *rule == "match" {
-                        out.extend(
-                            validate::MATCH_KEYS
-                                .iter()
-                                .map(|k| format!("cables[].match.{k}")),
-                        );
-                    }
-                }
-            }
-            key => out.push(key.to_string()),
-        }
-    }
-    out
+    key_docs().into_iter().map(|k| k.name).collect()
+}
+
+/// Every key a config file may hold, with its kind of value and what it is for, from the key
+/// table that also reads and prints them.
+pub fn key_docs() -> Vec<KeyDoc> {
+    keys::docs(keys::TOP, "")
 }
 
 /// Parses and validates config text. `file_name` is only used in error messages.
@@ -99,7 +88,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Loads `path`, where a missing file means the built-in defaults unless the file was named
 /// explicitly (`--config`): then a missing file is an error like any other. The caller logs
 /// [`ConfigSource::BuiltIn`] once.
-pub fn load_or_default(path: &Path, explicit: bool) -> Result<(Config, ConfigSource), ConfigError> {
+pub(crate) fn load_or_default(
+    path: &Path,
+    explicit: bool,
+) -> Result<(Config, ConfigSource), ConfigError> {
     match load(path) {
         Ok(config) => Ok((config, ConfigSource::File)),
         Err(ConfigError::Read { source, .. })
@@ -115,6 +107,7 @@ pub fn load_or_default(path: &Path, explicit: bool) -> Result<(Config, ConfigSou
 mod tests {
     use super::*;
     use crate::xvc::access::AccessMode;
+    use schema::{TdoEdge, DEFAULT_PRIORITY};
     use std::time::Duration;
 
     fn errors(text: &str) -> Vec<String> {

@@ -1,9 +1,10 @@
 //! The effective configuration: what the agent runs with once a file has been read and
 //! checked (or the built-in defaults when there is no file). Every value here is valid; the
-//! types say so (ports are `u16`, networks are `IpNet`, patterns are compiled).
+//! types say so (ports are `u16`, networks are `IpNet`, patterns are compiled). How each
+//! field is written in a file is the key table's business (`keys`).
 
 use super::glob::Glob;
-use super::values::{format_duration, format_frequency, PortPool};
+use super::values::PortPool;
 pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
 pub use crate::lab::advertise::AdvertiseMode;
@@ -11,7 +12,6 @@ use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
 use crate::xvc::connection::Keepalive;
 use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
 use ipnet::IpNet;
-use serde::Serialize;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,39 +31,39 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
 pub struct Config {
     /// Bind address for every cable unless a rule overrides it. `::` (the default) listens on
     /// all addresses, IPv6 and IPv4.
-    pub listen: IpAddr,
+    pub(crate) listen: IpAddr,
     /// Ports for cables without a fixed port.
-    pub ports: PortPool,
+    pub(crate) ports: PortPool,
     /// Serve cables that match no rule but are a known cable profile, with the worst priority.
-    pub auto_serve: bool,
+    pub(crate) auto_serve: bool,
     /// Serve at most this many cables at once.
-    pub max_cables: usize,
+    pub(crate) max_cables: usize,
     /// May a better-priority cable take the place of a worse one that has no client?
-    pub preempt: Preempt,
+    pub(crate) preempt: Preempt,
     /// Networks allowed to connect (see [`Config::access`]).
-    pub allow: Vec<IpNet>,
-    pub access: AccessMode,
+    pub(crate) allow: Vec<IpNet>,
+    pub(crate) access: AccessMode,
     /// What a second client gets while a session is active.
-    pub on_busy: OnBusyMode,
+    pub(crate) on_busy: OnBusyMode,
     /// How long a second client waits when `on_busy` is `queue`.
-    pub queue_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// End a session that sends nothing for this long (`None`: never).
-    pub idle_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
     /// A client whose host vanished loses the cable within this time (`None`: keepalive off).
-    pub keepalive: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
     /// How long a graceful stop may take.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Largest TMS/TDI vector accepted per shift, in bytes (advertised in `getinfo:`).
-    pub max_vector_bytes: usize,
+    pub(crate) max_vector_bytes: usize,
     /// Where port leases are kept.
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// The HTTP listener: metrics, JSON API and status pages (`http:`, formerly `metrics:`;
     /// `None`: off).
-    pub metrics: Option<Metrics>,
+    pub(crate) metrics: Option<Metrics>,
     /// Publish served cables over DNS-SD (`advertise:`).
-    pub advertise: AdvertiseMode,
+    pub(crate) advertise: AdvertiseMode,
     /// Cable rules, in file order.
-    pub cables: Vec<Rule>,
+    pub(crate) cables: Vec<Rule>,
 }
 
 impl Default for Config {
@@ -264,158 +264,12 @@ impl Config {
         }
     }
 
-    /// The configuration as YAML (`xvc-agent run --dump-config`). Parsing the output gives
-    /// back an equal `Config`.
+    /// The configuration as YAML (`xvc-agent run --dump-config`), every key written the way
+    /// an operator would write it (`5s`, `2542-2573`, `15MHz`). Parsing the output gives back
+    /// an equal `Config`.
     pub fn to_yaml(&self) -> String {
-        yaml_serde::to_string(&ConfigFile::from(self)).expect("config serialises to YAML")
-    }
-}
-
-// The file form of the config, for printing. Values are written the way an operator would
-// write them (`5s`, `2542-2573`, `15MHz`), so they go through strings.
-
-#[derive(Serialize)]
-struct ConfigFile {
-    listen: String,
-    ports: String,
-    auto_serve: bool,
-    max_cables: usize,
-    preempt: &'static str,
-    allow: Vec<String>,
-    access: &'static str,
-    on_busy: &'static str,
-    queue_timeout: String,
-    idle_timeout: String,
-    keepalive: String,
-    shutdown_timeout: String,
-    max_vector_bytes: usize,
-    state_dir: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<MetricsFile>,
-    advertise: &'static str,
-    cables: Vec<RuleFile>,
-}
-
-#[derive(Serialize)]
-struct MetricsFile {
-    listen: String,
-}
-
-#[derive(Serialize)]
-struct RuleFile {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(rename = "match")]
-    matcher: MatchFile,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    port: Option<u16>,
-    priority: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allow: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_frequency: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tdo_edge: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<String>,
-}
-
-#[derive(Serialize)]
-struct MatchFile {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    serial: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usb_path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vid_pid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    product: Option<String>,
-}
-
-fn nets(list: &[IpNet]) -> Vec<String> {
-    list.iter().map(ToString::to_string).collect()
-}
-
-fn glob_text(glob: &Option<Glob>) -> Option<String> {
-    glob.as_ref().map(|g| g.as_str().to_string())
-}
-
-impl From<&Config> for ConfigFile {
-    fn from(c: &Config) -> Self {
-        ConfigFile {
-            listen: c.listen.to_string(),
-            ports: c.ports.to_string(),
-            auto_serve: c.auto_serve,
-            max_cables: c.max_cables,
-            preempt: c.preempt.name(),
-            allow: nets(&c.allow),
-            access: access_name(c.access),
-            on_busy: c.on_busy.name(),
-            queue_timeout: format_duration(c.queue_timeout),
-            idle_timeout: format_duration(c.idle_timeout.unwrap_or_default()),
-            keepalive: c.keepalive.map_or_else(|| "off".into(), format_duration),
-            shutdown_timeout: format_duration(c.shutdown_timeout),
-            max_vector_bytes: c.max_vector_bytes,
-            state_dir: c.state_dir.display().to_string(),
-            http: c.metrics.map(|m| MetricsFile {
-                listen: m.listen.to_string(),
-            }),
-            advertise: c.advertise.name(),
-            cables: c.cables.iter().map(RuleFile::from).collect(),
-        }
-    }
-}
-
-impl From<&Rule> for RuleFile {
-    fn from(r: &Rule) -> Self {
-        RuleFile {
-            name: r.name.clone(),
-            matcher: MatchFile {
-                serial: glob_text(&r.matcher.serial),
-                usb_path: glob_text(&r.matcher.usb_path),
-                vid_pid: glob_text(&r.matcher.vid_pid),
-                product: glob_text(&r.matcher.product),
-            },
-            port: r.port,
-            priority: r.priority,
-            allow: r.allow.as_deref().map(nets),
-            access: r.access.map(access_name),
-            listen: r.listen.map(|ip| ip.to_string()),
-            max_frequency: r.max_frequency.map(format_frequency),
-            tdo_edge: r.tdo_edge.map(TdoEdge::as_str),
-            profile: r.profile.clone(),
-        }
-    }
-}
-
-/// Config spelling of an access mode.
-pub(crate) fn access_name(mode: AccessMode) -> &'static str {
-    match mode {
-        AccessMode::Strict => "strict",
-        AccessMode::Permissive => "permissive",
-        AccessMode::Off => "off",
-    }
-}
-
-impl Preempt {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preempt::Idle => "idle",
-            Preempt::Never => "never",
-        }
-    }
-}
-
-impl OnBusyMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            OnBusyMode::Refuse => "refuse",
-            OnBusyMode::Queue => "queue",
-        }
+        yaml_serde::to_string(&super::keys::print(super::keys::TOP, self))
+            .expect("config serialises to YAML")
     }
 }
 

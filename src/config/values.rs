@@ -1,9 +1,13 @@
 //! The small value languages of the config file: durations (`500ms`, `3s`, `10m`, `1h`),
-//! frequencies (`15MHz`, `500kHz`, `15000000`) and port pools (`2542-2573`). Each parses from
-//! text and prints back in the same form, so `--dump-config` output reads like a hand-written
-//! file and parses to the same config.
+//! frequencies (`15MHz`, `500kHz`, `15000000`), port pools (`2542-2573`), addresses, networks
+//! and USB ids. Each parses from text (with a message an operator can act on) and prints back
+//! in the same form, so `--dump-config` output reads like a hand-written file and parses to
+//! the same config.
 
+use super::glob::Glob;
+use ipnet::IpNet;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Parses `500ms`, `3s`, `10m`, `1h` (a whole number and a unit), or a bare `0`.
@@ -141,7 +145,8 @@ impl PortPool {
     }
 
     /// Number of ports in the pool.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         usize::from(self.last - self.first) + 1
     }
 
@@ -151,11 +156,6 @@ impl PortPool {
             first,
             last: first.saturating_add(self.last - self.first),
         }
-    }
-
-    /// Never true (a pool has at least one port); here for the `len` convention.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -176,6 +176,51 @@ pub fn parse_port(text: &str) -> Result<u16, String> {
         Ok(n) => Err(format!("port {n} is out of range (1-65535)")),
         Err(_) => Err(format!("invalid port {text:?}; expected a number 1-65535")),
     }
+}
+
+/// An IP address (`::`, `0.0.0.0`, `192.168.1.10`).
+pub(crate) fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "invalid address {s:?}; expected an IP address such as \"::\", 0.0.0.0 or 192.168.1.10"
+        )
+    })
+}
+
+/// An address and port (`127.0.0.1:9542`, `[::1]:9542`).
+pub(crate) fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("invalid address {s:?}; expected address:port such as 127.0.0.1:9542 or [::1]:9542")
+    })
+}
+
+/// A network in CIDR notation; a bare address is that one host.
+pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(format!(
+        "invalid network {s:?}; expected address/prefix such as 10.0.0.0/8 or fc00::/7"
+    ))
+}
+
+/// `vvvv:pppp` in hex (wildcards allowed), compared in lower case.
+pub(crate) fn parse_vid_pid(s: &str) -> Result<Glob, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let glob = Glob::new(&lower).map_err(|e| e.to_string())?;
+    let well_formed = lower.split_once(':').is_some_and(|(v, p)| {
+        v.len() == 4 && p.len() == 4 && (v.to_string() + p).bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    if glob.is_literal() && !well_formed {
+        return Err(format!(
+            "invalid USB id {s:?}; expected vendor:product in hex, like \"0403:6014\""
+        ));
+    }
+    Ok(glob)
 }
 
 #[cfg(test)]
@@ -241,5 +286,24 @@ mod tests {
         assert!(PortPool::parse("2542-70000").is_err());
         assert!(PortPool::parse("a-b").is_err());
         assert!(PortPool::parse("").is_err());
+    }
+
+    #[test]
+    fn networks_accept_bare_addresses() {
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_net("127.0.0.1").unwrap().to_string(), "127.0.0.1/32");
+        assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("lab").is_err());
+    }
+
+    #[test]
+    fn vid_pid_forms() {
+        assert!(parse_vid_pid("0403:6014").is_ok());
+        assert!(parse_vid_pid("0403:601?").is_ok());
+        assert!(parse_vid_pid("0403:*").is_ok());
+        assert_eq!(parse_vid_pid("0403:601A").unwrap().as_str(), "0403:601a");
+        assert!(parse_vid_pid("403:6014").is_err());
+        assert!(parse_vid_pid("ftdi").is_err());
     }
 }
