@@ -21,7 +21,7 @@ mod yaml;
 pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyDoc;
 pub use schema::Config;
-pub(crate) use schema::{CableSettings, Preempt};
+pub(crate) use schema::{AdvertiseMode, CableSettings, Preempt};
 // What the agent's unit tests build configurations from.
 #[cfg(test)]
 pub(crate) use {

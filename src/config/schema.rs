@@ -7,7 +7,6 @@ use super::glob::Glob;
 use super::values::PortPool;
 pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
-pub use crate::lab::advertise::AdvertiseMode;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
 use crate::xvc::connection::Keepalive;
 use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
@@ -15,6 +14,28 @@ use ipnet::IpNet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// `advertise:` — publish served cables over DNS-SD?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdvertiseMode {
+    /// When avahi-daemon is on the system bus; say so once when it is not.
+    #[default]
+    Auto,
+    /// Always try; warn when the system bus or avahi-daemon is missing, and keep trying.
+    On,
+    /// Never.
+    Off,
+}
+
+impl AdvertiseMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AdvertiseMode::Auto => "auto",
+            AdvertiseMode::On => "on",
+            AdvertiseMode::Off => "off",
+        }
+    }
+}
 
 /// Default rule priority (1 is the most important).
 pub const DEFAULT_PRIORITY: u32 = 100;

@@ -16,27 +16,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// `advertise:` — publish served cables over DNS-SD?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AdvertiseMode {
-    /// When avahi-daemon is on the system bus; say so once when it is not.
-    #[default]
-    Auto,
-    /// Always try; warn when the system bus or avahi-daemon is missing, and keep trying.
-    On,
-    /// Never.
-    Off,
-}
-
-impl AdvertiseMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            AdvertiseMode::Auto => "auto",
-            AdvertiseMode::On => "on",
-            AdvertiseMode::Off => "off",
-        }
-    }
-}
+pub(crate) use crate::config::AdvertiseMode;
 
 /// One change to the published set.
 #[derive(Debug, Clone, PartialEq, Eq)]
