@@ -15,6 +15,7 @@
 //! [`FtdiError::Timeout`] (no answer: reopen may help), [`FtdiError::Desync`] (the reply does
 //! not match the commands: resynchronise). The EEPROM is never written.
 
+use crate::ftdi::chip::{self, bitmode, op, pin, request};
 use crate::ftdi::clock::{self, TckSetting};
 use crate::ftdi::mpsse::{self, Edge, Encoder, Plan};
 use crate::ftdi::profiles::{Profile, TdoEdge};
@@ -23,33 +24,13 @@ use crate::jtag::{check_vectors, Cable, CableError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// FTDI vendor requests used by the driver.
-mod request {
-    pub const RESET: u8 = 0x00;
-    pub const SET_LATENCY_TIMER: u8 = 0x09;
-    pub const SET_BITMODE: u8 = 0x0B;
-
-    pub const RESET_SIO: u16 = 0;
-    /// Clears the host→chip FIFO.
-    pub const PURGE_RX: u16 = 1;
-    /// Clears the chip→host FIFO.
-    pub const PURGE_TX: u16 = 2;
-
-    pub const BITMODE_RESET: u16 = 0x0000;
-    pub const BITMODE_MPSSE: u16 = 0x0200;
-}
-
 /// Replies up to this size are read after the whole command stream is written: the chip can
-/// hold them (its reply FIFO is 1 KiB; 64 bytes stay as margin). Longer ones are read
-/// concurrently with the write.
-pub const SEQUENTIAL_REPLY_LIMIT: usize = 960;
+/// hold them (64 bytes of its reply FIFO stay as margin). Longer ones are read concurrently
+/// with the write.
+pub const SEQUENTIAL_REPLY_LIMIT: usize = chip::TX_FIFO - 64;
 
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
-
-/// Mask given with the MPSSE bit-mode request (TCK, TDI, TMS); the MPSSE GPIO commands set
-/// the real directions.
-const BITMODE_MASK: u16 = 0x0B;
 
 /// Failures of the FTDI layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,10 +108,10 @@ pub struct FtdiDevice<T: UsbTransport> {
 impl<T: UsbTransport> FtdiDevice<T> {
     /// Wraps interface `interface` (0 = A) of a device.
     pub fn new(usb: T, interface: u8, timeouts: Timeouts) -> Self {
-        let packet = usb.max_packet_size().max(3);
+        let packet = usb.max_packet_size().max(chip::MODEM_STATUS_LEN + 1);
         FtdiDevice {
             usb,
-            index: u16::from(interface) + 1,
+            index: chip::interface_index(interface),
             packet,
             timeouts,
             raw: Vec::new(),
@@ -171,21 +152,22 @@ impl<T: UsbTransport> FtdiDevice<T> {
         self.control(
             "setting the latency timer",
             request::SET_LATENCY_TIMER,
-            u16::from(ms.max(1)),
+            u16::from(ms.max(chip::MIN_LATENCY_MS)),
         )
     }
 
-    /// Leaves any bit mode, then enters MPSSE mode.
+    /// Leaves any bit mode, then enters MPSSE mode. The mask names the JTAG outputs; the
+    /// MPSSE GPIO commands then set the real directions.
     pub fn enter_mpsse(&self) -> Result<(), FtdiError> {
         self.control(
             "resetting the bit mode",
             request::SET_BITMODE,
-            request::BITMODE_RESET,
+            bitmode::value(bitmode::RESET, 0),
         )?;
         self.control(
             "entering MPSSE mode",
             request::SET_BITMODE,
-            request::BITMODE_MPSSE | BITMODE_MASK,
+            bitmode::value(bitmode::MPSSE, pin::JTAG_OUTPUTS),
         )
     }
 
@@ -193,12 +175,8 @@ impl<T: UsbTransport> FtdiDevice<T> {
     /// engine is listening and the reply stream is aligned.
     pub fn sync(&mut self, opcode: u8) -> Result<(), FtdiError> {
         let mut reply = [0u8; 2];
-        self.transfer(
-            &[opcode, mpsse::op::SEND_IMMEDIATE],
-            &mut reply,
-            Duration::ZERO,
-        )?;
-        if reply != [mpsse::op::BAD_COMMAND, opcode] {
+        self.transfer(&[opcode, op::SEND_IMMEDIATE], &mut reply, Duration::ZERO)?;
+        if reply != [op::BAD_COMMAND, opcode] {
             return Err(FtdiError::Desync(format!(
                 "sync check: sent invalid opcode {opcode:02X}, chip answered {reply:02X?}"
             )));
@@ -221,7 +199,7 @@ impl<T: UsbTransport> FtdiDevice<T> {
     ) -> Result<(), FtdiError> {
         let deadline = Instant::now() + self.timeouts.io + clocked;
         let packet = self.packet;
-        let want_raw = reply.len().div_ceil(packet - 2) * packet;
+        let want_raw = reply.len().div_ceil(packet - chip::MODEM_STATUS_LEN) * packet;
         let raw_len = want_raw.clamp(packet, MAX_READ / packet * packet);
         if self.raw.len() < raw_len {
             self.raw.resize(raw_len, 0);
@@ -297,7 +275,7 @@ fn read_exact<T: UsbTransport>(
         if left.is_zero() {
             return Err(stalled(got));
         }
-        let packets = (out.len() - got).div_ceil(packet - 2);
+        let packets = (out.len() - got).div_ceil(packet - chip::MODEM_STATUS_LEN);
         let len = (packets * packet).min(raw.len());
         let n = match usb.read_bulk(&mut raw[..len], left) {
             Ok(n) => n,
@@ -305,13 +283,13 @@ fn read_exact<T: UsbTransport>(
             Err(e) => return Err(FtdiError::usb("reading the reply", e)),
         };
         for p in raw[..n].chunks(packet) {
-            if p.len() < 2 {
+            if p.len() < chip::MODEM_STATUS_LEN {
                 return Err(FtdiError::Desync(format!(
                     "{}-byte packet without modem status",
                     p.len()
                 )));
             }
-            let data = &p[2..];
+            let data = &p[chip::MODEM_STATUS_LEN..];
             if got + data.len() > out.len() {
                 return Err(FtdiError::Desync(format!(
                     "chip sent {} bytes more than the {} expected",
@@ -423,26 +401,20 @@ impl<T: UsbTransport> FtdiCable<T> {
 
     /// Sync check, then pins and clock; leaves the encoder in step with the chip.
     fn initialise_mpsse(&mut self) -> Result<(), FtdiError> {
-        self.dev.sync(mpsse::op::ECHO)?;
-        let p = &self.profile;
-        let mut cmd = mpsse::init_commands(
-            p.low_value,
-            p.low_dir,
-            p.high_value,
-            p.high_dir,
-            self.tck.divisor,
-        );
+        self.dev.sync(op::ECHO)?;
+        let gpio = self.profile.gpio;
+        let mut cmd = mpsse::init_commands(gpio, self.tck.divisor);
         // A second, different invalid opcode proves every setup byte was taken as a command.
-        cmd.extend_from_slice(&[0xAB, mpsse::op::SEND_IMMEDIATE]);
+        cmd.extend_from_slice(&[op::ECHO_2, op::SEND_IMMEDIATE]);
         let mut reply = [0u8; 2];
         self.dev.transfer(&cmd, &mut reply, Duration::ZERO)?;
-        if reply != [mpsse::op::BAD_COMMAND, 0xAB] {
+        if reply != [op::BAD_COMMAND, op::ECHO_2] {
             return Err(FtdiError::Desync(format!(
                 "MPSSE setup: expected [FA, AB], chip answered {reply:02X?}"
             )));
         }
         self.encoder = Encoder::new(self.edge_option.resolve(hz_for(self.tck)));
-        self.encoder.set_tms_pin(p.low_value & 0x08 != 0);
+        self.encoder.set_tms_pin(gpio.low.value & pin::TMS != 0);
         Ok(())
     }
 
@@ -583,6 +555,7 @@ impl<T: UsbTransport> Cable for FtdiCable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftdi::chip::{Gpio, Port};
     use crate::ftdi::profiles::HS2;
     use crate::sim::ft232h::Ft232h;
     use crate::sim::JtagChain;
@@ -703,7 +676,10 @@ mod tests {
         // With ACBUS5/6 high the HS2's JTAG buffers are off: TDO reads all ones.
         let chip = Ft232h::hs2(JtagChain::xc7a35t());
         let bad = Profile {
-            high_value: 0x60,
+            gpio: Gpio {
+                high: Port::new(0x60, HS2.gpio.high.dir),
+                ..HS2.gpio
+            },
             ..HS2
         };
         let mut cable = FtdiCable::open(chip, &bad, TdoEdge::Rising).unwrap();

@@ -3,6 +3,7 @@
 //! Kept apart from USB I/O so the encoder and decoder are pure and testable; the hardware is
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
+pub mod chip;
 pub mod clock;
 pub mod device;
 pub mod mpsse;

@@ -21,50 +21,15 @@
 //!
 //! The handle is cheap to clone; all clones are the same chip, usable from any thread.
 
-use crate::ftdi::mpsse::op;
+use crate::ftdi::chip::{self, bitmode, op, pin, request, Kind, MODEM_STATUS, RX_FIFO, TX_FIFO};
 use crate::ftdi::transport::{UsbError, UsbTransport};
 use crate::sim::chain::JtagChain;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// FT232H FIFO sizes (host→chip commands and chip→host replies).
-pub const RX_FIFO: usize = 1024;
-pub const TX_FIFO: usize = 1024;
 /// High-speed bulk packet size.
-pub const PACKET_SIZE: usize = 512;
-/// The two modem-status bytes at the start of every IN packet.
-pub const MODEM_STATUS: [u8; 2] = [0x32, 0x60];
-
-/// FTDI vendor requests (bRequest).
-pub mod request {
-    pub const RESET: u8 = 0x00;
-    pub const MODEM_CTRL: u8 = 0x01;
-    pub const SET_FLOW_CTRL: u8 = 0x02;
-    pub const SET_BAUD_RATE: u8 = 0x03;
-    pub const SET_DATA: u8 = 0x04;
-    pub const POLL_MODEM_STATUS: u8 = 0x05;
-    pub const SET_EVENT_CHAR: u8 = 0x06;
-    pub const SET_ERROR_CHAR: u8 = 0x07;
-    pub const SET_LATENCY_TIMER: u8 = 0x09;
-    pub const GET_LATENCY_TIMER: u8 = 0x0A;
-    pub const SET_BITMODE: u8 = 0x0B;
-    pub const READ_PINS: u8 = 0x0C;
-    pub const READ_EEPROM: u8 = 0x90;
-    pub const WRITE_EEPROM: u8 = 0x91;
-    pub const ERASE_EEPROM: u8 = 0x92;
-
-    /// `RESET` values.
-    pub const RESET_SIO: u16 = 0;
-    /// Clears the host→chip (command) FIFO.
-    pub const PURGE_RX: u16 = 1;
-    /// Clears the chip→host (reply) FIFO.
-    pub const PURGE_TX: u16 = 2;
-
-    /// `SET_BITMODE` modes (high byte of the value).
-    pub const BITMODE_RESET: u8 = 0x00;
-    pub const BITMODE_MPSSE: u8 = 0x02;
-}
+pub const PACKET_SIZE: usize = chip::HIGH_SPEED_PACKET;
 
 /// Board wiring between the chip and the JTAG connector: the target sees TCK only while these
 /// GPIO outputs hold these levels (buffer enables, mux selects).
@@ -200,7 +165,7 @@ impl Ft232h {
             wiring,
             packet_size: PACKET_SIZE,
             mpsse: false,
-            latency: Duration::from_millis(16),
+            latency: Duration::from_millis(chip::DEFAULT_LATENCY_MS.into()),
             rx: VecDeque::with_capacity(RX_FIFO),
             tx: VecDeque::with_capacity(TX_FIFO),
             flush: 0,
@@ -333,7 +298,7 @@ impl Ft232h {
 impl Chip {
     fn jtag_connected(&self) -> bool {
         let w = &self.wiring;
-        let tck_out = self.low_dir & 0x01 != 0;
+        let tck_out = self.low_dir & pin::TCK != 0;
         let low_ok =
             self.low_dir & w.low_mask == w.low_mask && self.low_value & w.low_mask == w.low_value;
         let high_ok = self.high_dir & w.high_mask == w.high_mask
@@ -342,11 +307,11 @@ impl Chip {
     }
 
     fn tms_pin(&self) -> bool {
-        self.low_value & 0x08 != 0
+        self.low_value & pin::TMS != 0
     }
 
     fn tdi_pin(&self) -> bool {
-        self.low_value & 0x02 != 0
+        self.low_value & pin::TDI != 0
     }
 
     fn set_pin(&mut self, mask: u8, level: bool) {
@@ -359,11 +324,11 @@ impl Chip {
 
     /// TMS as the target sees it (pulled up when not driven).
     fn tms_seen(&self, level: bool) -> bool {
-        level || self.low_dir & 0x08 == 0
+        level || self.low_dir & pin::TMS == 0
     }
 
     fn tdi_seen(&self, level: bool) -> bool {
-        level || self.low_dir & 0x02 == 0
+        level || self.low_dir & pin::TDI == 0
     }
 
     /// One TCK cycle with the given pin levels; returns the sampled TDO.
@@ -389,61 +354,6 @@ impl Chip {
         self.pending = Pending::None;
     }
 
-    /// Bytes of a command before any streamed payload (opcode included).
-    fn header_len(opcode: u8) -> usize {
-        if opcode < 0x80 {
-            if !valid_data_op(opcode) {
-                1
-            } else if opcode & op::BITMODE != 0 {
-                if opcode & (op::WRITE_TMS | op::DO_WRITE) != 0 {
-                    3
-                } else {
-                    2
-                }
-            } else {
-                3
-            }
-        } else {
-            match opcode {
-                op::SET_LOW | op::SET_HIGH | op::SET_DIVISOR | op::CLOCK_BYTES => 3,
-                op::CLOCK_BITS => 2,
-                _ => 1,
-            }
-        }
-    }
-
-    /// Reply bytes a command needs room for before it can start.
-    fn reply_room(opcode: u8) -> usize {
-        if opcode < 0x80 {
-            if !valid_data_op(opcode) {
-                2
-            } else if opcode & op::BITMODE != 0 && opcode & op::DO_READ != 0 {
-                1
-            } else {
-                0
-            }
-        } else {
-            match opcode {
-                op::GET_LOW | op::GET_HIGH => 1,
-                op::SET_LOW
-                | op::SET_HIGH
-                | op::SET_DIVISOR
-                | op::CLOCK_BYTES
-                | op::CLOCK_BITS
-                | op::LOOPBACK_ON
-                | op::LOOPBACK_OFF
-                | op::SEND_IMMEDIATE
-                | op::DIV5_OFF
-                | op::DIV5_ON
-                | op::THREE_PHASE_ON
-                | op::THREE_PHASE_OFF
-                | op::ADAPTIVE_ON
-                | op::ADAPTIVE_OFF => 0,
-                _ => 2,
-            }
-        }
-    }
-
     /// Executes commands as far as the FIFOs allow.
     fn run(&mut self) {
         loop {
@@ -463,8 +373,9 @@ impl Chip {
             let Some(&opcode) = self.rx.front() else {
                 return;
             };
-            let need = Self::header_len(opcode);
-            if self.rx.len() < need || TX_FIFO - self.tx.len() < Self::reply_room(opcode) {
+            let shape = chip::shape(opcode);
+            let need = shape.header;
+            if self.rx.len() < need || TX_FIFO - self.tx.len() < shape.reply {
                 return;
             }
             let mut h = [0u8; 3];
@@ -476,12 +387,13 @@ impl Chip {
     }
 
     fn execute(&mut self, opcode: u8, a: u8, b: u8) {
-        if opcode < 0x80 && valid_data_op(opcode) {
+        let kind = chip::shape(opcode).kind;
+        if matches!(kind, Kind::Bytes | Kind::Bits) {
             if opcode & op::READ_NEG != 0 && opcode & op::DO_READ != 0 {
                 self.counters.falling_edge_reads += 1;
             }
-            if opcode & op::BITMODE == 0 {
-                let left = usize::from(u16::from_le_bytes([a, b])) + 1;
+            if kind == Kind::Bytes {
+                let left = chip::byte_count(a, b);
                 self.pending = Pending::Bytes { op: opcode, left };
             } else if opcode & op::WRITE_TMS != 0 {
                 self.tms_command(opcode, a, b);
@@ -501,8 +413,8 @@ impl Chip {
             }
             op::GET_LOW => {
                 let tdo = self.loopback_or_tdo();
-                // Inputs read high (pull-ups) except TDO on ADBUS2.
-                let inputs = !0x04u8 | (u8::from(tdo) << 2);
+                // Inputs read high (pull-ups) except TDO.
+                let inputs = !pin::TDO | if tdo { pin::TDO } else { 0 };
                 let v = (self.low_value & self.low_dir) | (inputs & !self.low_dir);
                 self.tx.push_back(v);
             }
@@ -526,7 +438,7 @@ impl Chip {
                 }
             }
             op::CLOCK_BYTES => {
-                let n = u64::from(u16::from_le_bytes([a, b])) + 1;
+                let n = chip::byte_count(a, b) as u64;
                 self.pending = Pending::Clocks { left: n * 8 };
             }
             _ => {
@@ -550,17 +462,17 @@ impl Chip {
     /// A TMS command: n bits of TMS from the data byte, TDI from bit 7 for all of them; the
     /// pin then keeps the first unclocked bit.
     fn tms_command(&mut self, opcode: u8, len: u8, data: u8) {
-        let n = usize::from(len & 0x07) + 1;
+        let n = chip::bit_count(len);
         let tdi = data & 0x80 != 0;
         let mut reply = 0u8;
         for i in 0..n {
             let tms = data >> i & 1 != 0;
-            self.set_pin(0x08, tms);
+            self.set_pin(pin::TMS, tms);
             let tdo = self.clock_bit(tms, tdi);
             reply = (reply >> 1) | (u8::from(tdo) << 7);
         }
-        self.set_pin(0x08, data >> n & 1 != 0);
-        self.set_pin(0x02, tdi);
+        self.set_pin(pin::TMS, data >> n & 1 != 0);
+        self.set_pin(pin::TDI, tdi);
         if opcode & op::DO_READ != 0 {
             self.tx.push_back(reply);
         }
@@ -568,7 +480,7 @@ impl Chip {
 
     /// A bit-mode data command: up to 8 bits, TMS held at the pin's level.
     fn bit_command(&mut self, opcode: u8, len: u8, data: u8) {
-        let n = usize::from(len & 0x07) + 1;
+        let n = chip::bit_count(len);
         let lsb = opcode & op::LSB_FIRST != 0;
         let write = opcode & op::DO_WRITE != 0;
         let tms = self.tms_pin();
@@ -584,7 +496,7 @@ impl Chip {
                 self.tdi_pin()
             };
             let tdo = self.clock_bit(tms, tdi);
-            self.set_pin(0x02, tdi);
+            self.set_pin(pin::TDI, tdi);
             reply = if lsb {
                 (reply >> 1) | (u8::from(tdo) << 7)
             } else {
@@ -627,7 +539,7 @@ impl Chip {
         let tms = self.tms_seen(self.tms_pin());
         self.counters.tck_cycles += 8 * k as u64;
         if self.jtag_connected() {
-            if self.low_dir & 0x02 == 0 {
+            if self.low_dir & pin::TDI == 0 {
                 let ones = vec![0xFF; k];
                 self.chain.clock_run(tms, 8 * k, &ones, &mut tdo);
             } else {
@@ -639,7 +551,7 @@ impl Chip {
         if self.loopback {
             tdo.copy_from_slice(&tdi);
         }
-        self.set_pin(0x02, tdi[k - 1] & 0x80 != 0);
+        self.set_pin(pin::TDI, tdi[k - 1] & 0x80 != 0);
         if read {
             if lsb {
                 self.tx.extend(tdo.iter().copied());
@@ -713,17 +625,6 @@ fn addresses_interface(req: u8, index: u16) -> bool {
     }
 }
 
-/// Whether a data-shifting opcode (below 0x80) is one the engine accepts.
-fn valid_data_op(opcode: u8) -> bool {
-    let write = opcode & op::DO_WRITE != 0;
-    let read = opcode & op::DO_READ != 0;
-    if opcode & op::WRITE_TMS != 0 {
-        opcode & op::BITMODE != 0 && !write
-    } else {
-        write || read
-    }
-}
-
 impl UsbTransport for Ft232h {
     fn control_out(
         &self,
@@ -756,12 +657,12 @@ impl UsbTransport for Ft232h {
                 _ => return Err(UsbError::Other(format!("reset value {value}"))),
             },
             request::SET_LATENCY_TIMER => {
-                c.latency = Duration::from_millis(u64::from((value & 0xFF).max(1)));
+                let ms = (value as u8).max(chip::MIN_LATENCY_MS);
+                c.latency = Duration::from_millis(ms.into());
             }
             request::SET_BITMODE => {
-                let mode = (value >> 8) as u8;
                 let was = c.mpsse;
-                c.mpsse = mode == request::BITMODE_MPSSE;
+                c.mpsse = bitmode::mode_of(value) == bitmode::MPSSE;
                 if c.mpsse != was {
                     c.reset_engine();
                 }
