@@ -13,14 +13,16 @@
 //!
 //! Errors are typed by what the caller should do: [`FtdiError::Gone`] (unplugged: stop),
 //! [`FtdiError::Timeout`] (no answer: reopen may help), [`FtdiError::Desync`] (the reply does
-//! not match the commands: resynchronise). The EEPROM is never written.
+//! not match the commands: resynchronise). Through the [`Cable`] trait each becomes the
+//! matching [`CableError`], with the `FtdiError` (and under it the [`UsbError`]) as its
+//! source. The EEPROM is never written.
 
 use crate::ftdi::chip::{self, bitmode, op, pin, request};
 use crate::ftdi::clock::{self, TckSetting};
-use crate::ftdi::mpsse::{self, Edge, Encoder, Plan};
+use crate::ftdi::mpsse::{self, DecodeError, Edge, Encoder, Plan};
 use crate::ftdi::profiles::{Profile, TdoEdge};
 use crate::ftdi::transport::{UsbError, UsbTransport};
-use crate::jtag::{check_vectors, Cable, CableError};
+use crate::jtag::{check_vectors, Cable, CableError, Cause};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -32,48 +34,99 @@ pub const SEQUENTIAL_REPLY_LIMIT: usize = chip::TX_FIFO - 64;
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
 
-/// Failures of the FTDI layer.
+/// Failures of the FTDI layer: what the driver saw. Under a [`CableError`] it is the
+/// cause, so each message reads as the detail of the cable error's (`cable timed out:
+/// waiting for a 6-byte reply`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FtdiError {
     /// The device went away.
     #[error("cable disconnected")]
     Gone,
     /// The device did not answer in time.
-    #[error("timed out {0}")]
-    Timeout(String),
+    #[error("{0}")]
+    Timeout(Stage),
     /// The reply does not match the commands sent.
-    #[error("protocol desync: {0}")]
-    Desync(String),
-    /// The request itself is invalid (vectors shorter than the bit count).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    #[error(transparent)]
+    Desync(#[from] Desync),
     /// Any other USB failure.
-    #[error("USB error {op}: {source}")]
+    #[error("USB error {stage}: {source}")]
     Usb {
-        op: &'static str,
+        stage: Stage,
         #[source]
         source: UsbError,
     },
 }
 
 impl FtdiError {
-    fn usb(op: &'static str, e: UsbError) -> FtdiError {
+    fn usb(stage: Stage, e: UsbError) -> FtdiError {
         match e {
             UsbError::Disconnected => FtdiError::Gone,
-            UsbError::Timeout => FtdiError::Timeout(op.to_string()),
-            source => FtdiError::Usb { op, source },
+            UsbError::Timeout => FtdiError::Timeout(stage),
+            source => FtdiError::Usb { stage, source },
         }
     }
+}
+
+/// What the driver was doing when the chip failed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Reset,
+    Purge,
+    LatencyTimer,
+    BitModeReset,
+    EnterMpsse,
+    WriteCommands,
+    /// Waiting for a reply of this many bytes.
+    AwaitReply(usize),
+    ReadReply,
+    StartReader,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Reset => "resetting the chip",
+            Stage::Purge => "purging",
+            Stage::LatencyTimer => "setting the latency timer",
+            Stage::BitModeReset => "resetting the bit mode",
+            Stage::EnterMpsse => "entering MPSSE mode",
+            Stage::WriteCommands => "writing commands",
+            Stage::AwaitReply(n) => return write!(f, "waiting for a {n}-byte reply"),
+            Stage::ReadReply => "reading the reply",
+            Stage::StartReader => "starting the reply reader",
+        })
+    }
+}
+
+/// How the chip's replies and the commands sent fell out of step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Desync {
+    #[error("sync check: sent invalid opcode {sent:02X}, chip answered {got:02X?}")]
+    SyncCheck { sent: u8, got: [u8; 2] },
+    #[error("MPSSE setup: expected [FA, AB], chip answered {got:02X?}")]
+    Setup { got: [u8; 2] },
+    #[error("reply stopped after {got} of {want} bytes")]
+    ReplyStopped { got: usize, want: usize },
+    #[error("chip sent {extra} bytes more than the {want} expected")]
+    ReplyTooLong { extra: usize, want: usize },
+    #[error("{len}-byte packet without modem status")]
+    NoModemStatus { len: usize },
+    #[error("reply read abandoned")]
+    ReadAbandoned,
+    #[error("reply reader failed unexpectedly")]
+    ReaderFailed,
+    /// The reply has the expected length but not the expected shape.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 impl From<FtdiError> for CableError {
     fn from(e: FtdiError) -> Self {
         match e {
             FtdiError::Gone => CableError::Gone,
-            FtdiError::Timeout(why) => CableError::Timeout(why),
-            FtdiError::Desync(why) => CableError::Desync(why),
-            FtdiError::InvalidRequest(why) => CableError::InvalidRequest(why),
-            e @ FtdiError::Usb { .. } => CableError::Io(e.to_string()),
+            FtdiError::Timeout(_) => CableError::Timeout(Cause::new(e)),
+            FtdiError::Desync(_) => CableError::Desync(Cause::new(e)),
+            FtdiError::Usb { .. } => CableError::Io(Cause::new(e)),
         }
     }
 }
@@ -130,27 +183,27 @@ impl<T: UsbTransport> FtdiDevice<T> {
         self.timeouts = timeouts;
     }
 
-    fn control(&self, what: &'static str, req: u8, value: u16) -> Result<(), FtdiError> {
+    fn control(&self, stage: Stage, req: u8, value: u16) -> Result<(), FtdiError> {
         self.usb
             .control_out(req, value, self.index, self.timeouts.control)
-            .map_err(|e| FtdiError::usb(what, e))
+            .map_err(|e| FtdiError::usb(stage, e))
     }
 
     /// Resets the chip's serial engine.
     pub fn reset(&self) -> Result<(), FtdiError> {
-        self.control("resetting the chip", request::RESET, request::RESET_SIO)
+        self.control(Stage::Reset, request::RESET, request::RESET_SIO)
     }
 
     /// Empties both FIFOs.
     pub fn purge(&self) -> Result<(), FtdiError> {
-        self.control("purging", request::RESET, request::PURGE_RX)?;
-        self.control("purging", request::RESET, request::PURGE_TX)
+        self.control(Stage::Purge, request::RESET, request::PURGE_RX)?;
+        self.control(Stage::Purge, request::RESET, request::PURGE_TX)
     }
 
     /// Sets the latency timer (how long the chip holds a partial packet), in ms.
     pub fn set_latency_timer(&self, ms: u8) -> Result<(), FtdiError> {
         self.control(
-            "setting the latency timer",
+            Stage::LatencyTimer,
             request::SET_LATENCY_TIMER,
             u16::from(ms.max(chip::MIN_LATENCY_MS)),
         )
@@ -160,12 +213,12 @@ impl<T: UsbTransport> FtdiDevice<T> {
     /// MPSSE GPIO commands then set the real directions.
     pub fn enter_mpsse(&self) -> Result<(), FtdiError> {
         self.control(
-            "resetting the bit mode",
+            Stage::BitModeReset,
             request::SET_BITMODE,
             bitmode::value(bitmode::RESET, 0),
         )?;
         self.control(
-            "entering MPSSE mode",
+            Stage::EnterMpsse,
             request::SET_BITMODE,
             bitmode::value(bitmode::MPSSE, pin::JTAG_OUTPUTS),
         )
@@ -177,9 +230,11 @@ impl<T: UsbTransport> FtdiDevice<T> {
         let mut reply = [0u8; 2];
         self.transfer(&[opcode, op::SEND_IMMEDIATE], &mut reply, Duration::ZERO)?;
         if reply != [op::BAD_COMMAND, opcode] {
-            return Err(FtdiError::Desync(format!(
-                "sync check: sent invalid opcode {opcode:02X}, chip answered {reply:02X?}"
-            )));
+            return Err(Desync::SyncCheck {
+                sent: opcode,
+                got: reply,
+            }
+            .into());
         }
         Ok(())
     }
@@ -217,16 +272,16 @@ impl<T: UsbTransport> FtdiDevice<T> {
                 .name("ftdi-reader".into())
                 .spawn_scoped(s, || read_exact(usb, packet, raw, reply, deadline, &abort))
                 .map_err(|e| FtdiError::Usb {
-                    op: "starting the reply reader",
+                    stage: Stage::StartReader,
                     source: UsbError::Other(e.to_string()),
                 })?;
             let written = write_all(usb, cmd, deadline);
             if written.is_err() {
                 abort.store(true, Ordering::Relaxed);
             }
-            let read = reader.join().unwrap_or_else(|_| {
-                Err(FtdiError::Desync("reply reader failed unexpectedly".into()))
-            });
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(Desync::ReaderFailed.into()));
             // A failed write explains a failed read, not the other way round.
             written.and(read)
         })
@@ -238,11 +293,11 @@ fn write_all<T: UsbTransport>(usb: &T, cmd: &[u8], deadline: Instant) -> Result<
     while off < cmd.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(FtdiError::Timeout("writing commands".into()));
+            return Err(FtdiError::Timeout(Stage::WriteCommands));
         }
         let n = usb
             .write_bulk(&cmd[off..], left)
-            .map_err(|e| FtdiError::usb("writing commands", e))?;
+            .map_err(|e| FtdiError::usb(Stage::WriteCommands, e))?;
         off += n;
     }
     Ok(())
@@ -260,15 +315,16 @@ fn read_exact<T: UsbTransport>(
     let mut got = 0;
     while got < out.len() {
         if abort.load(Ordering::Relaxed) {
-            return Err(FtdiError::Desync("reply read abandoned".into()));
+            return Err(Desync::ReadAbandoned.into());
         }
         // Silence after part of the reply means the reply is shorter than the commands
         // asked for; silence from the start means the chip is not answering.
         let stalled = |got: usize| {
+            let want = out.len();
             if got == 0 {
-                FtdiError::Timeout(format!("waiting for a {}-byte reply", out.len()))
+                FtdiError::Timeout(Stage::AwaitReply(want))
             } else {
-                FtdiError::Desync(format!("reply stopped after {got} of {} bytes", out.len()))
+                Desync::ReplyStopped { got, want }.into()
             }
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -280,22 +336,19 @@ fn read_exact<T: UsbTransport>(
         let n = match usb.read_bulk(&mut raw[..len], left) {
             Ok(n) => n,
             Err(UsbError::Timeout) => return Err(stalled(got)),
-            Err(e) => return Err(FtdiError::usb("reading the reply", e)),
+            Err(e) => return Err(FtdiError::usb(Stage::ReadReply, e)),
         };
         for p in raw[..n].chunks(packet) {
             if p.len() < chip::MODEM_STATUS_LEN {
-                return Err(FtdiError::Desync(format!(
-                    "{}-byte packet without modem status",
-                    p.len()
-                )));
+                return Err(Desync::NoModemStatus { len: p.len() }.into());
             }
             let data = &p[chip::MODEM_STATUS_LEN..];
             if got + data.len() > out.len() {
-                return Err(FtdiError::Desync(format!(
-                    "chip sent {} bytes more than the {} expected",
-                    got + data.len() - out.len(),
-                    out.len()
-                )));
+                return Err(Desync::ReplyTooLong {
+                    extra: got + data.len() - out.len(),
+                    want: out.len(),
+                }
+                .into());
             }
             out[got..got + data.len()].copy_from_slice(data);
             got += data.len();
@@ -409,9 +462,7 @@ impl<T: UsbTransport> FtdiCable<T> {
         let mut reply = [0u8; 2];
         self.dev.transfer(&cmd, &mut reply, Duration::ZERO)?;
         if reply != [op::BAD_COMMAND, op::ECHO_2] {
-            return Err(FtdiError::Desync(format!(
-                "MPSSE setup: expected [FA, AB], chip answered {reply:02X?}"
-            )));
+            return Err(Desync::Setup { got: reply }.into());
         }
         self.encoder = Encoder::new(self.edge_option.resolve(hz_for(self.tck)));
         self.encoder.set_tms_pin(gpio.low.value & pin::TMS != 0);
@@ -466,16 +517,14 @@ impl<T: UsbTransport> FtdiCable<T> {
         }
     }
 
-    /// Clocks one shift (see [`Cable::shift`]) with typed errors.
-    pub fn shift_bits(
+    /// Clocks one shift (see [`Cable::shift`], which has checked the vectors' lengths).
+    fn shift_bits(
         &mut self,
         nbits: u32,
         tms: &[u8],
         tdi: &[u8],
         tdo: &mut [u8],
     ) -> Result<(), FtdiError> {
-        check_vectors(nbits, tms, tdi, tdo)
-            .map_err(|e| FtdiError::InvalidRequest(e.to_string()))?;
         self.check_usable()?;
         if nbits == 0 {
             return Ok(());
@@ -490,8 +539,7 @@ impl<T: UsbTransport> FtdiCable<T> {
             .dev
             .transfer(&self.cmd, &mut self.reply, clocked)
             .and_then(|()| {
-                mpsse::decode(&self.plan, &self.reply, tdo)
-                    .map_err(|e| FtdiError::Desync(e.to_string()))
+                mpsse::decode(&self.plan, &self.reply, tdo).map_err(|e| Desync::from(e).into())
             });
         self.trim_buffers();
         tracing::trace!(
@@ -515,8 +563,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         }
     }
 
-    /// Sets the TCK period (see [`Cable::set_tck_period`]) with typed errors.
-    pub fn set_tck(&mut self, period_ns: u32) -> Result<u32, FtdiError> {
+    /// Sets the TCK period (see [`Cable::set_tck_period`]).
+    fn set_tck(&mut self, period_ns: u32) -> Result<u32, FtdiError> {
         self.check_usable()?;
         let tck = clock::setting_for_period(period_ns, self.max_tck_hz);
         if tck != self.tck {
@@ -688,5 +736,45 @@ mod tests {
             .shift(41, &[0x5F, 0, 0, 0, 0, 0], &[0; 6], &mut tdo)
             .unwrap();
         assert_eq!(tdo, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+    }
+
+    #[test]
+    fn errors_chain_down_to_the_usb_error() {
+        use std::error::Error;
+        let e = CableError::from(FtdiError::usb(Stage::WriteCommands, UsbError::Busy));
+        assert_eq!(
+            e.to_string(),
+            "cable I/O error: USB error writing commands: USB device busy (claimed by another program)"
+        );
+        let ftdi = e.source().expect("the FTDI error");
+        let usb = ftdi.source().expect("the USB error");
+        assert_eq!(usb.to_string(), UsbError::Busy.to_string());
+        let CableError::Io(cause) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(
+            cause.downcast_ref::<FtdiError>(),
+            Some(FtdiError::Usb {
+                stage: Stage::WriteCommands,
+                source: UsbError::Busy
+            })
+        ));
+
+        let chip = Ft232h::hs2(JtagChain::xc7a35t());
+        let mut cable = FtdiCable::open(chip.clone(), &HS2, TdoEdge::Rising).unwrap();
+        cable.set_timeouts(Timeouts {
+            control: Duration::from_millis(100),
+            io: Duration::from_millis(50),
+        });
+        chip.time_out_reads(1);
+        let e = cable.shift(8, &[0], &[0], &mut [0]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cable timed out: waiting for a "),
+            "{e}"
+        );
+        assert!(matches!(e, CableError::Timeout(ref c)
+            if matches!(c.downcast_ref(), Some(FtdiError::Timeout(Stage::AwaitReply(_))))));
+        let e = cable.shift(9, &[0], &[0; 2], &mut [0; 2]).unwrap_err();
+        assert!(matches!(e, CableError::InvalidRequest(_)), "{e}");
     }
 }

@@ -11,6 +11,6 @@ pub mod profiles;
 pub mod transport;
 pub mod usb;
 
-pub use device::{CableOptions, FtdiCable, FtdiError, Timeouts};
+pub use device::{CableOptions, Desync, FtdiCable, FtdiError, Stage, Timeouts};
 pub use profiles::TdoEdge;
 pub use transport::{UsbError, UsbTransport};
