@@ -1,6 +1,6 @@
 //! FTDI device control over a [`UsbTransport`], and [`FtdiCable`]: the JTAG cable built on it.
 //!
-//! This is the I/O edge around the pure [`mpsse`](crate::ftdi::mpsse) encoder: vendor
+//! This is the I/O edge around the pure [`mpsse`] encoder: vendor
 //! requests (reset, purge, latency timer, MPSSE mode), the sync check with an invalid opcode,
 //! the per-profile MPSSE setup, TCK divisor changes, and the bulk transfers of each shift.
 //!

@@ -3,16 +3,16 @@
 //! production FTDI driver.
 //!
 //! Modelled, because the driver depends on each of these:
-//! - USB ([`usb`]): the vendor control requests (reset/purge, latency timer, bit mode, modem
+//! - USB (`usb.rs`): the vendor control requests (reset/purge, latency timer, bit mode, modem
 //!   status, EEPROM reads; EEPROM writes are counted so tests can prove there are none);
 //!   512-byte IN packets each starting with two modem-status bytes; 1 KiB FIFOs each way
 //!   with the engine stalling while the reply FIFO is full, so a host that writes a long
 //!   command stream without reading gets a write timeout, as on hardware; short packets after
 //!   send-immediate, or after the latency timer (status-only when there is nothing to send);
-//! - the MPSSE engine ([`engine`]): data shifts in every edge/bit-order/bit-mode combination,
+//! - the MPSSE engine (`engine.rs`): data shifts in every edge/bit-order/bit-mode combination,
 //!   TMS commands, clock-only commands, GPIO set/get, divisor and clock options, loopback,
 //!   send-immediate, and the `FA xx` answer to an invalid opcode;
-//! - pins ([`pins`]): TMS keeps the first unclocked bit of a TMS command's data byte; data
+//! - pins (`pins.rs`): TMS keeps the first unclocked bit of a TMS command's data byte; data
 //!   commands clock with TMS held at its current level, even at 1; the target sees clocks
 //!   only while TCK is an output (and, with [`Wiring`], while the board's buffers are
 //!   enabled).
