@@ -283,6 +283,17 @@ pub fn lengths(cmd: &[u8]) -> Option<(usize, usize)> {
     Some((s.header + written, read))
 }
 
+/// Reply bytes a whole command stream produces, or `None` when it ends inside a command.
+pub fn reply_len(mut stream: &[u8]) -> Option<usize> {
+    let mut reply = 0;
+    while !stream.is_empty() {
+        let (len, rep) = lengths(stream)?;
+        stream = stream.get(len..)?;
+        reply += rep;
+    }
+    Some(reply)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +313,11 @@ mod tests {
         assert_eq!(lengths(&[op::ECHO]), Some((1, 2)));
         assert_eq!(lengths(&[op::SEND_IMMEDIATE]), Some((1, 0)));
         assert_eq!(lengths(&[op::SET_DIVISOR, 0x00]), None);
+        assert_eq!(reply_len(&[op::ECHO, op::GET_LOW, 0x39, 0x00, 0x00]), None);
+        assert_eq!(
+            reply_len(&[op::ECHO, op::GET_LOW, 0x39, 0x00, 0x00, 0x12]),
+            Some(4)
+        );
         // TMS commands never write TDI data; data commands do something.
         assert_eq!(shape(0x5B).kind, Kind::Invalid);
         assert_eq!(shape(0x09).kind, Kind::Invalid);

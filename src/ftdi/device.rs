@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// Replies up to this size are read after the whole command stream is written: the chip can
 /// hold them (64 bytes of its reply FIFO stay as margin). Longer ones are read concurrently
 /// with the write.
-pub const SEQUENTIAL_REPLY_LIMIT: usize = chip::TX_FIFO - 64;
+const SEQUENTIAL_REPLY_LIMIT: usize = chip::TX_FIFO - 64;
 
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
@@ -150,7 +150,7 @@ impl Default for Timeouts {
 }
 
 /// One FTDI interface in MPSSE mode.
-pub struct FtdiDevice<T: UsbTransport> {
+pub(crate) struct FtdiDevice<T: UsbTransport> {
     usb: T,
     index: u16,
     packet: usize,
@@ -173,10 +173,6 @@ impl<T: UsbTransport> FtdiDevice<T> {
 
     pub fn transport(&self) -> &T {
         &self.usb
-    }
-
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
     }
 
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
@@ -532,6 +528,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         self.cmd.clear();
         self.encoder
             .encode(nbits, tms, tdi, &mut self.cmd, &mut self.plan);
+        // The chip parses the stream into the replies the plan decodes.
+        debug_assert_eq!(chip::reply_len(&self.cmd), Some(self.plan.reply_len()));
         self.reply.clear();
         self.reply.resize(self.plan.reply_len(), 0);
         let clocked = Duration::from_nanos(u64::from(nbits) * u64::from(self.tck.period_ns) * 2);

@@ -3,12 +3,12 @@
 //! Kept apart from USB I/O so the encoder and decoder are pure and testable; the hardware is
 //! reached only through the [`UsbTransport`](crate::ftdi) seam.
 
-pub mod chip;
+pub(crate) mod chip;
 pub mod clock;
 pub mod device;
 pub mod mpsse;
 pub mod profiles;
-pub mod transport;
+pub(crate) mod transport;
 pub mod usb;
 
 pub use device::{CableOptions, Desync, FtdiCable, FtdiError, Stage, Timeouts};

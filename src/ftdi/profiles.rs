@@ -16,13 +16,13 @@ pub enum TdoEdge {
     Rising,
     /// Falling edge: half a period more for TDO to arrive over long cables / buffers.
     Falling,
-    /// Falling edge at or above [`TdoEdge::AUTO_FALLING_HZ`], rising below.
+    /// Falling edge at or above 15 MHz (`TdoEdge::AUTO_FALLING_HZ`), rising below.
     Auto,
 }
 
 impl TdoEdge {
     /// Clock at which `Auto` switches to the falling edge.
-    pub const AUTO_FALLING_HZ: u64 = 15_000_000;
+    pub(crate) const AUTO_FALLING_HZ: u64 = 15_000_000;
 
     /// The edge to use at a TCK frequency.
     pub fn resolve(self, tck_hz: u64) -> Edge {
@@ -80,7 +80,7 @@ pub struct Profile {
     /// FTDI interface (channel) used for JTAG: 0 = A, 1 = B.
     pub interface: u8,
     /// ADBUS (low byte) and ACBUS (high byte) initial levels and directions.
-    pub gpio: Gpio,
+    pub(crate) gpio: Gpio,
     /// Fastest TCK the cable supports, in Hz.
     pub max_tck_hz: u64,
     /// TDO sampling edge when the configuration does not say.
@@ -112,7 +112,7 @@ pub const HS2: Profile = Profile {
 /// Digilent JTAG-SMT2 (surface-mount module, FT232H). ADBUS5..7 and ACBUS0..5 are outputs;
 /// ACBUS5 high is the module's reset line held inactive. Its USB strings match the HS3's and
 /// SMT2-NC's, so it is served only when a rule names `profile: smt2`.
-pub const SMT2: Profile = Profile {
+pub(crate) const SMT2: Profile = Profile {
     name: "smt2",
     description: "Digilent JTAG-SMT2",
     vid: chip::VID,
@@ -131,7 +131,7 @@ pub const SMT2: Profile = Profile {
 
 /// Digilent JTAG-SMT2-NC (the SMT2 without the reset circuit, e.g. on KCU105): wired like the
 /// HS2. Served only when a rule names `profile: smt2-nc`.
-pub const SMT2_NC: Profile = Profile {
+pub(crate) const SMT2_NC: Profile = Profile {
     name: "smt2-nc",
     description: "Digilent JTAG-SMT2-NC",
     vid: chip::VID,
@@ -151,7 +151,7 @@ pub const SMT2_NC: Profile = Profile {
 /// Digilent JTAG-HS3 (FT232H). ACBUS4 is the active-low output enable of the JTAG buffers
 /// (driven low), ACBUS5 the reset line (held high). Served only when a rule names
 /// `profile: hs3`.
-pub const HS3: Profile = Profile {
+pub(crate) const HS3: Profile = Profile {
     name: "hs3",
     description: "Digilent JTAG-HS3",
     vid: chip::VID,
@@ -170,7 +170,7 @@ pub const HS3: Profile = Profile {
 
 /// The Digilent JTAG built onto boards (Arty, Basys 3, Nexys, Cmod ...): FT2232H, JTAG on
 /// channel A, the UART on channel B left to `ftdi_sio`. Only TCK/TDI/TDO/TMS plus ADBUS7.
-pub const DIGILENT_ONBOARD: Profile = Profile {
+pub(crate) const DIGILENT_ONBOARD: Profile = Profile {
     name: "digilent-onboard",
     description: "Digilent on-board JTAG (FT2232H channel A)",
     vid: chip::VID,
@@ -191,7 +191,7 @@ pub const DIGILENT_ONBOARD: Profile = Profile {
 pub const PROFILES: &[Profile] = &[HS2, SMT2, SMT2_NC, HS3, DIGILENT_ONBOARD];
 
 /// Looks a profile up by its config name.
-pub fn by_name(name: &str) -> Option<&'static Profile> {
+pub(crate) fn by_name(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
 }
 

@@ -110,7 +110,12 @@ impl From<&str> for Cause {
 }
 
 /// Checks that shift vectors are long enough for `nbits` and returns their byte length.
-pub fn check_vectors(nbits: u32, tms: &[u8], tdi: &[u8], tdo: &[u8]) -> Result<usize, VectorError> {
+pub(crate) fn check_vectors(
+    nbits: u32,
+    tms: &[u8],
+    tdi: &[u8],
+    tdo: &[u8],
+) -> Result<usize, VectorError> {
     let need = super::bytes_for_bits(nbits);
     if tms.len() < need || tdi.len() < need || tdo.len() < need {
         return Err(VectorError {

@@ -5,11 +5,12 @@
 //! to the protocol layer.
 
 mod error;
-pub mod identify;
-pub mod parts;
-pub mod tap;
+pub(crate) mod identify;
+pub(crate) mod parts;
+mod tap;
 
-pub use error::{check_vectors, CableError, Cause, VectorError};
+pub(crate) use error::check_vectors;
+pub use error::{CableError, Cause, VectorError};
 pub use tap::TapState;
 
 /// A JTAG adapter able to shift bit vectors.
@@ -58,7 +59,7 @@ pub fn bytes_for_bits(nbits: u32) -> usize {
 
 /// Reads bit `i` of a little-endian bit vector.
 #[inline]
-pub fn get_bit(bits: &[u8], i: usize) -> bool {
+pub(crate) fn get_bit(bits: &[u8], i: usize) -> bool {
     bits[i / 8] >> (i % 8) & 1 != 0
 }
 

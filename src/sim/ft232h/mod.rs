@@ -22,7 +22,7 @@
 //! Timing is ideal: TCK edges take no time and TDO is the same bit whichever edge samples it.
 //! Counters (transfers, host turnarounds, bytes, TCK cycles) feed the benches, and fault
 //! injection (unplug, read timeouts, corrupted replies) feeds the error-path tests. The chip's
-//! numbers (requests, opcodes, sizes, pins) come from [`crate::ftdi::chip`], the module the
+//! numbers (requests, opcodes, sizes, pins) come from `ftdi/chip.rs`, the module the
 //! driver reads them from.
 
 mod engine;
@@ -121,7 +121,7 @@ impl Ft232h {
         Self::with_wiring(chain, Wiring::HS2)
     }
 
-    pub fn with_wiring(chain: JtagChain, wiring: Wiring) -> Self {
+    pub(crate) fn with_wiring(chain: JtagChain, wiring: Wiring) -> Self {
         let chip = Chip {
             usb: Usb::new(),
             fifos: Fifos::new(),
