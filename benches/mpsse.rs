@@ -1,8 +1,12 @@
 //! MPSSE path figures, printed from one run (no assertions): encoder+decoder throughput, host
 //! turnarounds per XVC shift and wire bytes per payload byte (from the FT232H emulator's
 //! counters), and the modeled time to send a 2 MiB bitstream at 30 MHz as a ratio to the TCK
-//! limit, using the formula in DESIGN.md:
-//! `turnarounds × 250 µs + max(bits / TCK, wire bytes / 40 MB/s)`.
+//! limit. The emulator's TCK edges take no time, so that time is modeled rather than measured:
+//! `turnarounds × 250 µs + max(bits / TCK, wire bytes / 40 MB/s)`, where 250 µs stands for one
+//! host round trip over high-speed USB (a bulk OUT issued while the chip has nothing left to
+//! send or execute, see `Counters::turnarounds`), 40 MB/s for the bulk throughput an FT232H
+//! sustains, and bits / TCK for the clocking itself. README.md's "Limits and performance"
+//! table quotes these figures; `make bench` runs this.
 
 use std::time::{Duration, Instant};
 use xvc_agent::ftdi::mpsse::{self, Edge, Encoder, Plan};

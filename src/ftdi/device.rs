@@ -1,6 +1,6 @@
 //! FTDI device control over a [`UsbTransport`], and [`FtdiCable`]: the JTAG cable built on it.
 //!
-//! This is the I/O edge around the pure [`mpsse`](crate::ftdi::mpsse) encoder: vendor
+//! This is the I/O edge around the pure [`mpsse`] encoder: vendor
 //! requests (reset, purge, latency timer, MPSSE mode), the sync check with an invalid opcode,
 //! the per-profile MPSSE setup, TCK divisor changes, and the bulk transfers of each shift.
 //!
@@ -13,86 +13,120 @@
 //!
 //! Errors are typed by what the caller should do: [`FtdiError::Gone`] (unplugged: stop),
 //! [`FtdiError::Timeout`] (no answer: reopen may help), [`FtdiError::Desync`] (the reply does
-//! not match the commands: resynchronise). The EEPROM is never written.
+//! not match the commands: resynchronise). Through the [`Cable`] trait each becomes the
+//! matching [`CableError`], with the `FtdiError` (and under it the [`UsbError`]) as its
+//! source. The EEPROM is never written.
 
+use crate::ftdi::chip::{self, bitmode, op, pin, request};
 use crate::ftdi::clock::{self, TckSetting};
-use crate::ftdi::mpsse::{self, Edge, Encoder, Plan};
+use crate::ftdi::mpsse::{self, DecodeError, Edge, Encoder, Plan};
 use crate::ftdi::profiles::{Profile, TdoEdge};
 use crate::ftdi::transport::{UsbError, UsbTransport};
-use crate::jtag::{check_vectors, Cable, CableError};
+use crate::jtag::{check_vectors, Cable, CableError, Cause};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// FTDI vendor requests used by the driver.
-mod request {
-    pub const RESET: u8 = 0x00;
-    pub const SET_LATENCY_TIMER: u8 = 0x09;
-    pub const SET_BITMODE: u8 = 0x0B;
-
-    pub const RESET_SIO: u16 = 0;
-    /// Clears the host→chip FIFO.
-    pub const PURGE_RX: u16 = 1;
-    /// Clears the chip→host FIFO.
-    pub const PURGE_TX: u16 = 2;
-
-    pub const BITMODE_RESET: u16 = 0x0000;
-    pub const BITMODE_MPSSE: u16 = 0x0200;
-}
-
 /// Replies up to this size are read after the whole command stream is written: the chip can
-/// hold them (its reply FIFO is 1 KiB; 64 bytes stay as margin). Longer ones are read
-/// concurrently with the write.
-pub const SEQUENTIAL_REPLY_LIMIT: usize = 960;
+/// hold them (64 bytes of its reply FIFO stay as margin). Longer ones are read concurrently
+/// with the write.
+const SEQUENTIAL_REPLY_LIMIT: usize = chip::TX_FIFO - 64;
 
 /// Largest single bulk read.
 const MAX_READ: usize = 64 * 1024;
 
-/// Mask given with the MPSSE bit-mode request (TCK, TDI, TMS); the MPSSE GPIO commands set
-/// the real directions.
-const BITMODE_MASK: u16 = 0x0B;
-
-/// Failures of the FTDI layer.
+/// Failures of the FTDI layer: what the driver saw. Under a [`CableError`] it is the
+/// cause, so each message reads as the detail of the cable error's (`cable timed out:
+/// waiting for a 6-byte reply`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FtdiError {
     /// The device went away.
     #[error("cable disconnected")]
     Gone,
     /// The device did not answer in time.
-    #[error("timed out {0}")]
-    Timeout(String),
+    #[error("{0}")]
+    Timeout(Stage),
     /// The reply does not match the commands sent.
-    #[error("protocol desync: {0}")]
-    Desync(String),
-    /// The request itself is invalid (vectors shorter than the bit count).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    #[error(transparent)]
+    Desync(#[from] Desync),
     /// Any other USB failure.
-    #[error("USB error {op}: {source}")]
+    #[error("USB error {stage}: {source}")]
     Usb {
-        op: &'static str,
+        stage: Stage,
         #[source]
         source: UsbError,
     },
 }
 
 impl FtdiError {
-    fn usb(op: &'static str, e: UsbError) -> FtdiError {
+    fn usb(stage: Stage, e: UsbError) -> FtdiError {
         match e {
             UsbError::Disconnected => FtdiError::Gone,
-            UsbError::Timeout => FtdiError::Timeout(op.to_string()),
-            source => FtdiError::Usb { op, source },
+            UsbError::Timeout => FtdiError::Timeout(stage),
+            source => FtdiError::Usb { stage, source },
         }
     }
+}
+
+/// What the driver was doing when the chip failed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Reset,
+    Purge,
+    LatencyTimer,
+    BitModeReset,
+    EnterMpsse,
+    WriteCommands,
+    /// Waiting for a reply of this many bytes.
+    AwaitReply(usize),
+    ReadReply,
+    StartReader,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Reset => "resetting the chip",
+            Stage::Purge => "purging",
+            Stage::LatencyTimer => "setting the latency timer",
+            Stage::BitModeReset => "resetting the bit mode",
+            Stage::EnterMpsse => "entering MPSSE mode",
+            Stage::WriteCommands => "writing commands",
+            Stage::AwaitReply(n) => return write!(f, "waiting for a {n}-byte reply"),
+            Stage::ReadReply => "reading the reply",
+            Stage::StartReader => "starting the reply reader",
+        })
+    }
+}
+
+/// How the chip's replies and the commands sent fell out of step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Desync {
+    #[error("sync check: sent invalid opcode {sent:02X}, chip answered {got:02X?}")]
+    SyncCheck { sent: u8, got: [u8; 2] },
+    #[error("MPSSE setup: expected [FA, AB], chip answered {got:02X?}")]
+    Setup { got: [u8; 2] },
+    #[error("reply stopped after {got} of {want} bytes")]
+    ReplyStopped { got: usize, want: usize },
+    #[error("chip sent {extra} bytes more than the {want} expected")]
+    ReplyTooLong { extra: usize, want: usize },
+    #[error("{len}-byte packet without modem status")]
+    NoModemStatus { len: usize },
+    #[error("reply read abandoned")]
+    ReadAbandoned,
+    #[error("reply reader failed unexpectedly")]
+    ReaderFailed,
+    /// The reply has the expected length but not the expected shape.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 impl From<FtdiError> for CableError {
     fn from(e: FtdiError) -> Self {
         match e {
             FtdiError::Gone => CableError::Gone,
-            FtdiError::Timeout(why) => CableError::Timeout(why),
-            FtdiError::Desync(why) => CableError::Desync(why),
-            FtdiError::InvalidRequest(why) => CableError::InvalidRequest(why),
-            e @ FtdiError::Usb { .. } => CableError::Io(e.to_string()),
+            FtdiError::Timeout(_) => CableError::Timeout(Cause::new(e)),
+            FtdiError::Desync(_) => CableError::Desync(Cause::new(e)),
+            FtdiError::Usb { .. } => CableError::Io(Cause::new(e)),
         }
     }
 }
@@ -116,7 +150,7 @@ impl Default for Timeouts {
 }
 
 /// One FTDI interface in MPSSE mode.
-pub struct FtdiDevice<T: UsbTransport> {
+pub(crate) struct FtdiDevice<T: UsbTransport> {
     usb: T,
     index: u16,
     packet: usize,
@@ -127,10 +161,10 @@ pub struct FtdiDevice<T: UsbTransport> {
 impl<T: UsbTransport> FtdiDevice<T> {
     /// Wraps interface `interface` (0 = A) of a device.
     pub fn new(usb: T, interface: u8, timeouts: Timeouts) -> Self {
-        let packet = usb.max_packet_size().max(3);
+        let packet = usb.max_packet_size().max(chip::MODEM_STATUS_LEN + 1);
         FtdiDevice {
             usb,
-            index: u16::from(interface) + 1,
+            index: chip::interface_index(interface),
             packet,
             timeouts,
             raw: Vec::new(),
@@ -141,51 +175,48 @@ impl<T: UsbTransport> FtdiDevice<T> {
         &self.usb
     }
 
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
         self.timeouts = timeouts;
     }
 
-    fn control(&self, what: &'static str, req: u8, value: u16) -> Result<(), FtdiError> {
+    fn control(&self, stage: Stage, req: u8, value: u16) -> Result<(), FtdiError> {
         self.usb
             .control_out(req, value, self.index, self.timeouts.control)
-            .map_err(|e| FtdiError::usb(what, e))
+            .map_err(|e| FtdiError::usb(stage, e))
     }
 
     /// Resets the chip's serial engine.
     pub fn reset(&self) -> Result<(), FtdiError> {
-        self.control("resetting the chip", request::RESET, request::RESET_SIO)
+        self.control(Stage::Reset, request::RESET, request::RESET_SIO)
     }
 
     /// Empties both FIFOs.
     pub fn purge(&self) -> Result<(), FtdiError> {
-        self.control("purging", request::RESET, request::PURGE_RX)?;
-        self.control("purging", request::RESET, request::PURGE_TX)
+        self.control(Stage::Purge, request::RESET, request::PURGE_RX)?;
+        self.control(Stage::Purge, request::RESET, request::PURGE_TX)
     }
 
     /// Sets the latency timer (how long the chip holds a partial packet), in ms.
     pub fn set_latency_timer(&self, ms: u8) -> Result<(), FtdiError> {
         self.control(
-            "setting the latency timer",
+            Stage::LatencyTimer,
             request::SET_LATENCY_TIMER,
-            u16::from(ms.max(1)),
+            u16::from(ms.max(chip::MIN_LATENCY_MS)),
         )
     }
 
-    /// Leaves any bit mode, then enters MPSSE mode.
+    /// Leaves any bit mode, then enters MPSSE mode. The mask names the JTAG outputs; the
+    /// MPSSE GPIO commands then set the real directions.
     pub fn enter_mpsse(&self) -> Result<(), FtdiError> {
         self.control(
-            "resetting the bit mode",
+            Stage::BitModeReset,
             request::SET_BITMODE,
-            request::BITMODE_RESET,
+            bitmode::value(bitmode::RESET, 0),
         )?;
         self.control(
-            "entering MPSSE mode",
+            Stage::EnterMpsse,
             request::SET_BITMODE,
-            request::BITMODE_MPSSE | BITMODE_MASK,
+            bitmode::value(bitmode::MPSSE, pin::JTAG_OUTPUTS),
         )
     }
 
@@ -193,15 +224,13 @@ impl<T: UsbTransport> FtdiDevice<T> {
     /// engine is listening and the reply stream is aligned.
     pub fn sync(&mut self, opcode: u8) -> Result<(), FtdiError> {
         let mut reply = [0u8; 2];
-        self.transfer(
-            &[opcode, mpsse::op::SEND_IMMEDIATE],
-            &mut reply,
-            Duration::ZERO,
-        )?;
-        if reply != [mpsse::op::BAD_COMMAND, opcode] {
-            return Err(FtdiError::Desync(format!(
-                "sync check: sent invalid opcode {opcode:02X}, chip answered {reply:02X?}"
-            )));
+        self.transfer(&[opcode, op::SEND_IMMEDIATE], &mut reply, Duration::ZERO)?;
+        if reply != [op::BAD_COMMAND, opcode] {
+            return Err(Desync::SyncCheck {
+                sent: opcode,
+                got: reply,
+            }
+            .into());
         }
         Ok(())
     }
@@ -221,7 +250,7 @@ impl<T: UsbTransport> FtdiDevice<T> {
     ) -> Result<(), FtdiError> {
         let deadline = Instant::now() + self.timeouts.io + clocked;
         let packet = self.packet;
-        let want_raw = reply.len().div_ceil(packet - 2) * packet;
+        let want_raw = reply.len().div_ceil(packet - chip::MODEM_STATUS_LEN) * packet;
         let raw_len = want_raw.clamp(packet, MAX_READ / packet * packet);
         if self.raw.len() < raw_len {
             self.raw.resize(raw_len, 0);
@@ -239,16 +268,16 @@ impl<T: UsbTransport> FtdiDevice<T> {
                 .name("ftdi-reader".into())
                 .spawn_scoped(s, || read_exact(usb, packet, raw, reply, deadline, &abort))
                 .map_err(|e| FtdiError::Usb {
-                    op: "starting the reply reader",
+                    stage: Stage::StartReader,
                     source: UsbError::Other(e.to_string()),
                 })?;
             let written = write_all(usb, cmd, deadline);
             if written.is_err() {
                 abort.store(true, Ordering::Relaxed);
             }
-            let read = reader.join().unwrap_or_else(|_| {
-                Err(FtdiError::Desync("reply reader failed unexpectedly".into()))
-            });
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(Desync::ReaderFailed.into()));
             // A failed write explains a failed read, not the other way round.
             written.and(read)
         })
@@ -260,11 +289,11 @@ fn write_all<T: UsbTransport>(usb: &T, cmd: &[u8], deadline: Instant) -> Result<
     while off < cmd.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(FtdiError::Timeout("writing commands".into()));
+            return Err(FtdiError::Timeout(Stage::WriteCommands));
         }
         let n = usb
             .write_bulk(&cmd[off..], left)
-            .map_err(|e| FtdiError::usb("writing commands", e))?;
+            .map_err(|e| FtdiError::usb(Stage::WriteCommands, e))?;
         off += n;
     }
     Ok(())
@@ -282,42 +311,40 @@ fn read_exact<T: UsbTransport>(
     let mut got = 0;
     while got < out.len() {
         if abort.load(Ordering::Relaxed) {
-            return Err(FtdiError::Desync("reply read abandoned".into()));
+            return Err(Desync::ReadAbandoned.into());
         }
         // Silence after part of the reply means the reply is shorter than the commands
         // asked for; silence from the start means the chip is not answering.
         let stalled = |got: usize| {
+            let want = out.len();
             if got == 0 {
-                FtdiError::Timeout(format!("waiting for a {}-byte reply", out.len()))
+                FtdiError::Timeout(Stage::AwaitReply(want))
             } else {
-                FtdiError::Desync(format!("reply stopped after {got} of {} bytes", out.len()))
+                Desync::ReplyStopped { got, want }.into()
             }
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(stalled(got));
         }
-        let packets = (out.len() - got).div_ceil(packet - 2);
+        let packets = (out.len() - got).div_ceil(packet - chip::MODEM_STATUS_LEN);
         let len = (packets * packet).min(raw.len());
         let n = match usb.read_bulk(&mut raw[..len], left) {
             Ok(n) => n,
             Err(UsbError::Timeout) => return Err(stalled(got)),
-            Err(e) => return Err(FtdiError::usb("reading the reply", e)),
+            Err(e) => return Err(FtdiError::usb(Stage::ReadReply, e)),
         };
         for p in raw[..n].chunks(packet) {
-            if p.len() < 2 {
-                return Err(FtdiError::Desync(format!(
-                    "{}-byte packet without modem status",
-                    p.len()
-                )));
+            if p.len() < chip::MODEM_STATUS_LEN {
+                return Err(Desync::NoModemStatus { len: p.len() }.into());
             }
-            let data = &p[2..];
+            let data = &p[chip::MODEM_STATUS_LEN..];
             if got + data.len() > out.len() {
-                return Err(FtdiError::Desync(format!(
-                    "chip sent {} bytes more than the {} expected",
-                    got + data.len() - out.len(),
-                    out.len()
-                )));
+                return Err(Desync::ReplyTooLong {
+                    extra: got + data.len() - out.len(),
+                    want: out.len(),
+                }
+                .into());
             }
             out[got..got + data.len()].copy_from_slice(data);
             got += data.len();
@@ -423,26 +450,18 @@ impl<T: UsbTransport> FtdiCable<T> {
 
     /// Sync check, then pins and clock; leaves the encoder in step with the chip.
     fn initialise_mpsse(&mut self) -> Result<(), FtdiError> {
-        self.dev.sync(mpsse::op::ECHO)?;
-        let p = &self.profile;
-        let mut cmd = mpsse::init_commands(
-            p.low_value,
-            p.low_dir,
-            p.high_value,
-            p.high_dir,
-            self.tck.divisor,
-        );
+        self.dev.sync(op::ECHO)?;
+        let gpio = self.profile.gpio;
+        let mut cmd = mpsse::init_commands(gpio, self.tck.divisor);
         // A second, different invalid opcode proves every setup byte was taken as a command.
-        cmd.extend_from_slice(&[0xAB, mpsse::op::SEND_IMMEDIATE]);
+        cmd.extend_from_slice(&[op::ECHO_2, op::SEND_IMMEDIATE]);
         let mut reply = [0u8; 2];
         self.dev.transfer(&cmd, &mut reply, Duration::ZERO)?;
-        if reply != [mpsse::op::BAD_COMMAND, 0xAB] {
-            return Err(FtdiError::Desync(format!(
-                "MPSSE setup: expected [FA, AB], chip answered {reply:02X?}"
-            )));
+        if reply != [op::BAD_COMMAND, op::ECHO_2] {
+            return Err(Desync::Setup { got: reply }.into());
         }
         self.encoder = Encoder::new(self.edge_option.resolve(hz_for(self.tck)));
-        self.encoder.set_tms_pin(p.low_value & 0x08 != 0);
+        self.encoder.set_tms_pin(gpio.low.value & pin::TMS != 0);
         Ok(())
     }
 
@@ -494,16 +513,14 @@ impl<T: UsbTransport> FtdiCable<T> {
         }
     }
 
-    /// Clocks one shift (see [`Cable::shift`]) with typed errors.
-    pub fn shift_bits(
+    /// Clocks one shift (see [`Cable::shift`], which has checked the vectors' lengths).
+    fn shift_bits(
         &mut self,
         nbits: u32,
         tms: &[u8],
         tdi: &[u8],
         tdo: &mut [u8],
     ) -> Result<(), FtdiError> {
-        check_vectors(nbits, tms, tdi, tdo)
-            .map_err(|e| FtdiError::InvalidRequest(e.to_string()))?;
         self.check_usable()?;
         if nbits == 0 {
             return Ok(());
@@ -511,6 +528,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         self.cmd.clear();
         self.encoder
             .encode(nbits, tms, tdi, &mut self.cmd, &mut self.plan);
+        // The chip parses the stream into the replies the plan decodes.
+        debug_assert_eq!(chip::reply_len(&self.cmd), Some(self.plan.reply_len()));
         self.reply.clear();
         self.reply.resize(self.plan.reply_len(), 0);
         let clocked = Duration::from_nanos(u64::from(nbits) * u64::from(self.tck.period_ns) * 2);
@@ -518,8 +537,7 @@ impl<T: UsbTransport> FtdiCable<T> {
             .dev
             .transfer(&self.cmd, &mut self.reply, clocked)
             .and_then(|()| {
-                mpsse::decode(&self.plan, &self.reply, tdo)
-                    .map_err(|e| FtdiError::Desync(e.to_string()))
+                mpsse::decode(&self.plan, &self.reply, tdo).map_err(|e| Desync::from(e).into())
             });
         self.trim_buffers();
         tracing::trace!(
@@ -543,8 +561,8 @@ impl<T: UsbTransport> FtdiCable<T> {
         }
     }
 
-    /// Sets the TCK period (see [`Cable::set_tck_period`]) with typed errors.
-    pub fn set_tck(&mut self, period_ns: u32) -> Result<u32, FtdiError> {
+    /// Sets the TCK period (see [`Cable::set_tck_period`]).
+    fn set_tck(&mut self, period_ns: u32) -> Result<u32, FtdiError> {
         self.check_usable()?;
         let tck = clock::setting_for_period(period_ns, self.max_tck_hz);
         if tck != self.tck {
@@ -583,6 +601,7 @@ impl<T: UsbTransport> Cable for FtdiCable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftdi::chip::{Gpio, Port};
     use crate::ftdi::profiles::HS2;
     use crate::sim::ft232h::Ft232h;
     use crate::sim::JtagChain;
@@ -703,7 +722,10 @@ mod tests {
         // With ACBUS5/6 high the HS2's JTAG buffers are off: TDO reads all ones.
         let chip = Ft232h::hs2(JtagChain::xc7a35t());
         let bad = Profile {
-            high_value: 0x60,
+            gpio: Gpio {
+                high: Port::new(0x60, HS2.gpio.high.dir),
+                ..HS2.gpio
+            },
             ..HS2
         };
         let mut cable = FtdiCable::open(chip, &bad, TdoEdge::Rising).unwrap();
@@ -712,5 +734,45 @@ mod tests {
             .shift(41, &[0x5F, 0, 0, 0, 0, 0], &[0; 6], &mut tdo)
             .unwrap();
         assert_eq!(tdo, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+    }
+
+    #[test]
+    fn errors_chain_down_to_the_usb_error() {
+        use std::error::Error;
+        let e = CableError::from(FtdiError::usb(Stage::WriteCommands, UsbError::Busy));
+        assert_eq!(
+            e.to_string(),
+            "cable I/O error: USB error writing commands: USB device busy (claimed by another program)"
+        );
+        let ftdi = e.source().expect("the FTDI error");
+        let usb = ftdi.source().expect("the USB error");
+        assert_eq!(usb.to_string(), UsbError::Busy.to_string());
+        let CableError::Io(cause) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(
+            cause.downcast_ref::<FtdiError>(),
+            Some(FtdiError::Usb {
+                stage: Stage::WriteCommands,
+                source: UsbError::Busy
+            })
+        ));
+
+        let chip = Ft232h::hs2(JtagChain::xc7a35t());
+        let mut cable = FtdiCable::open(chip.clone(), &HS2, TdoEdge::Rising).unwrap();
+        cable.set_timeouts(Timeouts {
+            control: Duration::from_millis(100),
+            io: Duration::from_millis(50),
+        });
+        chip.time_out_reads(1);
+        let e = cable.shift(8, &[0], &[0], &mut [0]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cable timed out: waiting for a "),
+            "{e}"
+        );
+        assert!(matches!(e, CableError::Timeout(ref c)
+            if matches!(c.downcast_ref(), Some(FtdiError::Timeout(Stage::AwaitReply(_))))));
+        let e = cable.shift(9, &[0], &[0; 2], &mut [0; 2]).unwrap_err();
+        assert!(matches!(e, CableError::InvalidRequest(_)), "{e}");
     }
 }

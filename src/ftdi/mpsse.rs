@@ -21,53 +21,12 @@
 //! Bit-mode replies arrive left-justified: n bits read by one bit command are the top n bits
 //! of the reply byte.
 
+use crate::ftdi::chip::{op, Gpio, MAX_BITS_PER_COMMAND, MAX_BYTES_PER_COMMAND};
 use crate::jtag::{get_bit, TapState};
 
-/// MPSSE opcodes and the flag bits of the data-shifting commands (FTDI AN_108).
-pub mod op {
-    /// Data-shifting command flags (opcodes below 0x80).
-    pub const WRITE_NEG: u8 = 0x01;
-    pub const BITMODE: u8 = 0x02;
-    pub const READ_NEG: u8 = 0x04;
-    pub const LSB_FIRST: u8 = 0x08;
-    pub const DO_WRITE: u8 = 0x10;
-    pub const DO_READ: u8 = 0x20;
-    pub const WRITE_TMS: u8 = 0x40;
-
-    /// TDI out on the falling edge, TDO in on the rising edge, LSB first, bytes.
-    pub const SHIFT_BYTES: u8 = DO_WRITE | DO_READ | LSB_FIRST | WRITE_NEG; // 0x39
-    /// Same, bits.
-    pub const SHIFT_BITS: u8 = SHIFT_BYTES | BITMODE; // 0x3B
-    /// TMS bits out with TDO read, TDI from bit 7.
-    pub const SHIFT_TMS: u8 = WRITE_TMS | DO_READ | LSB_FIRST | BITMODE | WRITE_NEG; // 0x6B
-
-    pub const SET_LOW: u8 = 0x80;
-    pub const GET_LOW: u8 = 0x81;
-    pub const SET_HIGH: u8 = 0x82;
-    pub const GET_HIGH: u8 = 0x83;
-    pub const LOOPBACK_ON: u8 = 0x84;
-    pub const LOOPBACK_OFF: u8 = 0x85;
-    pub const SET_DIVISOR: u8 = 0x86;
-    pub const SEND_IMMEDIATE: u8 = 0x87;
-    pub const DIV5_OFF: u8 = 0x8A;
-    pub const DIV5_ON: u8 = 0x8B;
-    pub const THREE_PHASE_ON: u8 = 0x8C;
-    pub const THREE_PHASE_OFF: u8 = 0x8D;
-    pub const CLOCK_BITS: u8 = 0x8E;
-    pub const CLOCK_BYTES: u8 = 0x8F;
-    pub const ADAPTIVE_ON: u8 = 0x96;
-    pub const ADAPTIVE_OFF: u8 = 0x97;
-    /// First byte of the chip's answer to an invalid opcode (`FA <opcode>`).
-    pub const BAD_COMMAND: u8 = 0xFA;
-    /// The invalid opcode used for sync checks and echo guards.
-    pub const ECHO: u8 = 0xAA;
-}
-
-/// Most bytes one byte command can carry.
-pub const MAX_BYTES_PER_COMMAND: usize = 65536;
-/// Most TMS bits one TMS command can carry (bit 7 is TDI, and the bit after the last TMS bit
-/// must repeat it).
-pub const MAX_TMS_BITS: usize = 6;
+/// Most TMS bits one TMS command carries here: bit 7 of its data byte is TDI, and the bit
+/// after the last TMS bit must repeat it.
+pub(crate) const MAX_TMS_BITS: usize = MAX_BITS_PER_COMMAND - 2;
 
 /// The TCK edge on which TDO is sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,31 +45,25 @@ impl Edge {
 }
 
 /// The MPSSE setup for a cable: clock options, loopback off, both GPIO bytes, divisor.
-pub fn init_commands(
-    low_value: u8,
-    low_dir: u8,
-    high_value: u8,
-    high_dir: u8,
-    divisor: u16,
-) -> Vec<u8> {
+pub(crate) fn init_commands(gpio: Gpio, divisor: u16) -> Vec<u8> {
     let mut v = vec![
         op::DIV5_OFF,
         op::ADAPTIVE_OFF,
         op::THREE_PHASE_OFF,
         op::LOOPBACK_OFF,
         op::SET_LOW,
-        low_value,
-        low_dir,
+        gpio.low.value,
+        gpio.low.dir,
         op::SET_HIGH,
-        high_value,
-        high_dir,
+        gpio.high.value,
+        gpio.high.dir,
     ];
     v.extend_from_slice(&divisor_command(divisor));
     v
 }
 
 /// `86 lo hi`: sets the TCK divisor.
-pub fn divisor_command(divisor: u16) -> [u8; 3] {
+pub(crate) fn divisor_command(divisor: u16) -> [u8; 3] {
     let [lo, hi] = divisor.to_le_bytes();
     [op::SET_DIVISOR, lo, hi]
 }
@@ -218,7 +171,7 @@ impl Encoder {
         self.edge
     }
 
-    pub fn set_edge(&mut self, edge: Edge) {
+    pub(crate) fn set_edge(&mut self, edge: Edge) {
         self.edge = edge;
     }
 
@@ -452,6 +405,7 @@ pub fn decode(plan: &Plan, reply: &[u8], tdo: &mut [u8]) -> Result<(), DecodeErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftdi::chip::{self, Port};
 
     fn encode(enc: &mut Encoder, nbits: u32, tms: &[u8], tdi: &[u8]) -> (Vec<u8>, Plan) {
         let mut out = Vec::new();
@@ -463,7 +417,13 @@ mod tests {
     #[test]
     fn hs2_init_bytes() {
         assert_eq!(
-            init_commands(0xE8, 0xEB, 0x00, 0x60, 0),
+            init_commands(
+                Gpio {
+                    low: Port::new(0xE8, 0xEB),
+                    high: Port::new(0x00, 0x60),
+                },
+                0
+            ),
             [0x8A, 0x97, 0x8D, 0x85, 0x80, 0xE8, 0xEB, 0x82, 0x00, 0x60, 0x86, 0x00, 0x00]
         );
         assert_eq!(divisor_command(0x1234), [0x86, 0x34, 0x12]);
@@ -607,5 +567,31 @@ mod tests {
         let mut tdo = [0xFF];
         decode(&plan, &[0xE0, 0xFA, 0xAA], &mut tdo).unwrap();
         assert_eq!(tdo, [0x07]);
+    }
+
+    /// Parsed with the chip's command table, an encoded stream is whole commands whose
+    /// replies add up to what the plan expects.
+    #[test]
+    fn encoded_streams_parse_as_the_chip_parses_them() {
+        let mut seed = 0x1234_5678u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as u8
+        };
+        for (edge, nbytes) in [
+            (Edge::Rising, 40),
+            (Edge::Falling, 300),
+            (Edge::Rising, 3000),
+        ] {
+            let mut enc = Encoder::new(edge);
+            let tdi: Vec<u8> = (0..nbytes).map(|_| next()).collect();
+            // Sparse TMS ones: long data runs broken by TMS commands.
+            let tms: Vec<u8> = (0..nbytes).map(|_| next() & next() & next()).collect();
+            let nbits = (nbytes * 8 - 3) as u32;
+            let (out, plan) = encode(&mut enc, nbits, &tms, &tdi);
+            assert_eq!(chip::reply_len(&out), Some(plan.reply_len()));
+        }
     }
 }

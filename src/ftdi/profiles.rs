@@ -5,6 +5,7 @@
 //! `interface/ftdi/digilent*.cfg`: ADBUS0..3 are TCK/TDI/TDO/TMS on every row; the remaining
 //! bits drive each cable's buffer enables and mode selects.
 
+use crate::ftdi::chip::{self, Gpio, Port};
 use crate::ftdi::mpsse::Edge;
 
 /// On which TCK edge TDO is sampled: fixed, or chosen from the clock.
@@ -15,13 +16,13 @@ pub enum TdoEdge {
     Rising,
     /// Falling edge: half a period more for TDO to arrive over long cables / buffers.
     Falling,
-    /// Falling edge at or above [`TdoEdge::AUTO_FALLING_HZ`], rising below.
+    /// Falling edge at or above 15 MHz (`TdoEdge::AUTO_FALLING_HZ`), rising below.
     Auto,
 }
 
 impl TdoEdge {
     /// Clock at which `Auto` switches to the falling edge.
-    pub const AUTO_FALLING_HZ: u64 = 15_000_000;
+    pub(crate) const AUTO_FALLING_HZ: u64 = 15_000_000;
 
     /// The edge to use at a TCK frequency.
     pub fn resolve(self, tck_hz: u64) -> Edge {
@@ -78,12 +79,8 @@ pub struct Profile {
     pub product: Option<&'static str>,
     /// FTDI interface (channel) used for JTAG: 0 = A, 1 = B.
     pub interface: u8,
-    /// ADBUS (low byte) initial value and direction (1 = output).
-    pub low_value: u8,
-    pub low_dir: u8,
-    /// ACBUS (high byte) initial value and direction.
-    pub high_value: u8,
-    pub high_dir: u8,
+    /// ADBUS (low byte) and ACBUS (high byte) initial levels and directions.
+    pub(crate) gpio: Gpio,
     /// Fastest TCK the cable supports, in Hz.
     pub max_tck_hz: u64,
     /// TDO sampling edge when the configuration does not say.
@@ -98,15 +95,15 @@ pub struct Profile {
 pub const HS2: Profile = Profile {
     name: "hs2",
     description: "Digilent JTAG-HS2",
-    vid: 0x0403,
-    pid: 0x6014,
+    vid: chip::VID,
+    pid: chip::PID_FT232H,
     manufacturer: Some("Digilent"),
     product: Some("Digilent Adept USB Device"),
     interface: 0,
-    low_value: 0xE8,
-    low_dir: 0xEB,
-    high_value: 0x00,
-    high_dir: 0x60,
+    gpio: Gpio {
+        low: Port::new(0xE8, 0xEB),
+        high: Port::new(0x00, 0x60),
+    },
     max_tck_hz: 30_000_000,
     default_tdo_edge: TdoEdge::Rising,
     auto_detect: true,
@@ -115,18 +112,18 @@ pub const HS2: Profile = Profile {
 /// Digilent JTAG-SMT2 (surface-mount module, FT232H). ADBUS5..7 and ACBUS0..5 are outputs;
 /// ACBUS5 high is the module's reset line held inactive. Its USB strings match the HS3's and
 /// SMT2-NC's, so it is served only when a rule names `profile: smt2`.
-pub const SMT2: Profile = Profile {
+pub(crate) const SMT2: Profile = Profile {
     name: "smt2",
     description: "Digilent JTAG-SMT2",
-    vid: 0x0403,
-    pid: 0x6014,
+    vid: chip::VID,
+    pid: chip::PID_FT232H,
     manufacturer: Some("Digilent"),
     product: Some("Digilent USB Device"),
     interface: 0,
-    low_value: 0xE8,
-    low_dir: 0xEB,
-    high_value: 0x20,
-    high_dir: 0x3F,
+    gpio: Gpio {
+        low: Port::new(0xE8, 0xEB),
+        high: Port::new(0x20, 0x3F),
+    },
     max_tck_hz: 30_000_000,
     default_tdo_edge: TdoEdge::Rising,
     auto_detect: false,
@@ -134,18 +131,18 @@ pub const SMT2: Profile = Profile {
 
 /// Digilent JTAG-SMT2-NC (the SMT2 without the reset circuit, e.g. on KCU105): wired like the
 /// HS2. Served only when a rule names `profile: smt2-nc`.
-pub const SMT2_NC: Profile = Profile {
+pub(crate) const SMT2_NC: Profile = Profile {
     name: "smt2-nc",
     description: "Digilent JTAG-SMT2-NC",
-    vid: 0x0403,
-    pid: 0x6014,
+    vid: chip::VID,
+    pid: chip::PID_FT232H,
     manufacturer: Some("Digilent"),
     product: Some("Digilent USB Device"),
     interface: 0,
-    low_value: 0xE8,
-    low_dir: 0xEB,
-    high_value: 0x00,
-    high_dir: 0x60,
+    gpio: Gpio {
+        low: Port::new(0xE8, 0xEB),
+        high: Port::new(0x00, 0x60),
+    },
     max_tck_hz: 30_000_000,
     default_tdo_edge: TdoEdge::Rising,
     auto_detect: false,
@@ -154,18 +151,18 @@ pub const SMT2_NC: Profile = Profile {
 /// Digilent JTAG-HS3 (FT232H). ACBUS4 is the active-low output enable of the JTAG buffers
 /// (driven low), ACBUS5 the reset line (held high). Served only when a rule names
 /// `profile: hs3`.
-pub const HS3: Profile = Profile {
+pub(crate) const HS3: Profile = Profile {
     name: "hs3",
     description: "Digilent JTAG-HS3",
-    vid: 0x0403,
-    pid: 0x6014,
+    vid: chip::VID,
+    pid: chip::PID_FT232H,
     manufacturer: Some("Digilent"),
     product: Some("Digilent USB Device"),
     interface: 0,
-    low_value: 0x88,
-    low_dir: 0x8B,
-    high_value: 0x20,
-    high_dir: 0x30,
+    gpio: Gpio {
+        low: Port::new(0x88, 0x8B),
+        high: Port::new(0x20, 0x30),
+    },
     max_tck_hz: 30_000_000,
     default_tdo_edge: TdoEdge::Rising,
     auto_detect: false,
@@ -173,18 +170,18 @@ pub const HS3: Profile = Profile {
 
 /// The Digilent JTAG built onto boards (Arty, Basys 3, Nexys, Cmod ...): FT2232H, JTAG on
 /// channel A, the UART on channel B left to `ftdi_sio`. Only TCK/TDI/TDO/TMS plus ADBUS7.
-pub const DIGILENT_ONBOARD: Profile = Profile {
+pub(crate) const DIGILENT_ONBOARD: Profile = Profile {
     name: "digilent-onboard",
     description: "Digilent on-board JTAG (FT2232H channel A)",
-    vid: 0x0403,
-    pid: 0x6010,
+    vid: chip::VID,
+    pid: chip::PID_FT2232H,
     manufacturer: Some("Digilent"),
     product: None,
     interface: 0,
-    low_value: 0x88,
-    low_dir: 0x8B,
-    high_value: 0x00,
-    high_dir: 0x00,
+    gpio: Gpio {
+        low: Port::new(0x88, 0x8B),
+        high: Port::new(0x00, 0x00),
+    },
     max_tck_hz: 30_000_000,
     default_tdo_edge: TdoEdge::Rising,
     auto_detect: true,
@@ -194,7 +191,7 @@ pub const DIGILENT_ONBOARD: Profile = Profile {
 pub const PROFILES: &[Profile] = &[HS2, SMT2, SMT2_NC, HS3, DIGILENT_ONBOARD];
 
 /// Looks a profile up by its config name.
-pub fn by_name(name: &str) -> Option<&'static Profile> {
+pub(crate) fn by_name(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
 }
 
@@ -258,8 +255,8 @@ mod tests {
             assert_eq!(by_name(p.name), Some(p), "{}", p.name);
             assert!(PROFILES[i + 1..].iter().all(|q| q.name != p.name));
             // TCK, TDI, TMS outputs; TDO input; TMS idles high.
-            assert_eq!(p.low_dir & 0x0F, 0x0B, "{}", p.name);
-            assert_eq!(p.low_value & 0x08, 0x08, "{}", p.name);
+            assert_eq!(p.gpio.low.dir & 0x0F, 0x0B, "{}", p.name);
+            assert_eq!(p.gpio.low.value & 0x08, 0x08, "{}", p.name);
             assert!(p.max_tck_hz <= 30_000_000);
         }
     }

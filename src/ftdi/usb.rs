@@ -17,7 +17,7 @@ use crate::ftdi::profiles::Profile;
 use crate::ftdi::transport::{UsbError, UsbTransport};
 use crate::ftdi::{CableOptions, FtdiCable};
 use crate::hotplug::CableInfo;
-use crate::jtag::{Cable, CableError};
+use crate::jtag::{Cable, CableError, Cause};
 use rusb::UsbContext;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -247,8 +247,8 @@ impl UsbTransport for RusbTransport {
 pub fn cable_error(e: UsbError) -> CableError {
     match e {
         UsbError::Disconnected => CableError::Gone,
-        UsbError::Timeout => CableError::Timeout("USB transfer timed out".into()),
-        other => CableError::Io(other.to_string()),
+        UsbError::Timeout => CableError::Timeout(Cause::new(e)),
+        _ => CableError::Io(Cause::new(e)),
     }
 }
 
@@ -268,7 +268,7 @@ pub fn open_usb_cable_with(
     let devnode = info
         .devnode
         .as_deref()
-        .ok_or_else(|| CableError::Io(format!("{} has no device node", info.usb_path)))?;
+        .ok_or_else(|| CableError::Io(format!("{} has no device node", info.usb_path).into()))?;
     let transport = RusbTransport::open(devnode, profile.interface).map_err(cable_error)?;
     let cable = FtdiCable::open_with(transport, profile, options)?;
     Ok(Box::new(cable))

@@ -4,39 +4,14 @@
 //! returns TDO. Whether an FTDI chip, an emulator or a test double sits behind it is invisible
 //! to the protocol layer.
 
-pub mod identify;
-pub mod parts;
-pub mod tap;
+mod error;
+pub(crate) mod identify;
+pub(crate) mod parts;
+mod tap;
 
+pub(crate) use error::check_vectors;
+pub use error::{CableError, Cause, VectorError};
 pub use tap::TapState;
-
-/// Why a cable operation failed. The variants let callers tell a cable that is gone for good
-/// from one that may recover.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CableError {
-    /// The device disappeared (unplugged, or the USB node went away).
-    #[error("cable disconnected")]
-    Gone,
-    /// The cable did not answer in time; it may recover after a reopen.
-    #[error("cable timed out: {0}")]
-    Timeout(String),
-    /// The reply did not match what was sent: the command stream and the device are out of step.
-    #[error("cable protocol desynchronised: {0}")]
-    Desync(String),
-    /// The request itself is invalid (for example vectors shorter than `nbits`).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// Any other I/O failure talking to the cable.
-    #[error("cable I/O error: {0}")]
-    Io(String),
-}
-
-impl CableError {
-    /// True when the cable is gone and retrying on the same handle is pointless.
-    pub fn is_gone(&self) -> bool {
-        matches!(self, CableError::Gone)
-    }
-}
 
 /// A JTAG adapter able to shift bit vectors.
 ///
@@ -84,7 +59,7 @@ pub fn bytes_for_bits(nbits: u32) -> usize {
 
 /// Reads bit `i` of a little-endian bit vector.
 #[inline]
-pub fn get_bit(bits: &[u8], i: usize) -> bool {
+pub(crate) fn get_bit(bits: &[u8], i: usize) -> bool {
     bits[i / 8] >> (i % 8) & 1 != 0
 }
 
@@ -97,18 +72,4 @@ pub fn set_bit(bits: &mut [u8], i: usize, value: bool) {
     } else {
         bits[i / 8] &= !mask;
     }
-}
-
-/// Checks that shift vectors are long enough for `nbits` and returns their byte length.
-pub fn check_vectors(nbits: u32, tms: &[u8], tdi: &[u8], tdo: &[u8]) -> Result<usize, CableError> {
-    let n = bytes_for_bits(nbits);
-    if tms.len() < n || tdi.len() < n || tdo.len() < n {
-        return Err(CableError::InvalidRequest(format!(
-            "{nbits} bits need {n} bytes per vector (got tms {}, tdi {}, tdo {})",
-            tms.len(),
-            tdi.len(),
-            tdo.len()
-        )));
-    }
-    Ok(n)
 }

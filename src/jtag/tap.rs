@@ -65,7 +65,7 @@ impl TapState {
     }
 
     /// True in Shift-DR and Shift-IR, the only states in which TDO is driven.
-    pub fn is_shift(self) -> bool {
+    pub(crate) fn is_shift(self) -> bool {
         matches!(self, TapState::ShiftDr | TapState::ShiftIr)
     }
 }

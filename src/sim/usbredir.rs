@@ -24,8 +24,9 @@
 //! An IN request with nothing to read waits for the chip's latency timer and returns the two
 //! modem-status bytes, as the chip does.
 
+use crate::ftdi::chip::{self, HIGH_SPEED_PACKET as PACKET_SIZE};
 use crate::ftdi::transport::{UsbError, UsbTransport};
-use crate::sim::ft232h::{Ft232h, PACKET_SIZE};
+use crate::sim::ft232h::Ft232h;
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -294,17 +295,12 @@ impl CableIdentity {
     }
 }
 
-pub const VID: u16 = 0x0403;
-pub const PID: u16 = 0x6014;
-/// bcdDevice of an FT232H.
-pub const BCD_DEVICE: u16 = 0x0900;
-
 /// The FT232H's device descriptor (strings 1, 2, 3: manufacturer, product, serial).
 pub fn device_descriptor() -> Vec<u8> {
     let mut d = vec![18, 1, 0x00, 0x02, 0, 0, 0, 64];
-    d.extend_from_slice(&VID.to_le_bytes());
-    d.extend_from_slice(&PID.to_le_bytes());
-    d.extend_from_slice(&BCD_DEVICE.to_le_bytes());
+    d.extend_from_slice(&chip::VID.to_le_bytes());
+    d.extend_from_slice(&chip::PID_FT232H.to_le_bytes());
+    d.extend_from_slice(&chip::BCD_FT232H.to_le_bytes());
     d.extend_from_slice(&[1, 2, 3, 1]);
     d
 }
@@ -385,9 +381,9 @@ pub fn ep_info() -> Vec<u8> {
 /// `device_connect`: high speed, class in the interface, with bcdDevice.
 pub fn device_connect() -> Vec<u8> {
     let mut h = vec![2, 0, 0, 0];
-    h.extend_from_slice(&VID.to_le_bytes());
-    h.extend_from_slice(&PID.to_le_bytes());
-    h.extend_from_slice(&BCD_DEVICE.to_le_bytes());
+    h.extend_from_slice(&chip::VID.to_le_bytes());
+    h.extend_from_slice(&chip::PID_FT232H.to_le_bytes());
+    h.extend_from_slice(&chip::BCD_FT232H.to_le_bytes());
     h
 }
 

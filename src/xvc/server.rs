@@ -515,7 +515,7 @@ fn start_session(
         shared.sessions_running.fetch_sub(1, Ordering::SeqCst);
         shared.slot.give_back(&holder, None);
         shared.emit(ServerEvent::CableFailed {
-            error: CableError::Io(format!("cannot start session thread: {e}")),
+            error: CableError::Io(format!("cannot start session thread: {e}").into()),
         });
     }
 }
