@@ -27,7 +27,7 @@ use crate::hotplug::{CableEvent, CableInfo};
 use crate::jtag::identify;
 use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, message_id, CableFields};
-use crate::xvc::server::{CableLabel, CableServer, EventSink, ServerEvent};
+use crate::xvc::server::{CableLabel, CableServer, EventSink, ServerEvent, ServerSettings};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -884,7 +884,7 @@ fn start_server(
     let server = CableServer::start(
         listener,
         cable,
-        run.settings.server_settings(label),
+        server_settings(&run.settings, label),
         Some(sink),
     )?;
     run.endpoint = Endpoint::Server(server);
@@ -908,6 +908,18 @@ fn send_after(tx: &mpsc::UnboundedSender<Input>, delay: Duration, input: Input) 
         tokio::time::sleep(delay).await;
         let _ = tx.send(input);
     });
+}
+
+/// How the cable's XVC server runs with these settings; `cable` names it in logs.
+fn server_settings(settings: &CableSettings, cable: CableLabel) -> ServerSettings {
+    ServerSettings {
+        cable,
+        max_vector_bytes: settings.max_vector_bytes,
+        access: settings.access.clone(),
+        on_busy: settings.on_busy,
+        idle_timeout: settings.idle_timeout,
+        keepalive: settings.keepalive,
+    }
 }
 
 /// How to initialise a cable with these settings.

@@ -18,6 +18,9 @@ impl CableOpener for UsbOpener {
         profile: &'static Profile,
         options: &CableOptions,
     ) -> Result<Box<dyn Cable>, CableError> {
-        crate::ftdi::usb::open_usb_cable_with(info, profile, *options)
+        let devnode = info.devnode.as_deref().ok_or_else(|| {
+            CableError::Io(format!("{} has no device node", info.usb_path).into())
+        })?;
+        crate::ftdi::usb::open_cable(devnode, profile, *options)
     }
 }

@@ -9,7 +9,7 @@ pub use crate::ftdi::TdoEdge;
 use crate::hotplug::CableInfo;
 use crate::xvc::access::{default_allow, AccessMode, AccessPolicy};
 use crate::xvc::connection::Keepalive;
-use crate::xvc::server::{CableLabel, OnBusy, ServerSettings};
+use crate::xvc::server::OnBusy;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -235,20 +235,6 @@ pub struct CableSettings {
     pub tdo_edge: Option<TdoEdge>,
     /// Profile named by the rule (`None`: the detected one).
     pub profile: Option<String>,
-}
-
-impl CableSettings {
-    /// The server settings for a cable named `cable` in logs.
-    pub fn server_settings(&self, cable: CableLabel) -> ServerSettings {
-        ServerSettings {
-            cable,
-            max_vector_bytes: self.max_vector_bytes,
-            access: self.access.clone(),
-            on_busy: self.on_busy,
-            idle_timeout: self.idle_timeout,
-            keepalive: self.keepalive,
-        }
-    }
 }
 
 impl Config {

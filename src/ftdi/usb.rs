@@ -16,7 +16,6 @@
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::transport::{UsbError, UsbTransport};
 use crate::ftdi::{CableOptions, FtdiCable};
-use crate::hotplug::CableInfo;
 use crate::jtag::{Cable, CableError, Cause};
 use rusb::UsbContext;
 use std::fs::{File, OpenOptions};
@@ -252,23 +251,14 @@ pub fn cable_error(e: UsbError) -> CableError {
     }
 }
 
-/// Opens the cable described by `info` (its usbfs node) as a JTAG [`Cable`] driven with
-/// `profile` and its default options: claims the interface, then initialises the MPSSE
-/// engine as the profile says.
-pub fn open_usb_cable(info: &CableInfo, profile: &Profile) -> Result<Box<dyn Cable>, CableError> {
-    open_usb_cable_with(info, profile, CableOptions::default())
-}
-
-/// [`open_usb_cable`] with explicit driver options (TDO edge, clock cap, timeouts).
-pub fn open_usb_cable_with(
-    info: &CableInfo,
+/// Opens the FTDI chip behind the usbfs node `devnode` as a JTAG [`Cable`] wired like
+/// `profile`: claims the profile's interface, then initialises the MPSSE engine with
+/// `options` (TDO edge, clock cap, timeouts).
+pub fn open_cable(
+    devnode: &Path,
     profile: &Profile,
     options: CableOptions,
 ) -> Result<Box<dyn Cable>, CableError> {
-    let devnode = info
-        .devnode
-        .as_deref()
-        .ok_or_else(|| CableError::Io(format!("{} has no device node", info.usb_path).into()))?;
     let transport = RusbTransport::open(devnode, profile.interface).map_err(cable_error)?;
     let cable = FtdiCable::open_with(transport, profile, options)?;
     Ok(Box::new(cable))

@@ -1,0 +1,224 @@
+//! The crate's modules form layers, and code only reaches down: a driver never imports the
+//! agent, the agent never imports the front ends that serve it. A `use crate::…` (or a
+//! `crate::…` path) that reaches up a layer fails here, naming file and line; so does any
+//! cycle between modules of one layer. Unit-test modules (`#[cfg(test)] mod tests`) may use
+//! anything: they are not part of the build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Bottom to top. A module may use its own layer (without cycles) and the ones below.
+const LAYERS: &[&[&str]] = &[
+    &["logging", "jtag"],
+    &["ftdi", "xvc", "sim"],
+    &["hotplug", "config"],
+    &["agent"],
+    &["lab"],
+    &["control"],
+    &["daemon", "cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+/// The top-level module a source file belongs to (`src/agent/cable.rs` → `agent`).
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(name, "lib" | "main")).then(|| name.to_string())
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without its unit-test module and without comments.
+fn code_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[cfg(test)]") {
+            if let Some((_, next)) = lines.peek() {
+                if next.trim_start().starts_with("mod ") {
+                    break; // the unit tests run to the end of the file
+                }
+            }
+        }
+        let code = match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        out.push((i + 1, code.to_string()));
+    }
+    out
+}
+
+/// Every `crate::name` a line mentions, including grouped uses (`use crate::{a, b::c}`).
+fn crate_references(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let inner = group.split('}').next().unwrap_or("");
+            for part in inner.split(',') {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    found.push(name);
+                }
+            }
+        } else {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.push(name);
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+struct Edge {
+    from: String,
+    to: String,
+    at: String,
+}
+
+fn edges() -> Vec<Edge> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut edges = Vec::new();
+    for file in files {
+        let Some(from) = module_of(&src, &file) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line_no, code) in code_lines(&text) {
+            for to in crate_references(&code) {
+                if to != from {
+                    edges.push(Edge {
+                        from: from.clone(),
+                        to,
+                        at: format!(
+                            "src/{}:{line_no}",
+                            file.strip_prefix(&src).unwrap().display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let missing: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| module_of(&src, f))
+        .filter(|m| layer_of(m).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules without a layer in LAYERS: {missing:?}"
+    );
+}
+
+#[test]
+fn no_module_uses_a_layer_above_it() {
+    let upward: Vec<String> = edges()
+        .into_iter()
+        .filter_map(|e| {
+            let (from, to) = (layer_of(&e.from)?, layer_of(&e.to)?);
+            (to > from).then(|| format!("{}: {} uses {} (a layer above)", e.at, e.from, e.to))
+        })
+        .collect();
+    assert!(upward.is_empty(), "\n{}", upward.join("\n"));
+}
+
+#[test]
+fn modules_do_not_use_each_other_in_a_cycle() {
+    let mut graph: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for e in edges() {
+        if layer_of(&e.to).is_some() {
+            graph.entry(e.from).or_default().entry(e.to).or_insert(e.at);
+        }
+    }
+    // Depth-first search for a back edge; reports the first cycle with one place per step.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeMap<String, String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flat_map(|m| m.keys()) {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
+                .collect();
+            panic!("import cycle:\n{}", steps.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn the_checks_see_a_use_that_goes_up() {
+    // The parser itself: grouped and plain uses, comments and test modules.
+    assert_eq!(
+        crate_references("use crate::{agent::x, config};"),
+        vec!["agent", "config"]
+    );
+    assert_eq!(
+        crate_references("let a = crate::hotplug::udev::f();"),
+        vec!["hotplug"]
+    );
+    let lines =
+        code_lines("use crate::a; // crate::b\n#[cfg(test)]\nmod tests {\nuse crate::c;\n}\n");
+    let refs: Vec<String> = lines
+        .iter()
+        .flat_map(|(_, l)| crate_references(l))
+        .collect();
+    assert_eq!(refs, vec!["a"]);
+}
