@@ -5,8 +5,10 @@
 //! events, server events, signals); nothing else changes which cable is served where.
 
 pub mod assign;
+mod attached;
 pub mod cable;
 pub mod handle;
+pub mod input;
 pub mod leases;
 pub mod listing;
 pub mod notify;
