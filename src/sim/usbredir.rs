@@ -646,21 +646,11 @@ pub fn serve_connection(
     commands: &Mutex<Option<mpsc::Receiver<Command>>>,
 ) -> Result<(), RedirError> {
     let mut reader = Reader::new(stream.try_clone()?);
-    let mut out = stream.try_clone()?;
-    // QEMU speaks first; its hello decides the header size of everything after it.
-    let Some((h, body)) = reader.next(&Codec::HELLO)? else {
+    let Some(codec) = handshake(&mut reader, &stream)? else {
         return Ok(());
     };
-    if h.ptype != ptype::HELLO {
-        return Err(RedirError::Protocol(format!(
-            "expected a hello, got packet type {}",
-            h.ptype
-        )));
-    }
-    let codec = Codec::negotiated(hello_caps(&body)?);
-    out.write_all(&Codec::HELLO.encode(ptype::HELLO, 0, &hello_body(), &[]))?;
     let conn = Arc::new(Conn {
-        out: Mutex::new(out),
+        out: Mutex::new(stream.try_clone()?),
         codec,
         chip: Mutex::new(None),
         cancelled: Mutex::new(HashSet::new()),
@@ -669,118 +659,35 @@ pub fn serve_connection(
     });
     conn.plug(make_chip());
 
-    // Device-side commands for as long as this connection lasts.
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cmd_thread = {
-        let rx = lock(commands).take();
-        let conn = conn.clone();
-        let done = done.clone();
-        let make_chip = make_chip.clone();
-        std::thread::Builder::new()
-            .name("usbredir-cmd".into())
-            .spawn(move || {
-                let rx = rx?;
-                while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Command::Unplug) => conn.unplug(),
-                        Ok(Command::Plug) => conn.plug(make_chip()),
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-                    }
-                }
-                Some(rx)
-            })?
-    };
-
+    let cmd_thread = spawn_commands(lock(commands).take(), &conn, make_chip, &done)?;
     let (out_tx, out_rx) = mpsc::channel();
     let (in_tx, in_rx) = mpsc::channel();
     let workers = [
-        {
-            let conn = conn.clone();
-            std::thread::Builder::new()
-                .name("usbredir-out".into())
-                .spawn(move || bulk_worker(conn, out_rx))?
-        },
-        {
-            let conn = conn.clone();
-            std::thread::Builder::new()
-                .name("usbredir-in".into())
-                .spawn(move || bulk_worker(conn, in_rx))?
-        },
+        spawn_bulk_worker("usbredir-out", &conn, out_rx)?,
+        spawn_bulk_worker("usbredir-in", &conn, in_rx)?,
     ];
+    let bulk = BulkQueues {
+        out: out_tx,
+        r#in: in_tx,
+    };
 
     let result = loop {
-        let (h, body) = match reader.next(&codec) {
-            Ok(Some(p)) => p,
+        match reader.next(&codec) {
+            Ok(Some((h, body))) => {
+                if let Err(e) = dispatch(&conn, &bulk, &h, &body) {
+                    break Err(e);
+                }
+            }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
-        };
-        match h.ptype {
-            ptype::RESET | ptype::FILTER_FILTER | ptype::FILTER_REJECT => {}
-            ptype::DEVICE_DISCONNECT_ACK => {}
-            ptype::SET_CONFIGURATION => {
-                let value = body.first().copied().unwrap_or(0);
-                *lock(&conn.configuration) = value;
-                conn.describe();
-                conn.send(
-                    ptype::CONFIGURATION_STATUS,
-                    h.id,
-                    &[status::SUCCESS, value],
-                    &[],
-                );
-            }
-            ptype::GET_CONFIGURATION => {
-                let value = *lock(&conn.configuration);
-                conn.send(
-                    ptype::CONFIGURATION_STATUS,
-                    h.id,
-                    &[status::SUCCESS, value],
-                    &[],
-                );
-            }
-            ptype::SET_ALT_SETTING | ptype::GET_ALT_SETTING => {
-                let interface = body.first().copied().unwrap_or(0);
-                let (st, alt) = match (h.ptype, body.get(1).copied()) {
-                    (ptype::SET_ALT_SETTING, Some(0)) | (ptype::GET_ALT_SETTING, _) => {
-                        (status::SUCCESS, 0)
-                    }
-                    _ => (status::STALL, 0),
-                };
-                if h.ptype == ptype::SET_ALT_SETTING {
-                    conn.describe();
-                }
-                conn.send(ptype::ALT_SETTING_STATUS, h.id, &[st, interface, alt], &[]);
-            }
-            ptype::CANCEL_DATA_PACKET => {
-                lock(&conn.cancelled).insert(h.id);
-            }
-            ptype::CONTROL_PACKET => match Setup::parse(&body) {
-                Some(setup) => conn.control(h.id, setup, &body[Setup::LEN..]),
-                None => break Err(RedirError::Protocol("short control packet".into())),
-            },
-            ptype::BULK_PACKET => match codec.parse_bulk(&body) {
-                Some((ep, _, data)) if ep == BULK_OUT_EP => {
-                    let _ = out_tx.send(Bulk::Out(h.id, data.to_vec()));
-                }
-                Some((ep, length, _)) if ep == BULK_IN_EP => {
-                    let _ = in_tx.send(Bulk::In(h.id, length));
-                }
-                Some((ep, _, _)) => {
-                    let h2 = codec.bulk_header(ep, status::INVAL, 0);
-                    conn.send(ptype::BULK_PACKET, h.id, &h2, &[]);
-                }
-                None => break Err(RedirError::Protocol("short bulk packet".into())),
-            },
-            other => {
-                tracing::debug!("usbredir: ignoring packet type {other}");
-            }
         }
     };
     // The cable is gone with the connection: end what is still running.
     if let Some(chip) = lock(&conn.chip).take() {
         chip.unplug();
     }
-    drop((out_tx, in_tx));
+    drop(bulk);
     for w in workers {
         let _ = w.join();
     }
@@ -789,6 +696,131 @@ pub fn serve_connection(
         *lock(commands) = Some(rx);
     }
     result
+}
+
+/// QEMU speaks first; its hello decides the header size of everything after it. `None`: the
+/// peer left before saying hello.
+fn handshake(reader: &mut Reader, stream: &UnixStream) -> Result<Option<Codec>, RedirError> {
+    let Some((h, body)) = reader.next(&Codec::HELLO)? else {
+        return Ok(None);
+    };
+    if h.ptype != ptype::HELLO {
+        return Err(RedirError::Protocol(format!(
+            "expected a hello, got packet type {}",
+            h.ptype
+        )));
+    }
+    let codec = Codec::negotiated(hello_caps(&body)?);
+    let mut out = stream;
+    out.write_all(&Codec::HELLO.encode(ptype::HELLO, 0, &hello_body(), &[]))?;
+    Ok(Some(codec))
+}
+
+/// Device-side commands (unplug, plug) for as long as this connection lasts; the thread hands
+/// the command queue back when it ends, for the next connection.
+fn spawn_commands(
+    rx: Option<mpsc::Receiver<Command>>,
+    conn: &Arc<Conn>,
+    make_chip: &ChipFactory,
+    done: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<Option<mpsc::Receiver<Command>>>> {
+    let (conn, done, make_chip) = (conn.clone(), done.clone(), make_chip.clone());
+    std::thread::Builder::new()
+        .name("usbredir-cmd".into())
+        .spawn(move || {
+            let rx = rx?;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Command::Unplug) => conn.unplug(),
+                    Ok(Command::Plug) => conn.plug(make_chip()),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+            Some(rx)
+        })
+}
+
+fn spawn_bulk_worker(
+    name: &str,
+    conn: &Arc<Conn>,
+    rx: mpsc::Receiver<Bulk>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let conn = conn.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || bulk_worker(conn, rx))
+}
+
+/// Where bulk requests go: one worker per direction, so a pending IN never holds up an OUT.
+struct BulkQueues {
+    out: mpsc::Sender<Bulk>,
+    r#in: mpsc::Sender<Bulk>,
+}
+
+/// Answers one packet from QEMU (bulk transfers are queued for their worker).
+fn dispatch(conn: &Conn, bulk: &BulkQueues, h: &Header, body: &[u8]) -> Result<(), RedirError> {
+    match h.ptype {
+        ptype::RESET | ptype::FILTER_FILTER | ptype::FILTER_REJECT => {}
+        ptype::DEVICE_DISCONNECT_ACK => {}
+        ptype::SET_CONFIGURATION => {
+            let value = body.first().copied().unwrap_or(0);
+            *lock(&conn.configuration) = value;
+            conn.describe();
+            conn.send(
+                ptype::CONFIGURATION_STATUS,
+                h.id,
+                &[status::SUCCESS, value],
+                &[],
+            );
+        }
+        ptype::GET_CONFIGURATION => {
+            let value = *lock(&conn.configuration);
+            conn.send(
+                ptype::CONFIGURATION_STATUS,
+                h.id,
+                &[status::SUCCESS, value],
+                &[],
+            );
+        }
+        ptype::SET_ALT_SETTING | ptype::GET_ALT_SETTING => {
+            let interface = body.first().copied().unwrap_or(0);
+            let (st, alt) = match (h.ptype, body.get(1).copied()) {
+                (ptype::SET_ALT_SETTING, Some(0)) | (ptype::GET_ALT_SETTING, _) => {
+                    (status::SUCCESS, 0)
+                }
+                _ => (status::STALL, 0),
+            };
+            if h.ptype == ptype::SET_ALT_SETTING {
+                conn.describe();
+            }
+            conn.send(ptype::ALT_SETTING_STATUS, h.id, &[st, interface, alt], &[]);
+        }
+        ptype::CANCEL_DATA_PACKET => {
+            lock(&conn.cancelled).insert(h.id);
+        }
+        ptype::CONTROL_PACKET => match Setup::parse(body) {
+            Some(setup) => conn.control(h.id, setup, &body[Setup::LEN..]),
+            None => return Err(RedirError::Protocol("short control packet".into())),
+        },
+        ptype::BULK_PACKET => match conn.codec.parse_bulk(body) {
+            Some((ep, _, data)) if ep == BULK_OUT_EP => {
+                let _ = bulk.out.send(Bulk::Out(h.id, data.to_vec()));
+            }
+            Some((ep, length, _)) if ep == BULK_IN_EP => {
+                let _ = bulk.r#in.send(Bulk::In(h.id, length));
+            }
+            Some((ep, _, _)) => {
+                let h2 = conn.codec.bulk_header(ep, status::INVAL, 0);
+                conn.send(ptype::BULK_PACKET, h.id, &h2, &[]);
+            }
+            None => return Err(RedirError::Protocol("short bulk packet".into())),
+        },
+        other => {
+            tracing::debug!("usbredir: ignoring packet type {other}");
+        }
+    }
+    Ok(())
 }
 
 /// Serves the cable on the unix socket `path`, one plug-in per connection, forever.
