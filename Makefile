@@ -9,6 +9,15 @@ CARGO    ?= cargo
 SIMULATE ?= 2
 PORT     ?= 2542
 
+# Big artefacts live outside the clone, in this user's cache, keyed by their inputs: cargo's
+# intermediate build files, VM images, Debian roots, toolchains.
+XVC_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xvc-agent
+# cargo for everything that compiles: its intermediate files go to the cache, shared by every
+# clone (.cargo/shared-build.sh says how); the binaries stay in target/. Plain `cargo` in a
+# checkout keeps everything in target/.
+export XVC_CARGO = $(CARGO)
+CARGO_SHARED := $(CURDIR)/.cargo/shared-build.sh
+
 # Debian packages needed to build and test.
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iproute2 util-linux
@@ -35,7 +44,7 @@ deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 build: deps
-	$(CARGO) build --release
+	$(CARGO_SHARED) build --release
 
 run: build
 	@echo
@@ -57,17 +66,17 @@ fmt:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO_SHARED) clippy --all-targets -- -D warnings
 
 cargo-test:
-	$(CARGO) test
+	$(CARGO_SHARED) test
 
 # The real libudev and libusb code paths against umockdev's mocked sysfs, uevents and usbfs.
 umockdev:
-	tests/umockdev/run.sh
+	CARGO=$(CARGO_SHARED) tests/umockdev/run.sh
 
 bench:
-	$(CARGO) bench
+	$(CARGO_SHARED) bench
 
 clean:
 	$(CARGO) clean
