@@ -60,7 +60,22 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-test: deps vm-prefetch fmt clippy cargo-test umockdev package-check distro-check vm-test vm-test-arm64
+# The compiles and the host-side tests run one after the other; the virtual-machine suites
+# (QEMU, one emulated core each, much of their time spent waiting on the guest) run beside
+# them once the packages are built, their output kept in target/vm-suites.log and shown at
+# the end. VM_JOBS=2 runs the amd64 and arm64 suites at the same time.
+VM_JOBS ?= 1
+test: deps vm-prefetch fmt packages
+	@echo "test: the virtual-machine suites run in the background (log: target/vm-suites.log)"
+	@$(MAKE) --no-print-directory -j$(VM_JOBS) -Otarget vm-test-only vm-test-arm64-only \
+		> target/vm-suites.log 2>&1 & vm=$$!; \
+	$(MAKE) --no-print-directory clippy cargo-test umockdev package-check-only distro-check-only; \
+	host=$$?; wait $$vm; vm=$$?; \
+	echo "==================== virtual-machine suites (target/vm-suites.log) ===================="; \
+	cat target/vm-suites.log; \
+	[ $$host = 0 ] || echo "test: the host-side tests failed (above the virtual-machine suites)"; \
+	[ $$vm = 0 ] || echo "test: the virtual-machine suites failed"; \
+	[ $$host = 0 ] && [ $$vm = 0 ]
 
 fmt:
 	$(CARGO) fmt --all -- --check
