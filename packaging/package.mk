@@ -53,15 +53,17 @@ PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap shellcheck \
 	binutils-aarch64-linux-gnu libudev-dev:arm64 libusb-1.0-0-dev:arm64
 DEB_PACKAGES += $(PACKAGE_DEB_PACKAGES)
 
-# Tools installed by `make package-deps`, at these versions: cargo-deb, cargo-generate-rpm,
-# cargo-zigbuild (cargo), zig (PyPI's ziglang wheel, into the cache outside the clone), and
-# the Rust standard library of each target (rustup).
+# Tools installed by `make package-deps`, at these versions: cargo-deb, cargo-generate-rpm
+# (cargo), cargo-zigbuild and zig (PyPI's cargo-zigbuild and ziglang wheels, prebuilt, into
+# the cache outside the clone), and the Rust standard library of each target (rustup).
 CARGO_DEB_VERSION          ?= 3.8.0
 CARGO_GENERATE_RPM_VERSION ?= 0.21.1
 CARGO_ZIGBUILD_VERSION     ?= 0.24.1
 ZIG_VERSION                ?= 0.14.1
 ZIG_HOME  := $(XVC_CACHE)/toolchain/ziglang-$(ZIG_VERSION)
 ZIG       := $(ZIG_HOME)/ziglang/zig
+ZIGBUILD_HOME := $(XVC_CACHE)/toolchain/cargo-zigbuild-$(CARGO_ZIGBUILD_VERSION)
+ZIGBUILD      := $(ZIGBUILD_HOME)/bin/cargo-zigbuild
 
 PKG_SUITE   ?= bookworm
 PKG_SCRATCH := target/package-check
@@ -93,9 +95,12 @@ package-deps: deps
 	installed cargo-deb $(CARGO_DEB_VERSION) || \
 		$(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION); \
 	installed cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION) || \
-		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION); \
-	installed cargo-zigbuild $(CARGO_ZIGBUILD_VERSION) || \
-		$(CARGO) install --locked cargo-zigbuild --version $(CARGO_ZIGBUILD_VERSION)
+		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION)
+	@[ -x $(ZIGBUILD) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
+		--no-warn-script-location --no-deps --target $(ZIGBUILD_HOME) \
+		cargo-zigbuild==$(CARGO_ZIGBUILD_VERSION)
+	@$(ZIGBUILD) --version | grep -qx 'cargo-zigbuild $(CARGO_ZIGBUILD_VERSION)' || { \
+		echo "$(ZIGBUILD) is not cargo-zigbuild $(CARGO_ZIGBUILD_VERSION)"; exit 1; }
 	@[ -x $(ZIG) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
 		--no-warn-script-location --target $(ZIG_HOME) ziglang==$(ZIG_VERSION)
 	@$(ZIG) version | grep -qx '$(ZIG_VERSION)' || { echo "$(ZIG) is not zig $(ZIG_VERSION)"; exit 1; }
@@ -122,7 +127,7 @@ man-check:
 # the target architecture's libraries.
 package-build:
 	@start=$$(date +%s); \
-	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) PKG_CONFIG_ALLOW_CROSS=1 \
+	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) PKG_CONFIG_ALLOW_CROSS=1 XVC_CARGO=$(ZIGBUILD) \
 	PKG_CONFIG_LIBDIR=/usr/lib/$(gnu_triple_$(ARCH))/pkgconfig:/usr/share/pkgconfig \
 		$(CARGO_SHARED) zigbuild --release --locked --bin xvc-agent --target $(TRIPLE).$(GLIBC_FLOOR) && \
 	echo "package-build: $(ARCH) binary ready in $$(( $$(date +%s) - start )) s"
