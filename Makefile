@@ -69,7 +69,8 @@ test: deps vm-prefetch fmt packages
 	@echo "test: the virtual-machine suites run in the background (log: target/vm-suites.log)"
 	@$(MAKE) --no-print-directory -j$(VM_JOBS) -Otarget vm-test-only vm-test-arm64-only \
 		> target/vm-suites.log 2>&1 & vm=$$!; \
-	$(MAKE) --no-print-directory clippy cargo-test umockdev package-check-only distro-check-only; \
+	$(MAKE) --no-print-directory clippy cargo-test umockdev package-check-only distro-check-only \
+		UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent; \
 	host=$$?; wait $$vm; vm=$$?; \
 	echo "==================== virtual-machine suites (target/vm-suites.log) ===================="; \
 	cat target/vm-suites.log; \
@@ -87,8 +88,12 @@ cargo-test:
 	$(CARGO_SHARED) test
 
 # The real libudev and libusb code paths against umockdev's mocked sysfs, uevents and usbfs.
+# make test gives it the agent that cargo test built (target/debug/xvc-agent, the test
+# profile's: the dev profile's settings under another name), which spares compiling the crate
+# once more under the dev profile.
+UMOCKDEV_AGENT ?=
 umockdev:
-	CARGO=$(CARGO_SHARED) tests/umockdev/run.sh
+	CARGO=$(CARGO_SHARED) $(if $(UMOCKDEV_AGENT),XVC_AGENT=$(UMOCKDEV_AGENT)) tests/umockdev/run.sh
 
 bench:
 	$(CARGO_SHARED) bench
