@@ -60,17 +60,21 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-# The compiles and the host-side tests run one after the other; the virtual-machine suites
-# (QEMU, one emulated core each, much of their time spent waiting on the guest) run beside
-# them once the packages are built, their output kept in target/vm-suites.log and shown at
-# the end. VM_JOBS=2 runs the amd64 and arm64 suites at the same time.
-VM_JOBS ?= 1
-test: deps vm-prefetch fmt packages
+# The compiles and the host-side tests run one after the other. The virtual-machine suites
+# (QEMU, one emulated core each) run one after the other in the background beside them, from
+# the moment their package is built: amd64 first, arm64 once the arm64 package is (a lock the
+# foreground holds while it builds it). Their output is kept in target/vm-suites.log and shown
+# at the end; any failure fails make test.
+TEST_ARM64_LOCK := target/.test-arm64-package.lock
+test: deps vm-prefetch fmt package
 	@echo "test: the virtual-machine suites run in the background (log: target/vm-suites.log)"
-	@$(MAKE) --no-print-directory -j$(VM_JOBS) -Otarget vm-test-only vm-test-arm64-only \
-		> target/vm-suites.log 2>&1 & vm=$$!; \
-	$(MAKE) --no-print-directory clippy cargo-test umockdev package-check-only distro-check-only \
-		UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent; \
+	@exec 8>$(TEST_ARM64_LOCK); flock 8; \
+	{ exec 8>&-; $(MAKE) --no-print-directory vm-test-only; amd64=$$?; \
+		flock $(TEST_ARM64_LOCK) $(MAKE) --no-print-directory vm-test-arm64-only && \
+		exit $$amd64; } > target/vm-suites.log 2>&1 & vm=$$!; \
+	$(MAKE) --no-print-directory package-arch ARCH=arm64; arm64=$$?; exec 8>&-; \
+	[ $$arm64 = 0 ] && $(MAKE) --no-print-directory clippy cargo-test umockdev \
+		package-check-only distro-check-only UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent; \
 	host=$$?; wait $$vm; vm=$$?; \
 	echo "==================== virtual-machine suites (target/vm-suites.log) ===================="; \
 	cat target/vm-suites.log; \
