@@ -35,10 +35,10 @@ fuzz-cmin: fuzz-deps
 	for t in $(FUZZ_TARGETS); do (cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz cmin -O $$t) || exit 1; done
 
 fuzz-harness:
-	FUZZ_SECONDS=$(FUZZ_TIME) FUZZ_SEED=$$(date +%s) $(CARGO) test --release --test fuzz -- --nocapture --test-threads 1
+	FUZZ_SECONDS=$(FUZZ_TIME) FUZZ_SEED=$$(date +%s) $(CARGO_SHARED) test --release --test fuzz -- --nocapture --test-threads 1
 
 stress:
-	XVC_STRESS_CYCLES=10000 $(CARGO) test --test stress_flapping -- --nocapture
-	XVC_SCALE_SHIFT_SECONDS=60 XVC_SCALE_IDLE_SECONDS=30 $(CARGO) test --test stress_scale -- --nocapture
-	$(CARGO) test --test stress_faults --test stress_hostile -- --nocapture
-	XVC_STRESS_UMOCKDEV_CYCLES=1000 tests/umockdev/run.sh -k stress -s
+	XVC_STRESS_CYCLES=10000 $(CARGO_SHARED) test --test stress_flapping -- --nocapture
+	XVC_SCALE_SHIFT_SECONDS=60 XVC_SCALE_IDLE_SECONDS=30 $(CARGO_SHARED) test --test stress_scale -- --nocapture
+	$(CARGO_SHARED) test --test stress_faults --test stress_hostile -- --nocapture
+	XVC_STRESS_UMOCKDEV_CYCLES=1000 CARGO=$(CARGO_SHARED) tests/umockdev/run.sh -k stress -s

@@ -7,6 +7,7 @@
 #   make package-check       build the packages, then lint them (both architectures), check
 #                            their glibc floor, verify the unit and the udev rules, and install
 #                            the .deb into a throwaway Debian root
+#   make package-check-only  the same checks on the packages already built
 #   make man                 regenerate man/*.8 and man/*.5 from their scdoc sources
 #   make completions         generate the bash, zsh and fish completions into target/completions
 #
@@ -52,29 +53,32 @@ PACKAGE_DEB_PACKAGES := scdoc lintian rpmlint rpm debootstrap shellcheck \
 	binutils-aarch64-linux-gnu libudev-dev:arm64 libusb-1.0-0-dev:arm64
 DEB_PACKAGES += $(PACKAGE_DEB_PACKAGES)
 
-# Tools installed by `make package-deps`, at these versions: cargo-deb, cargo-generate-rpm,
-# cargo-zigbuild (cargo), zig (PyPI's ziglang wheel, into the cache outside the clone), and
-# the Rust standard library of each target (rustup).
+# Tools installed by `make package-deps`, at these versions: cargo-deb, cargo-generate-rpm
+# (cargo), cargo-zigbuild and zig (PyPI's cargo-zigbuild and ziglang wheels, prebuilt, into
+# the cache outside the clone), and the Rust standard library of each target (rustup).
 CARGO_DEB_VERSION          ?= 3.8.0
 CARGO_GENERATE_RPM_VERSION ?= 0.21.1
 CARGO_ZIGBUILD_VERSION     ?= 0.24.1
 ZIG_VERSION                ?= 0.14.1
-XVC_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xvc-agent
 ZIG_HOME  := $(XVC_CACHE)/toolchain/ziglang-$(ZIG_VERSION)
 ZIG       := $(ZIG_HOME)/ziglang/zig
+ZIGBUILD_HOME := $(XVC_CACHE)/toolchain/cargo-zigbuild-$(CARGO_ZIGBUILD_VERSION)
+ZIGBUILD      := $(ZIGBUILD_HOME)/bin/cargo-zigbuild
 
 PKG_SUITE   ?= bookworm
-PKG_CACHE   := target/package-cache
 PKG_SCRATCH := target/package-check
-PKG_ROOT_TAR := $(PKG_CACHE)/$(PKG_SUITE)-minbase.tar
+# The throwaway Debian root of the unit and install checks: minbase and what the unit refers
+# to, cached outside the clone by tests/distros/debian-root.sh (which prints its tarball).
+PKG_ROOT_PACKAGES := libusb-1.0-0 systemd udev procps
+PKG_ROOT_TAR = $(shell $(SUDO) tests/distros/debian-root.sh $(PKG_SUITE) $(PKG_ROOT_PACKAGES))
 # The Debian archive apt uses on this machine (never written into the project's files).
 PKG_MIRROR  ?= $(shell tests/distros/apt-mirror.sh)
 
 MAN_PAGES := man/xvc-agent.8 man/xvc-agent.yaml.5
 
 .PHONY: package packages package-deps package-build package-arch package-foreign-arch \
-	package-check man man-check completions package-assets package-lint package-lint-arch \
-	package-glibc-check package-unit-check package-udev-check package-install-check
+	package-check package-check-only man man-check completions package-assets package-lint package-lint-arch \
+	package-glibc-check package-unit-check package-udev-check package-install-check package-root
 
 # ---------------------------------------------------------------------------------------------
 # Building
@@ -91,9 +95,12 @@ package-deps: deps
 	installed cargo-deb $(CARGO_DEB_VERSION) || \
 		$(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION); \
 	installed cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION) || \
-		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION); \
-	installed cargo-zigbuild $(CARGO_ZIGBUILD_VERSION) || \
-		$(CARGO) install --locked cargo-zigbuild --version $(CARGO_ZIGBUILD_VERSION)
+		$(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION)
+	@[ -x $(ZIGBUILD) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
+		--no-warn-script-location --no-deps --target $(ZIGBUILD_HOME) \
+		cargo-zigbuild==$(CARGO_ZIGBUILD_VERSION)
+	@$(ZIGBUILD) --version | grep -qx 'cargo-zigbuild $(CARGO_ZIGBUILD_VERSION)' || { \
+		echo "$(ZIGBUILD) is not cargo-zigbuild $(CARGO_ZIGBUILD_VERSION)"; exit 1; }
 	@[ -x $(ZIG) ] || /usr/bin/python3 -m pip install -q --disable-pip-version-check \
 		--no-warn-script-location --target $(ZIG_HOME) ziglang==$(ZIG_VERSION)
 	@$(ZIG) version | grep -qx '$(ZIG_VERSION)' || { echo "$(ZIG) is not zig $(ZIG_VERSION)"; exit 1; }
@@ -120,9 +127,9 @@ man-check:
 # the target architecture's libraries.
 package-build:
 	@start=$$(date +%s); \
-	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) PKG_CONFIG_ALLOW_CROSS=1 \
+	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) PKG_CONFIG_ALLOW_CROSS=1 XVC_CARGO=$(ZIGBUILD) \
 	PKG_CONFIG_LIBDIR=/usr/lib/$(gnu_triple_$(ARCH))/pkgconfig:/usr/share/pkgconfig \
-		$(CARGO) zigbuild --release --locked --bin xvc-agent --target $(TRIPLE).$(GLIBC_FLOOR) && \
+		$(CARGO_SHARED) zigbuild --release --locked --bin xvc-agent --target $(TRIPLE).$(GLIBC_FLOOR) && \
 	echo "package-build: $(ARCH) binary ready in $$(( $$(date +%s) - start )) s"
 
 # The completions come from the command line, whatever the architecture: the host's binary
@@ -164,6 +171,9 @@ packages: package-deps man-check completions
 # Checking
 
 package-check: packages
+	@$(MAKE) --no-print-directory package-check-only
+
+package-check-only:
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory package-lint package-glibc-check package-same-contents \
 		package-unit-check package-udev-check package-install-check && \
@@ -174,7 +184,7 @@ package-lint:
 		packaging/deb/postrm packaging/rpm/pre.sh packaging/rpm/post.sh packaging/rpm/preun.sh \
 		packaging/rpm/postun.sh packaging/install-check.sh packaging/glibc-floor.sh \
 		packaging/same-contents.sh tests/distros/apt-mirror.sh tests/distros/debian-root.sh \
-		tests/vm/foreign-chroot.sh
+		tests/vm/foreign-chroot.sh .cargo/shared-build.sh
 	shellcheck tests/distros/simulate-check.sh
 	bash -n target/completions/xvc-agent.bash
 	@words=$$(bash -c '. target/completions/xvc-agent.bash; COMP_WORDS=(xvc-agent run --con); \
@@ -208,7 +218,7 @@ package-same-contents:
 # systemd-analyze verify on the unit as the .deb installs it, in a Debian root (the cached
 # debootstrap tree) with the package's files unpacked over it, so that ExecStart=, the units
 # it refers to and the man pages of Documentation= all resolve. Any output fails the check.
-package-unit-check: $(PKG_ROOT_TAR)
+package-unit-check: package-root
 	@$(SUDO) rm -rf $(PKG_SCRATCH)/unit && mkdir -p $(PKG_SCRATCH)/unit/root
 	$(SUDO) tar -C $(PKG_SCRATCH)/unit/root -xf $(PKG_ROOT_TAR)
 	dpkg-deb -x $(PKG_DEB) $(PKG_SCRATCH)/unit/root
@@ -226,39 +236,36 @@ package-unit-check: $(PKG_ROOT_TAR)
 	if [ $$status -ne 0 ]; then echo "exposure above 2.0"; exit 1; fi
 
 # udevadm verify needs systemd 254 or later: unpack the bookworm-backports udev package (not
-# installed) into the cache and run its udevadm. Group names are not resolved: the build host
-# has no xvc-agent group.
-UDEVADM := $(PKG_CACHE)/udev/bin/udevadm
+# installed) into the cache outside the clone and run its udevadm. Group names are not
+# resolved: the build host has no xvc-agent group.
+UDEV_HOME := $(XVC_CACHE)/udevadm/$(PKG_SUITE)-backports
+UDEVADM := $(UDEV_HOME)/bin/udevadm
 $(UDEVADM):
-	@rm -rf $(PKG_CACHE)/apt $(PKG_CACHE)/udev
-	@mkdir -p $(PKG_CACHE)/apt/lists/partial $(PKG_CACHE)/apt/archives/partial
-	echo "deb $(PKG_MIRROR) $(PKG_SUITE)-backports main" > $(PKG_CACHE)/apt/sources.list
-	apt-get -q -o Dir::Etc::sourcelist=$$PWD/$(PKG_CACHE)/apt/sources.list \
-		-o Dir::Etc::sourceparts=- -o Dir::State::Lists=$$PWD/$(PKG_CACHE)/apt/lists \
-		-o Dir::Cache::archives=$$PWD/$(PKG_CACHE)/apt/archives \
-		-o APT::Get::List-Cleanup=0 update
-	cd $(PKG_CACHE)/apt && apt-get -q -o Dir::Etc::sourcelist=$$PWD/sources.list \
-		-o Dir::Etc::sourceparts=- -o Dir::State::Lists=$$PWD/lists \
-		-o Dir::Cache::archives=$$PWD/archives -o APT::Sandbox::User=root \
-		download udev/$(PKG_SUITE)-backports
-	dpkg-deb -x $(PKG_CACHE)/apt/udev_*.deb $(PKG_CACHE)/udev
+	@work=$(UDEV_HOME).tmp$$$$; rm -rf $$work && \
+	mkdir -p $$work/apt/lists/partial $$work/apt/archives/partial && \
+	echo "deb $(PKG_MIRROR) $(PKG_SUITE)-backports main" > $$work/apt/sources.list && \
+	apt-get -q -o Dir::Etc::sourcelist=$$work/apt/sources.list \
+		-o Dir::Etc::sourceparts=- -o Dir::State::Lists=$$work/apt/lists \
+		-o Dir::Cache::archives=$$work/apt/archives -o APT::Get::List-Cleanup=0 update && \
+	(cd $$work/apt && apt-get -q -o Dir::Etc::sourcelist=$$work/apt/sources.list \
+		-o Dir::Etc::sourceparts=- -o Dir::State::Lists=$$work/apt/lists \
+		-o Dir::Cache::archives=$$work/apt/archives -o APT::Sandbox::User=root \
+		download udev/$(PKG_SUITE)-backports) && \
+	dpkg-deb -x $$work/apt/udev_*.deb $$work/udev && \
+	rm -rf $(UDEV_HOME) && mv $$work/udev $(UDEV_HOME) && rm -rf $$work
 	@$(UDEVADM) --version
 
 package-udev-check: $(UDEVADM)
 	$(UDEVADM) verify --resolve-names=never udev-rules/70-xvc-agent.rules
 
-# Install the .deb into a throwaway Debian root (debootstrap minbase, cached as a tarball;
-# root privileges, through sudo when not root) with dpkg run under chroot: no systemd is running there, so the maintainer scripts take
-# their offline paths. Checks install, reinstall (upgrade path), remove and purge.
-$(PKG_ROOT_TAR):
-	@$(SUDO) rm -rf $(PKG_CACHE)/root.tmp && mkdir -p $(PKG_CACHE)
-	$(SUDO) debootstrap --variant=minbase --include=libusb-1.0-0,systemd,udev,procps $(PKG_SUITE) \
-		$(PKG_CACHE)/root.tmp $(PKG_MIRROR)
-	$(SUDO) rm -rf $(PKG_CACHE)/root.tmp/var/cache/apt/archives/*.deb $(PKG_CACHE)/root.tmp/var/lib/apt/lists/*
-	$(SUDO) tar -C $(PKG_CACHE)/root.tmp -cf $@ .
-	$(SUDO) rm -rf $(PKG_CACHE)/root.tmp
+# Install the .deb into a throwaway Debian root (the cached debootstrap minbase tarball; root
+# privileges, through sudo when not root) with dpkg run under chroot: no systemd is running
+# there, so the maintainer scripts take their offline paths. Checks install, reinstall
+# (upgrade path), remove and purge.
+package-root:
+	@$(SUDO) tests/distros/debian-root.sh $(PKG_SUITE) $(PKG_ROOT_PACKAGES) >/dev/null
 
-package-install-check: $(PKG_ROOT_TAR)
+package-install-check: package-root
 	$(SUDO) packaging/install-check.sh $(PKG_ROOT_TAR) $(PKG_DEB) $(PKG_RPM)
 
 .DEFAULT_GOAL := $(package_saved_default_goal)

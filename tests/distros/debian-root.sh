@@ -2,7 +2,8 @@
 # Builds a minimal Debian root of a given suite (minbase plus the packages named) with
 # debootstrap, caches it as a tarball outside the clone and prints the tarball's path. The
 # cache key is a hash of the suite, the package list and this script: a change to any of them
-# makes a new root, an unchanged request costs nothing.
+# makes a new root, an unchanged request costs nothing. Of the other roots of the suite only
+# the one used last is kept (another branch may still need it); the rest are deleted.
 #
 # usage: tests/distros/debian-root.sh SUITE [PACKAGE...]    (as root)
 #
@@ -18,11 +19,23 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/xvc-agent/roots
 key=$( { printf '%s\n%s\n' "$suite" "$packages"; cat "$0"; } | sha256sum | cut -c1-16)
 tarball=$cache/$suite-$key.tar
 log() { printf 'debian-root: %s\n' "$*" >&2; }
-
-if [ -f "$tarball" ]; then
+# Marks the tarball as used now, deletes the suite's stale roots and prints the tarball.
+done_with() {
+    touch "$tarball" 2>/dev/null || true
+    others=0
+    # shellcheck disable=SC2045 # the files are named by the suite and a hex key
+    for root in $(ls -t "$cache/$suite"-*.tar); do
+        [ "$root" != "$tarball" ] || continue
+        others=$((others + 1))
+        [ $others -gt 1 ] || continue
+        log "removing the stale root $root"
+        rm -f "$root" "$cache/.$(basename "$root" .tar).lock" 2>/dev/null || true
+    done
     printf '%s\n' "$tarball"
     exit 0
-fi
+}
+
+[ -f "$tarball" ] && done_with
 [ "$(id -u)" = 0 ] || { log "needs root (debootstrap)"; exit 1; }
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] ||
     { log "debootstrap is not installed: run 'make deps'"; exit 1; }
@@ -32,10 +45,7 @@ mirror=$("$here/apt-mirror.sh")
 mkdir -p "$cache"
 exec 9>"$cache/.$suite-$key.lock"
 flock 9
-if [ -f "$tarball" ]; then
-    printf '%s\n' "$tarball"
-    exit 0
-fi
+[ -f "$tarball" ] && done_with
 work=$cache/.build-$suite-$key
 rm -rf "$work"
 mkdir -p "$work"
@@ -52,4 +62,4 @@ rm -rf "$work"/root/var/cache/apt/archives/*.deb "$work"/root/var/lib/apt/lists/
 tar -C "$work/root" -cf "$work/root.tar" .
 mv "$work/root.tar" "$tarball"
 log "built $tarball in $(( $(date +%s) - start )) s"
-printf '%s\n' "$tarball"
+done_with

@@ -6,9 +6,13 @@ tests need), written into an ext4 file system image with `mkfs.ext4 -d` (no loop
 no mounts), a small initrd that only has to find that disk, and a kernel QEMU boots
 directly. It is cached outside the source tree, under
 `${XDG_CACHE_HOME:-~/.cache}/xvc-agent/vm/<arch>-<hash>/`, keyed by a hash of everything
-that goes into it (this file, the architecture's row, the guest files), so an unchanged
-input never rebuilds and a changed one never reuses a stale image. VMs boot it with
-`snapshot=on`: the cached image is never written.
+that goes into it (the package list and the other constants below, the source of the
+functions that build and configure the root, the architecture's row, the guest files and
+the foreign-chroot helper), so an unchanged input never rebuilds and a changed one never
+reuses a stale image; editing the rest of this file (caching, locking, the command line)
+keeps the image. Of the older images of an architecture only the one used last is kept
+(another branch may still need it); the rest are deleted. VMs boot it with `snapshot=on`:
+the cached image is never written.
 
 The package mirror is read from the host's apt sources at build time.
 
@@ -19,6 +23,7 @@ import argparse
 import fcntl
 import glob
 import hashlib
+import inspect
 import lzma
 import os
 import re
@@ -65,10 +70,14 @@ def cache_root():
 
 
 def inputs_hash(a):
+    """What the image is made of: the constants, the build steps, the architecture's row
+    and every file copied into the root or run to make it."""
     h = hashlib.sha256()
     h.update(repr(a).encode())
     h.update(repr((SUITE, PACKAGES, IMAGE_SIZE, GUEST_NETWORK)).encode())
-    for path in [os.path.abspath(__file__), os.path.join(HERE, "foreign-chroot.sh")] + sorted(glob.glob(os.path.join(GUEST_DIR, "*"))):
+    for step in (build, configure_root, extract_vmlinux):
+        h.update(inspect.getsource(step).encode())
+    for path in [os.path.join(HERE, "foreign-chroot.sh")] + sorted(glob.glob(os.path.join(GUEST_DIR, "*"))):
         h.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             h.update(f.read())
@@ -257,18 +266,44 @@ def ensure(arch_name):
     missing. Concurrent callers wait for one build."""
     a = archtab.get(arch_name)
     out = image_dir(a)
-    if os.path.exists(os.path.join(out, "root.ext4")):
-        return out
     os.makedirs(cache_root(), exist_ok=True)
     with open(os.path.join(cache_root(), f".{a.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(out, "root.ext4")):
+            os.utime(out)  # when it was last used, for prune()
+            try:
+                # Pruning only when no build holds the lock; the image is there anyway.
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return out
+            prune(a, out)
             return out
-        t0 = time.monotonic()
-        print(f"building the {a.name} guest image in {out} (cached for later runs)", flush=True)
-        build(a, out)
-        print(f"guest image built in {time.monotonic() - t0:.0f} s", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(out, "root.ext4")):
+            t0 = time.monotonic()
+            print(f"building the {a.name} guest image in {out} (cached for later runs)", flush=True)
+            build(a, out)
+            print(f"guest image built in {time.monotonic() - t0:.0f} s", flush=True)
+        os.utime(out)
+        prune(a, out)
     return out
+
+
+def stale_images(current, cached):
+    """The cached entries to delete, from (last used, directory, complete) triples: every
+    incomplete one (an interrupted build) and every complete one but `current` and the
+    most recently used other."""
+    others = sorted((t, d) for t, d, complete in cached if complete and d != current)
+    keep = {current} | {d for _, d in others[-1:]}
+    return sorted(d for _, d, _ in cached if d not in keep)
+
+
+def prune(a, current):
+    """Deletes the stale cache entries of architecture A (called under A's build lock)."""
+    cached = [(os.stat(d).st_mtime, d, os.path.exists(os.path.join(d, "root.ext4")))
+              for d in glob.glob(os.path.join(cache_root(), f"{a.name}-*")) if os.path.isdir(d)]
+    for d in stale_images(current, cached):
+        print(f"removing the stale guest image {d}", file=sys.stderr, flush=True)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():

@@ -3,6 +3,7 @@
 # usb-redir. Included from the top-level Makefile.
 #
 #   make vm-test            build the packages, then boot the guest and run tests/vm
+#   make vm-test-only       the same on the package already built
 #   make vm-test ARCH=...   another guest architecture (tests/vm/arch.py lists them)
 #   make vm-image           build (or find in the cache) the guest image only
 #
@@ -20,7 +21,7 @@ VM_DEB_PACKAGES := $(VM_DEB_PACKAGES_amd64) $(VM_DEB_PACKAGES_arm64) debootstrap
 	python3 python3-pytest openfpgaloader
 DEB_PACKAGES += $(VM_DEB_PACKAGES)
 
-.PHONY: vm-test vm-test-arm64 vm-image vm-prefetch
+.PHONY: vm-test vm-test-arm64 vm-test-only vm-test-arm64-only vm-image vm-prefetch
 
 vm-image: deps
 	ARCH=$(ARCH) tests/vm/run.sh --image-only
@@ -28,6 +29,9 @@ vm-image: deps
 # The guest runs the package of its architecture; the host side (the usbredir device server)
 # is the host's packaged binary.
 vm-test: package
+	@$(MAKE) --no-print-directory vm-test-only
+
+vm-test-only:
 	ARCH=$(ARCH) XVC_VM_DEB=$(PKG_DEB) XVC_AGENT=$(HOST_PKG_BIN) tests/vm/run.sh
 
 # The arm64 package in an arm64 guest (qemu-system-aarch64, TCG), whatever the host: installed
@@ -36,19 +40,25 @@ vm-test: package
 # guest only, to keep make test's time; VM_ARM64_TESTS= runs all of them here too.
 VM_ARM64_TESTS ?= -k "install or hotplug"
 vm-test-arm64: packages
+	@$(MAKE) --no-print-directory vm-test-arm64-only
+
+vm-test-arm64-only:
 	ARCH=arm64 XVC_VM_DEB=$(wildcard $(call pkg_dir,arm64)/xvc-agent_*.deb) \
 		XVC_AGENT=$(HOST_PKG_BIN) tests/vm/run.sh $(VM_ARM64_TESTS)
 
-# The Debian roots of distro-check and the guest images take minutes to build on a fresh
-# machine, mostly downloading packages and running the guest's package scripts through
-# qemu-user on one core. `make test` starts their builds in the background first, so that
-# they overlap the compiles; whatever needs one waits for its build (both builders hold a
-# lock while they build) or finds it in the cache.
+# The Debian roots of package-check and distro-check and the guest images take minutes to
+# build on a fresh machine, mostly downloading packages and running the guest's package
+# scripts through qemu-user on one core. `make test` starts their builds in the background
+# first, so that they overlap the compiles: the arm64 image (the longest, 15-25 min on two
+# busy cores) on its own, the roots and then the amd64 image beside it. Whatever needs one
+# waits for its build (every builder holds a lock while it builds) or finds it in the cache.
 vm-prefetch: deps
 	@mkdir -p target
-	@echo "vm-prefetch: building the Debian roots and guest images in the background (log: target/vm-prefetch.log)"
-	@nohup sh -c 'for s in $(DISTRO_SUITES); do tests/distros/debian-root.sh $$s $(DISTRO_ROOT_PACKAGES); done; \
-		for a in amd64 arm64; do /usr/bin/python3 tests/vm/image.py --arch $$a; done' \
+	@echo "vm-prefetch: building the Debian roots and guest images in the background (logs: target/vm-prefetch*.log)"
+	@nohup /usr/bin/python3 tests/vm/image.py --arch arm64 > target/vm-prefetch-arm64.log 2>&1 < /dev/null &
+	@nohup sh -c 'tests/distros/debian-root.sh $(PKG_SUITE) $(PKG_ROOT_PACKAGES); \
+		for s in $(DISTRO_SUITES); do tests/distros/debian-root.sh $$s $(DISTRO_ROOT_PACKAGES); done; \
+		/usr/bin/python3 tests/vm/image.py --arch amd64' \
 		> target/vm-prefetch.log 2>&1 < /dev/null &
 
 .DEFAULT_GOAL := $(vm_saved_default_goal)

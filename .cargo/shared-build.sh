@@ -1,0 +1,36 @@
+#!/bin/sh
+# cargo as make runs it: its intermediate files (every dependency and this crate, for clippy,
+# the tests, the release and cross builds) go to a build directory in this user's cache, one
+# per toolchain, so that a fresh clone compiles only this crate; the binaries, test results
+# and packages stay in the clone's target/. Every clone of the user shares that directory,
+# so it stays locked from the first compile to the last test binary's exit (cargo's own lock
+# covers the compile only: another clone could relink a test binary before it runs). The
+# build directories of other toolchains are deleted, but the one used last before this one.
+#
+# usage: .cargo/shared-build.sh CARGO-ARGUMENTS...   ($XVC_CARGO is the cargo to run; a
+# CARGO_BUILD_BUILD_DIR already set is used as it is, without locking or cleaning up)
+set -eu
+cargo=${XVC_CARGO:-cargo}
+if [ -n "${CARGO_BUILD_BUILD_DIR:-}" ]; then
+    exec "$cargo" "$@"
+fi
+root=${XDG_CACHE_HOME:-$HOME/.cache}/xvc-agent/cargo
+key=$("${RUSTC:-rustc}" -vV | sha256sum | cut -c1-16)
+dir=$root/$key
+mkdir -p "$dir"
+touch "$dir" # when it was last used, for the clean-up below
+# shellcheck disable=SC2012 # the directories are named by hex keys
+for other in $(ls -dt "$root"/*/ | tail -n +3); do
+    other=${other%/}
+    # Only a directory no build uses: its lock is taken without waiting.
+    if [ "$other" != "$dir" ] && flock -n "$other.lock" rm -rf "$other"; then
+        rm -f "$other.lock"
+        echo "cargo: removed the stale build directory $other" >&2
+    fi
+done
+if ! flock -n "$dir.lock" true; then
+    echo "cargo: waiting for another build using $dir" >&2
+fi
+CARGO_BUILD_BUILD_DIR=$dir
+export CARGO_BUILD_BUILD_DIR
+exec flock -o "$dir.lock" "$cargo" "$@"
