@@ -84,7 +84,7 @@ impl Attached {
     /// Its journal fields: serial, USB path and, while it has one, the port.
     pub(super) fn fields(&self) -> CableFields<'_> {
         CableFields {
-            serial: self.info.serial.as_deref().unwrap_or(&self.info.usb_path),
+            serial: self.info.identity_str(),
             usb_path: &self.info.usb_path,
             port: self.run.as_ref().map(|r| r.port),
         }

@@ -32,7 +32,12 @@ impl CableInfo {
     /// The cable's identity: its serial, else its USB port path. Never bus/device numbers,
     /// which change on every replug.
     pub(crate) fn identity(&self) -> String {
-        self.serial.clone().unwrap_or_else(|| self.usb_path.clone())
+        self.identity_str().to_string()
+    }
+
+    /// [`identity`](Self::identity), borrowed.
+    pub(crate) fn identity_str(&self) -> &str {
+        self.serial.as_deref().unwrap_or(&self.usb_path)
     }
 }
 
