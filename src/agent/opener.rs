@@ -21,6 +21,24 @@ pub trait CableOpener: Send + Sync {
     ) -> Result<Box<dyn Cable>, CableError>;
 }
 
+/// A function with the signature of [`CableOpener::open`] is an opener, so a caller that only
+/// needs to wrap or gate an opener writes what it does differently, not the trait.
+impl<F> CableOpener for F
+where
+    F: Fn(&CableInfo, &'static Profile, &CableOptions) -> Result<Box<dyn Cable>, CableError>
+        + Send
+        + Sync,
+{
+    fn open(
+        &self,
+        info: &CableInfo,
+        profile: &'static Profile,
+        options: &CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError> {
+        self(info, profile, options)
+    }
+}
+
 /// Opens simulated cables: each is an emulated HS2 (FT232H) with its own chain holding one
 /// xc7a35t, driven by [`FtdiCable`](crate::ftdi::FtdiCable) with the `hs2` profile.
 /// ([`DirectCable`](crate::sim::DirectCable) remains the driver-free reference.)

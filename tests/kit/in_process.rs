@@ -38,23 +38,7 @@ where
         + Sync
         + 'static,
 {
-    struct FnOpener<F>(F);
-    impl<F> CableOpener for FnOpener<F>
-    where
-        F: Fn(&CableInfo, &'static Profile, &CableOptions) -> Result<Box<dyn Cable>, CableError>
-            + Send
-            + Sync,
-    {
-        fn open(
-            &self,
-            info: &CableInfo,
-            profile: &'static Profile,
-            options: &CableOptions,
-        ) -> Result<Box<dyn Cable>, CableError> {
-            (self.0)(info, profile, options)
-        }
-    }
-    Arc::new(FnOpener(open))
+    Arc::new(open)
 }
 
 /// The supervisor on its own runtime, fed through its input queue like udev would.
