@@ -30,6 +30,16 @@ MASKED_UNITS = [
 ]
 
 
+def end_process(proc, grace=10):
+    """SIGTERM, then SIGKILL if it is still running after `grace` seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class VmError(Exception):
     pass
 
@@ -147,12 +157,7 @@ class Cable:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.stdin.close()
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_process(self.proc)
         self.log.close()
 
 
@@ -322,9 +327,4 @@ class Machine:
             except Exception:
                 pass
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_process(self.proc)
