@@ -136,7 +136,7 @@ async fn unplug_during_a_session_ends_it_cleanly() {
     let client = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let n = 40_000usize;
+        let n = xvc_agent::xvc::DEFAULT_MAX_VECTOR_BYTES; // the longest shift by default
         let tdi = vec![0x5Au8; n];
         s.write_all(&codec::encode_shift((n * 8) as u32, &vec![0; n], &tdi))
             .unwrap();

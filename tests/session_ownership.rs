@@ -296,6 +296,7 @@ fn disconnect_by_name_serial_and_port_frees_the_cable_for_the_next_client() {
         &formatdoc!(
             "
             listen: 127.0.0.1
+            max_vector_bytes: 65536
             ports: {}-{}
             cables:
               - name: bench-a

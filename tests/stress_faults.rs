@@ -196,7 +196,7 @@ fn cable_gone_mid_shift_is_degraded_until_unplugged_and_served_after_replug() {
     let mut t = TwoCables::start();
     let mut a = t.session();
     t.chips.chip(1).unplug_after_out_bytes(2000);
-    assert!(!shift_completes(&mut a, 64 * 1024));
+    assert!(!shift_completes(&mut a, 16 * 1024));
     assert!(a.sees_eof(T));
     // The immediate reopen fails (the device is gone): degraded, the port stays bound and
     // clients are refused rather than queued behind a dead cable.
@@ -214,7 +214,7 @@ fn cable_gone_mid_shift_is_degraded_until_unplugged_and_served_after_replug() {
     t.chips.replace(1);
     t.h.plug(1);
     assert_eq!(t.h.wait_state("SIM000001", CableState::Serving), Some(t.p));
-    assert!(shift_completes(&mut t.session(), 64 * 1024));
+    assert!(shift_completes(&mut t.session(), 16 * 1024));
     t.check_bystander();
     t.h.stop();
 }

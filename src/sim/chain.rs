@@ -178,12 +178,8 @@ impl SimDevice {
     }
 
     fn elapse(&mut self, state: TapState, cycles: u64) {
-        let instruction = self.instruction;
         if let Some(c) = &mut self.config {
-            c.elapse(
-                cycles,
-                state == TapState::RunTestIdle && instruction == series7::JSTART,
-            );
+            c.elapse(cycles, state == TapState::RunTestIdle);
         }
     }
 }

@@ -76,7 +76,8 @@ pub mod series7 {
     /// milliseconds of wall time; the model counts clocks so it stays deterministic and a
     /// programmer's INIT polling loop is exercised.
     pub const HOUSECLEANING_CYCLES: u64 = 64;
-    /// Run-Test/Idle cycles under JSTART after which the startup sequence has released DONE.
+    /// Run-Test/Idle cycles after a completed configuration (counted afresh from JSTART)
+    /// after which the startup sequence has released DONE.
     pub const STARTUP_CYCLES: u64 = 16;
     /// Length of the CFG_IN data register: one configuration word.
     pub const CFG_IN_LEN: u8 = 32;

@@ -18,10 +18,13 @@
 //!   and DESYNC commands. A stream that holds a sync word, then START, then DESYNC, with no
 //!   CRC or IDCODE error and no undefined packet, is a complete configuration.
 //!
-//! DONE then rises once the startup sequence has run: JSTART and enough TCK cycles in
-//! Run-Test/Idle, as on the chip. A stream shifted by a dropped bit, truncated or garbled
-//! leaves DONE low, and a failed CRC or IDCODE check also drops INIT (the capture bits of
-//! the instruction register show both), as INIT_B goes low on the chip.
+//! DONE then rises once the startup sequence has run: a number of TCK cycles in
+//! Run-Test/Idle after the configuration completed. JSTART restarts that count but is not
+//! required: UG470 lists it as optional in the JTAG configuration flow (the startup clock of
+//! a default bitstream is the part's own), and OpenOCD's 7-series driver does not send it.
+//! A stream shifted by a dropped bit, truncated or garbled leaves DONE low, and a failed CRC
+//! or IDCODE check also drops INIT (the capture bits of the instruction register show both),
+//! as INIT_B goes low on the chip.
 //!
 //! [`write_packets`] is the inverse: it builds a well-formed bitstream body (the bytes of a
 //! `.bin`) around frame data, which the tests and the examples use.
@@ -446,7 +449,7 @@ impl Series7Config {
         };
     }
 
-    /// JSTART: the startup sequence begins counting Run-Test/Idle cycles.
+    /// JSTART: the startup sequence counts Run-Test/Idle cycles afresh.
     pub(crate) fn jstart(&mut self) {
         self.startup = 0;
     }
@@ -498,11 +501,11 @@ impl Series7Config {
         }
     }
 
-    /// `cycles` TCK cycles elapse; `startup_running` when they are Run-Test/Idle cycles under
-    /// JSTART.
-    pub(crate) fn elapse(&mut self, cycles: u64, startup_running: bool) {
+    /// `cycles` TCK cycles elapse; `in_run_test_idle` when the TAP spends them in
+    /// Run-Test/Idle, where they clock the startup sequence of a completed configuration.
+    pub(crate) fn elapse(&mut self, cycles: u64, in_run_test_idle: bool) {
         self.housecleaning = self.housecleaning.saturating_sub(cycles);
-        if startup_running && !self.done {
+        if in_run_test_idle && !self.done && self.packets.complete() {
             self.startup = self.startup.saturating_add(cycles);
             if self.startup >= series7::STARTUP_CYCLES
                 && self.packets.complete()
@@ -623,6 +626,16 @@ mod tests {
         let mut cut = feed(&body[..body.len() - 80], 32); // before DESYNC
         start(&mut cut);
         assert!(!cut.done());
+    }
+
+    #[test]
+    fn jstart_is_optional_run_test_idle_cycles_clock_the_startup() {
+        let mut c = feed(&write_packets(IDCODE, &frames(10)), 32);
+        c.elapse(series7::STARTUP_CYCLES - 1, true);
+        c.elapse(100, false); // other states do not clock it
+        assert!(!c.done());
+        c.elapse(1, true);
+        assert!(c.done());
     }
 
     #[test]

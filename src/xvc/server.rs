@@ -527,14 +527,19 @@ fn run_session_thread(
     mut cable: Box<dyn Cable>,
 ) {
     let started = Instant::now();
-    let end = Session::new(
-        &mut connection,
-        shared.settings.max_vector_bytes,
-        &shared.stats,
-        &holder,
-        &shared.shutdown,
-    )
-    .run(&mut *cable);
+    // Every session starts at the cable's default clock, the fastest it allows: a client
+    // that never sends `settck:` (probe-rs) does not inherit the clock of the one before.
+    let end = match cable.set_tck_period(0) {
+        Ok(_) => Session::new(
+            &mut connection,
+            shared.settings.max_vector_bytes,
+            &shared.stats,
+            &holder,
+            &shared.shutdown,
+        )
+        .run(&mut *cable),
+        Err(e) => SessionEnd::CableFailed(e),
+    };
     // The session is over: the cable goes back now, before the graceful close below, so the
     // next client is served at once. A failed handle is not handed on: the owner reopens the
     // cable and installs the new handle with `install_cable`.
