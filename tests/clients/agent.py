@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from ports import free_port_block
-from xvc import answers
+from xvc import XvcClient, answers
 
 
 class Agent:
@@ -54,6 +54,14 @@ class Agent:
             waiting = [p for p in waiting if not answers(p, timeout=2.0)]
             if waiting:
                 time.sleep(0.05)
+
+    def getinfo(self, cable=0):
+        """The `getinfo:` reply of a cable's port (it carries the advertised vector limit)."""
+        c = XvcClient(self.ports[cable])
+        try:
+            return c.getinfo()
+        finally:
+            c.close()
 
     def log(self):
         with open(self.log_path, "r", errors="replace") as f:

@@ -7,10 +7,11 @@ real part would accept, of any size, with contents that differ from run to run o
 this module writes them as `.bit` files (the header Vivado writes, then the configuration
 data) and says what the FPGA must have received (the SHA-256 of the data section).
 
-self_test() checks the generator against independent facts (test_bitstream.py runs it).
+self_test() checks the generator against independent facts (test_checks_can_fail.py runs it).
 """
 
 import array
+import functools
 import hashlib
 import random
 import struct
@@ -28,14 +29,14 @@ DUMMY = 0xFFFFFFFF
 BUS_WIDTH_SYNC = 0x000000BB
 BUS_WIDTH_DETECT = 0x11220044
 
-# Configuration registers (UG470 table 5-23).
+# Configuration registers (UG470, "Configuration Registers").
 REG_CRC = 0x00
 REG_FAR = 0x01
 REG_FDRI = 0x02
 REG_CMD = 0x04
 REG_IDCODE = 0x0C
 
-# Commands written to REG_CMD (UG470 table 5-25).
+# Commands written to REG_CMD (UG470, "Command Register").
 CMD_WCFG = 0x01
 CMD_START = 0x05
 CMD_RCRC = 0x07
@@ -117,7 +118,7 @@ class Bitstream:
         self.data = data
         self.design = design
 
-    @property
+    @functools.cached_property
     def sha256(self):
         """What the simulated FPGA reports after a correct load: SHA-256 of the data section."""
         return hashlib.sha256(self.data).hexdigest()

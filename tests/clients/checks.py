@@ -20,6 +20,13 @@ def client_failed(run, what, must_say):
         f"{what} failed but did not say /{must_say}/: {run.describe()}")
 
 
+def client_saw_done(run, what):
+    """The client read DONE high in the IR capture after its load (openFPGALoader >= 0.13
+    prints `ir: 1 isc_done 1 isc_ena 0 init 1 done 1`)."""
+    m = re.search(r"isc_done (\d) .*\bdone (\d)", run.output)
+    assert m and m.group(2) == "1", f"{what}: the client did not read DONE high: {run.describe()}"
+
+
 def idcode_reported(run, what):
     """The client's output names the xc7a35t's IDCODE (any zero padding, any case)."""
     code = f"{XC7A35T_IDCODE:x}"

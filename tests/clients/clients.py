@@ -72,13 +72,15 @@ class OpenFpgaLoader:
     """openFPGALoader's `-c xvc-client`, on the host or inside a Debian root.
 
     `workdir` is where a test puts the files the client reads (host path); `inner(path)` is
-    the same file as the client sees it."""
+    the same file as the client sees it. `reports_done`: after an SRAM load the client reads
+    the IR capture and prints the DONE bit it found (0.13 does, 0.10 does not)."""
 
-    def __init__(self, release, version, workdir, chroot=None):
+    def __init__(self, release, version, workdir, chroot=None, reports_done=False):
         self.release = release
         self.version = version
         self.chroot = chroot
         self.workdir = workdir
+        self.reports_done = reports_done
         self.label = f"openFPGALoader {version} (Debian {release})"
 
     def inner(self, path):
@@ -145,7 +147,8 @@ def trixie_openfpgaloader(scratch):
         raise ClientMissing(f"unpacking {tarball} failed: {p.stderr}")
     workdir = os.path.join(root, "tmp", "xvc-clients")
     os.makedirs(workdir)
-    return OpenFpgaLoader("trixie", PINS["OPENFPGALOADER_TRIXIE"], workdir, chroot=root)
+    return OpenFpgaLoader("trixie", PINS["OPENFPGALOADER_TRIXIE"], workdir, chroot=root,
+                          reports_done=True)
 
 
 class OpenOcd:

@@ -28,10 +28,27 @@ SIZE_2MIB = 2 << 20
 SIZE_10MIB = 10 << 20
 
 
+# What the tests measured (load times, the advertised vector limit), printed at the end.
+MEASURED = []
+
+
 def pytest_configure(config):
     if not os.access(AGENT, os.X_OK):
         pytest.exit(f"agent binary {AGENT} missing: build it (cargo build --bin xvc-agent) or "
                     "set XVC_AGENT", 2)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured (not asserted)")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def measured():
+    """Records a measurement line for the summary at the end of the run."""
+    return MEASURED.append
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +60,7 @@ def scratch(tmp_path_factory):
 def agent(scratch):
     """`xvc-agent run --simulate 2` for the whole run; it must stop cleanly at the end."""
     a = Agent(AGENT, os.path.join(scratch, "agent"), cables=2)
+    MEASURED.append(f"agent {AGENT}: getinfo answers {a.getinfo().strip()!r}")
     yield a
     code = a.stop()
     print(f"--- agent log ({a.log_path}) ---\n{a.log()}")

@@ -17,4 +17,4 @@ if [ -z "${XVC_AGENT:-}" ]; then
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
-exec /usr/bin/python3 -m pytest tests/clients -v -s -p no:cacheprovider "$@"
+exec /usr/bin/python3 -m pytest tests/clients -v -p no:cacheprovider "$@"

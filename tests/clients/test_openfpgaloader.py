@@ -33,13 +33,13 @@ def _write_svf(ofl, name, **kwargs):
     return path, nchecks
 
 
-def test_svf_with_tdo_checks_passes(agent, ofl):
+def test_svf_with_tdo_checks_passes(agent, ofl, measured):
     path, nchecks = _write_svf(ofl, "conformance.svf")
     run = ofl.svf(agent.ports[0], path)
     checks.client_succeeded(run, f"{ofl.label} playing an SVF with {nchecks} TDO checks")
     assert "end of SVF file" in run.output, (
         f"{ofl.label}: the SVF did not play to its end: {run.describe()}")
-    print(f"{ofl.label}: SVF with {nchecks} TDO checks passed in {run.seconds:.2f} s")
+    measured(f"{ofl.label}: SVF of {nchecks} TDO checks passed in {run.seconds:.2f} s")
 
 
 def test_svf_with_a_wrong_expectation_fails(agent, ofl):
@@ -55,20 +55,22 @@ def _load(agent, ofl, bitstreams, port, size, seed):
     run = ofl.load(port, path)
     what = f"{ofl.label} SRAM load of {len(b.data)} bytes"
     checks.client_succeeded(run, what)
+    if ofl.reports_done:
+        checks.client_saw_done(run, what)
     checks.fpga_record(agent, port, ofl.label, b, done=True)
     return b, run
 
 
-def test_sram_load_of_2_mib_arrives_bit_for_bit(agent, ofl, bitstreams):
+def test_sram_load_of_2_mib_arrives_bit_for_bit(agent, ofl, bitstreams, measured):
     b, run = _load(agent, ofl, bitstreams, agent.ports[0], SIZE_2MIB, seed=1)
-    print(f"{ofl.label}: SRAM load of {len(b.data)} bytes took {run.seconds:.2f} s "
-          f"(client run, wall time); SHA-256 {b.sha256} matches, DONE high")
+    measured(f"{ofl.label}: SRAM load of {len(b.data)} bytes in {run.seconds:.2f} s (the "
+             "client's whole run); SHA-256 matches, DONE high")
 
 
-def test_sram_load_of_10_mib_arrives_bit_for_bit(agent, ofl, bitstreams):
+def test_sram_load_of_10_mib_arrives_bit_for_bit(agent, ofl, bitstreams, measured):
     b, run = _load(agent, ofl, bitstreams, agent.ports[1], SIZE_10MIB, seed=2)
-    print(f"{ofl.label}: SRAM load of {len(b.data)} bytes took {run.seconds:.2f} s; "
-          "SHA-256 matches, DONE high")
+    measured(f"{ofl.label}: SRAM load of {len(b.data)} bytes in {run.seconds:.2f} s; "
+             "SHA-256 matches, DONE high")
 
 
 def test_two_cables_loaded_at_once(agent, ofl, bitstreams):
@@ -87,5 +89,8 @@ def test_two_cables_loaded_at_once(agent, ofl, bitstreams):
     for t in threads:
         t.join()
     for port, (b, _) in jobs:
-        checks.client_succeeded(runs[port], f"{ofl.label} load on port {port}, beside another")
+        what = f"{ofl.label} load on port {port}, beside another"
+        checks.client_succeeded(runs[port], what)
+        if ofl.reports_done:
+            checks.client_saw_done(runs[port], what)
         checks.fpga_record(agent, port, f"{ofl.label} (two at once)", b, done=True)

@@ -58,12 +58,12 @@ def _write_svf(ocd, name, **kwargs):
     return path, nchecks
 
 
-def test_svf_with_tdo_checks_passes(agent, ocd):
+def test_svf_with_tdo_checks_passes(agent, ocd, measured):
     path, nchecks = _write_svf(ocd, "conformance.svf")
     run = ocd.run(agent.ports[0], [f"svf -quiet {path}"])
     checks.client_succeeded(run, f"{ocd.label} svf with {nchecks} TDO checks")
     assert "tdo check error" not in run.output, f"{ocd.label}: {run.describe()}"
-    print(f"{ocd.label}: SVF with {nchecks} TDO checks passed in {run.seconds:.2f} s")
+    measured(f"{ocd.label}: SVF of {nchecks} TDO checks passed in {run.seconds:.2f} s")
 
 
 def test_svf_with_a_wrong_expectation_fails(agent, ocd):
@@ -74,15 +74,15 @@ def test_svf_with_a_wrong_expectation_fails(agent, ocd):
                          must_say=r"tdo check error")
 
 
-def test_pld_load_arrives_bit_for_bit(agent, ocd, bitstreams):
+def test_pld_load_arrives_bit_for_bit(agent, ocd, bitstreams, measured):
     b, path = bitstreams.file_for(ocd, SIZE_2MIB, seed=21)
     run = ocd.run(agent.ports[0], [f"echo [capture {{pld load xc7.pld {path}}}]"],
                   timeout=300)
     checks.client_succeeded(run, f"{ocd.label} pld load of {len(b.data)} bytes")
     assert "loaded file" in run.output, f"{ocd.label}: pld load said nothing: {run.describe()}"
     checks.fpga_record(agent, agent.ports[0], ocd.label, b, done=True)
-    print(f"{ocd.label}: pld load of {len(b.data)} bytes took {run.seconds:.2f} s "
-          f"(client run, wall time, connection and init included); SHA-256 matches, DONE high")
+    measured(f"{ocd.label}: pld load of {len(b.data)} bytes in {run.seconds:.2f} s (the "
+             "client's whole run: connect, init, load); SHA-256 matches, DONE high")
 
 
 def test_openocd_and_openfpgaloader_load_two_cables_at_once(agent, ocd, ofl_bookworm,
