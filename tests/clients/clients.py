@@ -56,11 +56,11 @@ class Run:
                 f"{self.seconds:.2f} s; output (last lines):\n{tail}")
 
 
-def _run(label, argv, timeout, cwd=None):
+def _run(label, argv, timeout):
     start = time.monotonic()
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout, cwd=cwd)
+                           stderr=subprocess.STDOUT, timeout=timeout)
         code, out = p.returncode, p.stdout
     except subprocess.TimeoutExpired as e:
         # subprocess.run kills the child it started on a timeout.
@@ -71,17 +71,20 @@ def _run(label, argv, timeout, cwd=None):
 class OpenFpgaLoader:
     """openFPGALoader's `-c xvc-client`, on the host or inside a Debian root.
 
-    `workdir` is where a test puts the files the client reads (host path); `inner(path)` is
-    the same file as the client sees it. `reports_done`: after an SRAM load the client reads
-    the IR capture and prints the DONE bit it found (0.13 does, 0.10 does not)."""
+    `pinned` is the version the suite expects, `version` the one installed (the label names
+    it). `workdir` is where a test puts the files the client reads (host path); `inner(path)`
+    is the same file as the client sees it. `reports_done`: after an SRAM load the client
+    reads the IR capture and prints the DONE bit it found (0.13 does, 0.10 does not)."""
 
-    def __init__(self, release, version, workdir, chroot=None, reports_done=False):
+    def __init__(self, release, pinned, workdir, chroot=None, reports_done=False):
         self.release = release
-        self.version = version
+        self.pinned = pinned
         self.chroot = chroot
         self.workdir = workdir
         self.reports_done = reports_done
-        self.label = f"openFPGALoader {version} (Debian {release})"
+        self.label = f"openFPGALoader (Debian {release})"
+        self.version = self.reported_version()
+        self.label = f"openFPGALoader {self.version} (Debian {release})"
 
     def inner(self, path):
         if self.chroot is None:
