@@ -82,7 +82,7 @@ fn main() {
         ),
         (
             "FTDI+FT232H",
-            SimulatedOpener
+            SimulatedOpener::default()
                 .open(&info, hs2, &CableOptions::default())
                 .unwrap(),
         ),

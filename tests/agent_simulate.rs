@@ -5,11 +5,13 @@ mod kit;
 
 use indoc::formatdoc;
 use kit::{cli, loopback, port_block, session, Agent, Launch, XvcClient, IDCODE, T};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 use xvc_agent::ftdi::profiles::HS2;
+use xvc_agent::sim::series7::write_packets;
 use xvc_agent::xvc::codec::{self, Command as Xvc};
 
 /// Starts `--simulate N` on 127.0.0.1 with the pool at `base` and waits for READY=1.
@@ -58,18 +60,32 @@ fn openfpgaloader_detects_both_simulated_cables() {
     assert!(took < Duration::from_secs(6));
 }
 
-#[test]
-fn openfpgaloader_loads_a_bitstream() {
-    let base = port_block(1);
-    let mut agent = start_simulated("", 1, base);
-    // A raw 256 KiB image: openFPGALoader resets the part, shifts it into CFG_IN and checks DONE.
-    let image = agent.dir.path().join("image.bin");
-    let data: Vec<u8> = (0..256 * 1024u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+/// A well-formed bitstream body (a `.bin`) for the simulated xc7a35t: `frames` words of
+/// pseudo-random frame data, so its size is not a multiple of 100 bytes (openFPGALoader
+/// clocks one extra bit out of Shift-DR after such a file).
+fn synthetic_bin(frames: usize, seed: u32) -> Vec<u8> {
+    let words: Vec<u32> = (0..frames as u32)
+        .map(|i| (i ^ seed).wrapping_mul(2654435761).rotate_left(7))
         .collect();
-    std::fs::write(&image, data).unwrap();
+    let body = write_packets(xvc_agent::sim::parts::XC7A35T.idcode, &words);
+    assert_ne!(body.len() % 100, 0);
+    body
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Loads `body` through openFPGALoader into the cable on `port`; returns the status entry
+/// of the simulated FPGA afterwards.
+fn load_with_openfpgaloader(agent: &Agent, port: u16, body: &[u8]) -> serde_json::Value {
+    let image = agent.dir.path().join(format!("image-{port}.bin"));
+    std::fs::write(&image, body).unwrap();
     let (ok, text) = openfpgaloader(
-        base,
+        port,
         &[
             "-m".as_ref(),
             "--file-type".as_ref(),
@@ -79,13 +95,116 @@ fn openfpgaloader_loads_a_bitstream() {
     );
     assert!(ok, "openFPGALoader failed:\n{text}");
     assert!(text.contains("Done"), "load did not finish:\n{text}");
+    let status = agent.status();
+    let cable = status["cables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["port"] == port)
+        .expect("the cable in status")
+        .clone();
+    let fpga = cable["simulated_fpga"]
+        .as_array()
+        .expect("a simulated FPGA record");
+    assert_eq!(fpga.len(), 1, "{cable}");
+    fpga[0].clone()
+}
+
+#[test]
+fn openfpgaloader_loads_a_bitstream_bit_exact() {
+    let base = port_block(1);
+    let mut agent = start_simulated("", 1, base);
+    let body = synthetic_bin(64 * 1024, 1);
+    let fpga = load_with_openfpgaloader(&agent, base, &body);
+    assert_eq!(fpga["part"], "xc7a35t");
+    assert_eq!(fpga["cfg_in_bits"], body.len() as u64 * 8, "{fpga}");
+    assert_eq!(fpga["sha256"], sha256_hex(&body), "{fpga}");
+    assert_eq!(fpga["done"], true, "{fpga}");
+    assert!(
+        agent.log().contains(&format!(
+            "simulated xc7a35t configured: DONE after {} CFG_IN bits, sha256 {}",
+            body.len() * 8,
+            sha256_hex(&body)
+        )),
+        "no configuration line in the log:\n{}",
+        agent.log()
+    );
     assert!(agent.terminate().0.success());
+}
+
+/// The check can fail: one TDI bit flipped inside the frame data (a test-only fault of the
+/// simulated FPGA) shows as another hash and DONE stays low, while openFPGALoader, which
+/// does not read DONE back, reports success.
+#[test]
+fn a_flipped_bit_shows_in_the_hash_and_leaves_done_low() {
+    let base = port_block(1);
+    let body = synthetic_bin(16 * 1024, 2);
+    let flip = (body.len() as u64 / 2) * 8 + 5;
+    let mut agent = Launch {
+        env: &[("XVC_SIM_FLIP_CFG_IN_BIT", &flip.to_string())],
+        ..Launch::default()
+    }
+    .start(
+        "",
+        &[
+            "--simulate",
+            "1",
+            "--base-port",
+            &base.to_string(),
+            "--listen",
+            "127.0.0.1",
+        ],
+    );
+    let fpga = load_with_openfpgaloader(&agent, base, &body);
+    assert_eq!(fpga["cfg_in_bits"], body.len() as u64 * 8, "{fpga}");
+    assert_ne!(fpga["sha256"], sha256_hex(&body), "{fpga}");
+    assert_eq!(fpga["done"], false, "{fpga}");
+    assert!(
+        fpga["error"].as_str().unwrap_or("").contains("CRC"),
+        "{fpga}"
+    );
+    assert!(!agent.log().contains("configured: DONE"));
+    assert!(agent.terminate().0.success());
+}
+
+#[test]
+fn an_unparsable_fault_setting_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "").unwrap();
+    let out = Command::new(kit::BINARY)
+        .args([
+            "run",
+            "--simulate",
+            "1",
+            "--log",
+            "stderr",
+            "--base-port",
+            "0",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--control-socket")
+        .arg(dir.path().join("control.sock"))
+        .env("XVC_SIM_FLIP_CFG_IN_BIT", "many")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("XVC_SIM_FLIP_CFG_IN_BIT=\"many\": not a bit number"),
+        "{err}"
+    );
 }
 
 #[test]
 fn sigterm_ends_an_active_session_and_closes_ports() {
     let base = port_block(1);
-    let mut agent = start_simulated("shutdown_timeout: 2s\n", 1, base);
+    // 64 KiB shifts: a vector limit raised in the configuration.
+    let config = "shutdown_timeout: 2s\nmax_vector_bytes: 65536\n";
+    let mut agent = start_simulated(config, 1, base);
     let addr = loopback(base);
     let client = session(addr);
     // Keep the cable busy with back-to-back 64 KiB shifts from another thread (each one far

@@ -12,7 +12,8 @@ use std::time::Duration;
 use xvc_agent::ftdi::profiles::HS2;
 use xvc_agent::ftdi::{FtdiCable, TdoEdge};
 use xvc_agent::sim::ft232h::Ft232h;
-use xvc_agent::sim::parts::series7;
+use xvc_agent::sim::parts::{series7, XC7A35T};
+use xvc_agent::sim::series7::write_packets;
 use xvc_agent::sim::JtagChain;
 use xvc_agent::xvc::server::{CableServer, ServerSettings};
 
@@ -107,22 +108,30 @@ async fn two_mib_bitstream_arrives_bit_exact() {
     let server = CableServer::start(
         listener,
         Some(Box::new(cable)),
-        ServerSettings::new("emulated-hs2"),
+        ServerSettings {
+            // Shifts of up to 256 KiB: a vector limit raised in the configuration.
+            max_vector_bytes: 1 << 20,
+            ..ServerSettings::new("emulated-hs2")
+        },
         None,
     )
     .unwrap();
     let addr = server.local_addr();
 
-    let mut payload = vec![0u8; 2 << 20];
-    rand::rngs::StdRng::seed_from_u64(7).fill(&mut payload[..]);
-    let want: [u8; 32] = Sha256::digest(&payload).into();
+    // A well-formed 2 MiB bitstream body around random frame data, shifted MSB first per
+    // byte as programmers do; the model records it in that order.
+    let mut frames = vec![0u32; (2 << 20) / 4 - 64];
+    rand::rngs::StdRng::seed_from_u64(7).fill(&mut frames[..]);
+    let body = write_packets(XC7A35T.idcode, &frames);
+    let payload: Vec<u8> = body.iter().map(|b| b.reverse_bits()).collect();
+    let want: [u8; 32] = Sha256::digest(&body).into();
 
     let client_chip = chip.clone();
     tokio::task::spawn_blocking(move || program(addr, &client_chip, &payload, 11))
         .await
         .unwrap();
 
-    assert_eq!(chip.with_chain(|c| c.cfg_in_bits()), 8 * (2 << 20));
+    assert_eq!(chip.with_chain(|c| c.cfg_in_bits()), 8 * body.len() as u64);
     assert_eq!(chip.with_chain(|c| c.cfg_in_sha256()), want);
     assert!(chip.with_chain(|c| c.done()));
     assert_eq!(chip.counters().eeprom_writes, 0);

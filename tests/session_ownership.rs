@@ -17,7 +17,7 @@ use xvc_agent::agent::opener::{CableOpener, SimulatedOpener};
 use xvc_agent::agent::state::CableState;
 use xvc_agent::xvc::codec::{self, Command as Xvc};
 
-const GETINFO_REPLY: &str = "xvcServer_v1.0:1048576\n";
+const GETINFO_REPLY: &str = "xvcServer_v1.0:16384\n";
 
 /// Sends `getinfo:` and reads the answer; `Err` says how the connection ended first
 /// (refused), naming the client's address.
@@ -210,7 +210,7 @@ fn port_checks_during_opening_never_take_the_session_from_the_real_client() {
         let gate = gate.clone();
         opener(move |info, profile, options| {
             gate.pass();
-            SimulatedOpener.open(info, profile, options)
+            SimulatedOpener::default().open(info, profile, options)
         })
     };
     let agent = InProcess::start(

@@ -170,8 +170,8 @@ fn hostile_clients_lose_only_their_own_connection() {
         ("nbits 2^32 - 1", shift_header(u32::MAX), false),
         ("nbits 2^32 - 7", shift_header(u32::MAX - 6), false),
         (
-            "nbits just over 1 MiB vectors",
-            shift_header(8 * 1024 * 1024 + 1),
+            "nbits just over 16 KiB vectors",
+            shift_header(8 * 16 * 1024 + 1),
             false,
         ),
     ];
@@ -203,7 +203,7 @@ fn hostile_clients_lose_only_their_own_connection() {
         slow.stream.write_all(&[*b]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut reply = vec![0u8; b"xvcServer_v1.0:1048576\n".len() + 2];
+    let mut reply = vec![0u8; b"xvcServer_v1.0:16384\n".len() + 2];
     slow.stream.read_exact(&mut reply).unwrap();
     assert!(reply.starts_with(b"xvcServer_v1.0:"));
     let during_slow = owner.reads.load(Ordering::SeqCst) - before_slow;

@@ -185,7 +185,7 @@ fn leases_survive_a_restart() {
     let dir = h.stop();
     assert!(dir.path().join("state/leases.json").exists());
     // After a restart cable 1 arrives first, but cable 2 still gets its remembered port.
-    let h = InProcess::start_in(dir, &yaml, &[1, 2], Arc::new(SimulatedOpener));
+    let h = InProcess::start_in(dir, &yaml, &[1, 2], Arc::new(SimulatedOpener::default()));
     assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p));
     assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p + 1));
     // A replug keeps the port too.
@@ -287,7 +287,7 @@ fn a_cable_error_degrades_and_the_cable_is_reopened() {
     let flaky = opener(move |info, profile, options| {
         counted.fetch_add(1, Ordering::SeqCst);
         Ok(Box::new(FlakyCable(
-            SimulatedOpener.open(info, profile, options)?,
+            SimulatedOpener::default().open(info, profile, options)?,
         )))
     });
     let h = InProcess::start_in(

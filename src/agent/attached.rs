@@ -90,7 +90,8 @@ impl Attached {
         }
     }
 
-    pub(super) fn status(&self) -> status::CableStatus {
+    /// Its status entry; `opener` tells what a simulated FPGA behind it received.
+    pub(super) fn status(&self, opener: &dyn CableOpener) -> status::CableStatus {
         status::cable_status(
             CableFacts {
                 name: &self.name,
@@ -103,6 +104,11 @@ impl Attached {
                 usb_errors: self.usb_errors,
                 reconnects: self.reconnects,
                 chain: &self.chain,
+                simulated_fpga: opener
+                    .simulated_fpga(&self.info)
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
             },
             self.server(),
         )

@@ -8,6 +8,12 @@ use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
 use crate::hotplug::CableInfo;
 use crate::jtag::{Cable, CableError};
+use crate::logging::{cable_log, CableFields};
+use crate::sim::ft232h::Ft232h;
+use crate::sim::series7::ConfigRecord;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Opens cables for the supervisor.
 pub trait CableOpener: Send + Sync {
@@ -19,6 +25,12 @@ pub trait CableOpener: Send + Sync {
         profile: &'static Profile,
         options: &CableOptions,
     ) -> Result<Box<dyn Cable>, CableError>;
+
+    /// What the simulated FPGAs behind the cable `info` describes received (empty for real
+    /// hardware, which cannot tell).
+    fn simulated_fpga(&self, _info: &CableInfo) -> Vec<ConfigRecord> {
+        Vec::new()
+    }
 }
 
 /// A function with the signature of [`CableOpener::open`] is an opener, so a caller that only
@@ -42,18 +54,68 @@ where
 /// Opens simulated cables: each is an emulated HS2 (FT232H) with its own chain holding one
 /// xc7a35t, driven by [`FtdiCable`](crate::ftdi::FtdiCable) with the `hs2` profile.
 /// ([`DirectCable`](crate::sim::DirectCable) remains the driver-free reference.)
+///
+/// It keeps the chip it last opened for each cable, so that status can show what the
+/// simulated FPGA received, and each completed configuration is logged with the cable's
+/// fields.
 #[derive(Debug, Default, Clone)]
-pub struct SimulatedOpener;
+pub struct SimulatedOpener {
+    chips: Arc<Mutex<HashMap<PathBuf, Ft232h>>>,
+    flip_cfg_in_bit: Option<u64>,
+}
+
+impl SimulatedOpener {
+    /// An opener whose FPGAs receive CFG_IN bit `n` inverted: a test-only fault that proves a
+    /// corrupted stream shows in the record and leaves DONE low.
+    pub fn with_flipped_cfg_in_bit(n: u64) -> Self {
+        SimulatedOpener {
+            flip_cfg_in_bit: Some(n),
+            ..Self::default()
+        }
+    }
+}
 
 impl CableOpener for SimulatedOpener {
     fn open(
         &self,
-        _info: &CableInfo,
+        info: &CableInfo,
         profile: &'static Profile,
         options: &CableOptions,
     ) -> Result<Box<dyn Cable>, CableError> {
-        let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+        let mut chain = crate::sim::JtagChain::xc7a35t();
+        if let Some(n) = self.flip_cfg_in_bit {
+            chain.flip_cfg_in_bit(n);
+        }
+        let (identity, usb_path) = (info.identity(), info.usb_path.clone());
+        chain.on_configured(Arc::new(move |r: &ConfigRecord| {
+            let fields = CableFields {
+                serial: &identity,
+                usb_path: &usb_path,
+                port: None,
+            };
+            let sha: String = r.sha256.iter().map(|b| format!("{b:02x}")).collect();
+            cable_log!(
+                info,
+                fields,
+                "simulated {} configured: DONE after {} CFG_IN bits, sha256 {sha}",
+                r.part,
+                r.cfg_in_bits
+            );
+        }));
+        let chip = Ft232h::hs2(chain);
+        self.chips
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info.syspath.clone(), chip.clone());
         let cable = crate::ftdi::FtdiCable::open_with(chip, profile, *options)?;
         Ok(Box::new(cable))
+    }
+
+    fn simulated_fpga(&self, info: &CableInfo) -> Vec<ConfigRecord> {
+        let chips = self.chips.lock().unwrap_or_else(PoisonError::into_inner);
+        chips
+            .get(&info.syspath)
+            .map(|chip| chip.with_chain(|c| c.config_records()))
+            .unwrap_or_default()
     }
 }

@@ -55,6 +55,8 @@ pub(crate) enum AgentError {
     Config(#[from] config::ConfigError),
     #[error("cannot watch udev for cables: {0}")]
     Discovery(#[from] hotplug::udev::UdevError),
+    #[error("{SIM_FLIP_CFG_IN_BIT_ENV}={0:?}: not a bit number")]
+    SimulatedFault(String),
 }
 
 /// Where a cable source gets the current device list from (for SIGUSR1 rescans).
@@ -98,6 +100,22 @@ fn first_path(v: &std::ffi::OsStr) -> PathBuf {
     PathBuf::from(s.split(':').next().unwrap_or_default())
 }
 
+/// The environment variable of the simulated cables' test-only fault: the FPGAs receive this
+/// CFG_IN bit (counted from 0 after each JPROGRAM) inverted.
+pub const SIM_FLIP_CFG_IN_BIT_ENV: &str = "XVC_SIM_FLIP_CFG_IN_BIT";
+
+/// The opener of simulated cables, with the fault [`SIM_FLIP_CFG_IN_BIT_ENV`] asks for.
+fn simulated_opener() -> Result<SimulatedOpener, AgentError> {
+    match std::env::var(SIM_FLIP_CFG_IN_BIT_ENV) {
+        Err(_) => Ok(SimulatedOpener::default()),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(SimulatedOpener::with_flipped_cfg_in_bit)
+            .map_err(|_| AgentError::SimulatedFault(v)),
+    }
+}
+
 /// The cable source `opts` asks for: `n` simulated cables, or udev (its monitor feeding
 /// `inputs` from now on, so nothing is missed between the enumeration and the first event).
 pub(crate) fn cable_source(
@@ -106,7 +124,7 @@ pub(crate) fn cable_source(
 ) -> Result<Wiring, AgentError> {
     if let Some(n) = opts.simulate {
         return Ok(Wiring {
-            opener: Arc::new(SimulatedOpener),
+            opener: Arc::new(simulated_opener()?),
             initial: hotplug::simulated::initial_events(n),
             enumerate: Some(Arc::new(move || {
                 (1..=n).map(hotplug::simulated::sim_cable).collect()

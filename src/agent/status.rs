@@ -31,6 +31,35 @@ pub struct ChainDevice {
     pub family: Option<String>,
 }
 
+/// What a simulated 7-series FPGA received through CFG_IN since its last JPROGRAM: what a
+/// person compares with the file they loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimulatedFpga {
+    /// The part, e.g. `xc7a35t`.
+    pub part: String,
+    /// CFG_IN bits received.
+    pub cfg_in_bits: u64,
+    /// SHA-256 (hex) of those bits packed most significant bit first per byte, in arrival
+    /// order: `sha256sum` of the raw bitstream a client sent MSB first.
+    pub sha256: String,
+    /// The DONE signal.
+    pub done: bool,
+    /// The configuration error the part flagged (bad CRC, wrong IDCODE, bad packet).
+    pub error: Option<String>,
+}
+
+impl From<crate::sim::series7::ConfigRecord> for SimulatedFpga {
+    fn from(r: crate::sim::series7::ConfigRecord) -> Self {
+        SimulatedFpga {
+            part: r.part.to_string(),
+            cfg_in_bits: r.cfg_in_bits,
+            sha256: r.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            done: r.done,
+            error: r.error,
+        }
+    }
+}
+
 /// One attached cable.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CableStatus {
@@ -66,6 +95,10 @@ pub struct CableStatus {
     pub shift_latency: Histogram,
     /// Devices on the JTAG chain, nearest TDO first (read when the cable was opened).
     pub chain: Vec<ChainDevice>,
+    /// For a simulated cable, the configuration record of each 7-series device on its
+    /// chain; empty (and left out of the JSON) for real cables.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub simulated_fpga: Vec<SimulatedFpga>,
 }
 
 /// The whole agent.
@@ -125,6 +158,7 @@ pub(crate) struct CableFacts<'a> {
     pub usb_errors: u64,
     pub reconnects: u64,
     pub chain: &'a [ChainDevice],
+    pub simulated_fpga: Vec<SimulatedFpga>,
 }
 
 /// A cable's status entry: the supervisor's facts plus its server's client and counters
@@ -173,6 +207,7 @@ pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) 
             sum_seconds,
         },
         chain: facts.chain.to_vec(),
+        simulated_fpga: facts.simulated_fpga,
     }
 }
 

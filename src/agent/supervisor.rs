@@ -548,7 +548,11 @@ impl Supervisor {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config: self.config_label.clone(),
             reloads: self.reloads,
-            cables: self.attached.iter().map(Attached::status).collect(),
+            cables: self
+                .attached
+                .iter()
+                .map(|a| a.status(&*self.opener))
+                .collect(),
         }
     }
 

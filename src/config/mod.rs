@@ -156,7 +156,7 @@ access: strict
 on_busy: refuse
 idle_timeout: 0s
 shutdown_timeout: 5s
-max_vector_bytes: 1048576
+max_vector_bytes: 16384
 state_dir: /var/lib/xvc-agent
 metrics: { listen: 127.0.0.1:9542 }
 cables:

@@ -123,6 +123,19 @@ pub struct CableView {
     pub shifts: u64,
     pub bits: u64,
     pub chain: Vec<ChainView>,
+    #[serde(default)]
+    pub simulated_fpga: Vec<SimulatedFpgaView>,
+}
+
+/// What a simulated FPGA received (see `agent::status::SimulatedFpga`).
+#[derive(Debug, serde::Deserialize)]
+pub struct SimulatedFpgaView {
+    pub part: String,
+    pub cfg_in_bits: u64,
+    pub sha256: String,
+    pub done: bool,
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -222,6 +235,18 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
         if let Some(reason) = &c.reason {
             out.push_str(&format!("    └ {}: {reason}\n", c.state));
+        }
+        for f in &c.simulated_fpga {
+            out.push_str(&format!(
+                "    └ simulated {}: {}, {} CFG_IN bits, sha256 {}{}\n",
+                f.part,
+                if f.done { "DONE" } else { "not configured" },
+                f.cfg_in_bits,
+                f.sha256,
+                f.error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(" ({e})"))
+            ));
         }
     }
     if view.cables.is_empty() {

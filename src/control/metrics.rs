@@ -224,6 +224,7 @@ mod tests {
                     sum_seconds: 0.05,
                 },
                 chain: vec![],
+                simulated_fpga: vec![],
             }],
         }
     }

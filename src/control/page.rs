@@ -62,14 +62,31 @@ fn chain(c: &CableStatus) -> String {
     if c.chain.is_empty() {
         return "-".into();
     }
-    c.chain
+    let mut cell = c
+        .chain
         .iter()
         .map(|d| match &d.idcode {
             Some(id) => format!("{} ({id})", esc(&d.name)),
             None => esc(&d.name),
         })
         .collect::<Vec<_>>()
-        .join("<br>")
+        .join("<br>");
+    for f in &c.simulated_fpga {
+        let _ = write!(
+            cell,
+            "<div class=\"reason simulated-fpga\" data-done=\"{}\">simulated {}: {}, {} CFG_IN bits, \
+sha256 <code>{}</code>{}</div>",
+            f.done,
+            esc(&f.part),
+            if f.done { "DONE" } else { "not configured" },
+            f.cfg_in_bits,
+            esc(&f.sha256),
+            f.error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({})", esc(e)))
+        );
+    }
+    cell
 }
 
 /// This host's cables. `host` is the name the browser reached us by (for the Vivado lines).

@@ -336,6 +336,7 @@ mod tests {
                 name: "xc7a35t".into(),
                 family: Some("Artix-7".into()),
             }],
+            simulated_fpga: vec![],
         }
     }
 

@@ -13,6 +13,7 @@
 
 use crate::jtag::TapState;
 use crate::sim::parts::{series7, Part};
+use crate::sim::series7::{ConfigRecord, OnConfigured, Series7Config};
 use sha2::{Digest, Sha256};
 
 /// The data register a device currently has between TDI and TDO.
@@ -24,124 +25,6 @@ enum DataRegister {
     Idcode,
     /// 7-series configuration input: every bit shifted in goes to the configuration logic.
     CfgIn,
-}
-
-/// State of a 7-series part's configuration logic.
-///
-/// A bitstream is not parsed: any CFG_IN data since the last JPROGRAM counts as a loaded
-/// configuration, and the record of those bits (count and SHA-256) is what tests compare.
-#[derive(Debug, Clone)]
-pub struct Series7Config {
-    done: bool,
-    isc_done: bool,
-    /// TCK cycles of housecleaning left before INIT reads back high.
-    housecleaning: u64,
-    /// Run-Test/Idle cycles clocked under JSTART.
-    startup: u64,
-    bits: u64,
-    /// Bits not yet forming a whole byte (LSB first) and how many there are.
-    acc: u64,
-    acc_n: u32,
-    /// Whole bytes waiting to be hashed (hashing in blocks is much faster than per byte).
-    pending: Vec<u8>,
-    hasher: Sha256,
-}
-
-impl Default for Series7Config {
-    fn default() -> Self {
-        Series7Config {
-            done: false,
-            isc_done: false,
-            housecleaning: 0,
-            startup: 0,
-            bits: 0,
-            acc: 0,
-            acc_n: 0,
-            pending: Vec::with_capacity(PENDING_BYTES),
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-const PENDING_BYTES: usize = 4096;
-
-impl Series7Config {
-    /// Whether the DONE signal is high.
-    pub fn done(&self) -> bool {
-        self.done
-    }
-
-    /// Whether housecleaning after JPROGRAM has finished (INIT high).
-    pub fn init_complete(&self) -> bool {
-        self.housecleaning == 0
-    }
-
-    /// CFG_IN bits received since the last JPROGRAM.
-    pub fn cfg_in_bits(&self) -> u64 {
-        self.bits
-    }
-
-    /// SHA-256 of the CFG_IN bits received since the last JPROGRAM, packed LSB first in
-    /// arrival order (the first bit is bit 0 of byte 0); a trailing partial byte is padded
-    /// with zeros.
-    pub fn cfg_in_sha256(&self) -> [u8; 32] {
-        let mut h = self.hasher.clone();
-        h.update(&self.pending);
-        if self.acc_n > 0 {
-            h.update([self.acc as u8]);
-        }
-        h.finalize().into()
-    }
-
-    fn capture_bits(&self) -> u64 {
-        let mut v = series7::CAPTURE_FIXED;
-        if self.isc_done {
-            v |= series7::CAPTURE_ISC_DONE;
-        }
-        if self.init_complete() {
-            v |= series7::CAPTURE_INIT;
-        }
-        if self.done {
-            v |= series7::CAPTURE_DONE;
-        }
-        v
-    }
-
-    fn jprogram(&mut self) {
-        *self = Series7Config {
-            housecleaning: series7::HOUSECLEANING_CYCLES,
-            ..Series7Config::default()
-        };
-    }
-
-    /// Appends `k` (≤ 32) bits, LSB first.
-    fn record(&mut self, bits: u64, k: u32) {
-        self.bits += u64::from(k);
-        self.acc |= (bits & mask(k)) << self.acc_n;
-        self.acc_n += k;
-        while self.acc_n >= 8 {
-            self.pending.push(self.acc as u8);
-            self.acc >>= 8;
-            self.acc_n -= 8;
-        }
-        if self.pending.len() >= PENDING_BYTES {
-            self.hasher.update(&self.pending);
-            self.pending.clear();
-        }
-    }
-
-    /// `cycles` TCK cycles elapse; `startup_running` when they are Run-Test/Idle cycles under
-    /// JSTART.
-    fn elapse(&mut self, cycles: u64, startup_running: bool) {
-        self.housecleaning = self.housecleaning.saturating_sub(cycles);
-        if startup_running {
-            self.startup = self.startup.saturating_add(cycles);
-            if self.startup >= series7::STARTUP_CYCLES && self.bits > 0 && self.init_complete() {
-                self.done = true;
-                self.isc_done = true;
-            }
-        }
-    }
 }
 
 #[inline]
@@ -179,7 +62,9 @@ impl SimDevice {
             dr_shift: 0,
             dr_len: 1,
             dr: DataRegister::Bypass,
-            config: part.series7_config.then(Series7Config::default),
+            config: part
+                .series7_config
+                .then(|| Series7Config::new(part.name, part.idcode)),
         };
         d.reset();
         d
@@ -232,7 +117,7 @@ impl SimDevice {
         if let Some(c) = &mut self.config {
             match self.instruction {
                 series7::JPROGRAM => c.jprogram(),
-                series7::JSTART => c.startup = 0,
+                series7::JSTART => c.jstart(),
                 _ => {}
             }
         }
@@ -286,7 +171,7 @@ impl SimDevice {
         *reg = ((*reg >> k) | ((input & mask(k)) << (len - k))) & mask(len);
         if state == TapState::ShiftDr && self.dr == DataRegister::CfgIn {
             if let Some(c) = &mut self.config {
-                c.record(input, k);
+                c.append(input, k);
             }
         }
         out
@@ -361,6 +246,30 @@ impl JtagChain {
     /// Whether the first 7-series device reports DONE.
     pub fn done(&self) -> bool {
         self.config().is_some_and(Series7Config::done)
+    }
+
+    /// The configuration record of every 7-series device on the chain, index 0 nearest TDI.
+    pub fn config_records(&self) -> Vec<ConfigRecord> {
+        self.devices
+            .iter()
+            .filter_map(SimDevice::config)
+            .map(Series7Config::record)
+            .collect()
+    }
+
+    /// Test-only fault: every 7-series device receives CFG_IN bit `n` (from 0, since each
+    /// JPROGRAM) inverted (see [`Series7Config::flip_cfg_in_bit`]).
+    pub fn flip_cfg_in_bit(&mut self, n: u64) {
+        for c in self.devices.iter_mut().filter_map(|d| d.config.as_mut()) {
+            c.flip_cfg_in_bit(n);
+        }
+    }
+
+    /// Calls `f` each time a 7-series device on the chain completes a configuration.
+    pub fn on_configured(&mut self, f: OnConfigured) {
+        for c in self.devices.iter_mut().filter_map(|d| d.config.as_mut()) {
+            c.on_configured(f.clone());
+        }
     }
 
     /// The level on TDO during the current TCK cycle (before the rising edge).
@@ -595,20 +504,23 @@ mod tests {
         chain.clock_run(false, 100, &[0; 16], &mut rti);
         let cap = load_ir(&mut chain, series7::CFG_IN);
         assert_ne!(cap & series7::CAPTURE_INIT, 0);
-        // Select-DR, Capture-DR, Shift-DR, then 64 bits, the last one leaving to Exit1-DR.
+        // Select-DR, Capture-DR, Shift-DR, then a bitstream MSB first per byte, the last bit
+        // leaving to Exit1-DR.
         for tms in [true, false, false] {
             chain.clock(tms, false);
         }
-        let data = 0xA5A5_0F0F_1234_5678u64;
-        for i in 0..64 {
-            chain.clock(i == 63, data >> i & 1 != 0);
+        let frames: Vec<u32> = (0..64u32).map(|i| i.wrapping_mul(0x0101_0101)).collect();
+        let body = crate::sim::series7::write_packets(XC7A35T.idcode, &frames);
+        let n = body.len() * 8;
+        for i in 0..n {
+            chain.clock(i == n - 1, body[i / 8] >> (7 - i % 8) & 1 != 0);
         }
         chain.clock(true, false); // Update-DR
         chain.clock(false, false); // RTI
-        assert_eq!(chain.cfg_in_bits(), 64);
+        assert_eq!(chain.cfg_in_bits(), n as u64);
         assert_eq!(
             chain.cfg_in_sha256(),
-            <[u8; 32]>::from(Sha256::digest(data.to_le_bytes()))
+            <[u8; 32]>::from(Sha256::digest(&body))
         );
         assert!(!chain.done());
         load_ir(&mut chain, series7::JSTART);

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod direct;
 pub mod ft232h;
 pub mod parts;
+pub mod series7;
 pub mod usb_pipe;
 pub mod usbredir;
 

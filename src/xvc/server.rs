@@ -89,7 +89,7 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
-    /// Defaults for a cable: 1 MiB vectors, default access policy, refuse when busy,
+    /// Defaults for a cable: 16 KiB vectors, default access policy, refuse when busy,
     /// keepalive within 45 s.
     pub fn new(cable: impl Into<String>) -> Self {
         ServerSettings {

@@ -94,7 +94,7 @@ impl InProcess {
     }
 
     pub fn simulated(yaml: &str, initial: &[usize]) -> InProcess {
-        Self::start(yaml, initial, Arc::new(SimulatedOpener))
+        Self::start(yaml, initial, Arc::new(SimulatedOpener::default()))
     }
 
     /// The status; since inputs are applied in order, every input sent before has been

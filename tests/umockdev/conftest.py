@@ -52,9 +52,10 @@ def agent_factory(tmp_path, testbed):
     """Starts agents; each is stopped (SIGTERM, must exit 0) at the end of the test."""
     started = []
 
-    def start(ports=4, extra_args=()):
+    def start(ports=4, extra_args=(), config_text="# defaults\n"):
         base = free_port_block(ports)
-        a = harness.Agent(base, str(tmp_path / f"agent{len(started)}"), extra_args)
+        a = harness.Agent(base, str(tmp_path / f"agent{len(started)}"), extra_args,
+                          config_text)
         started.append(a)
         return a
 

@@ -249,7 +249,7 @@ class UsbDevice:
 class Agent:
     """`xvc-agent run` under the testbed, logging to a file."""
 
-    def __init__(self, base_port, workdir, extra_args=()):
+    def __init__(self, base_port, workdir, extra_args=(), config_text="# defaults\n"):
         self.base_port = base_port
         self.log_path = os.path.join(workdir, "agent.log")
         state = os.path.join(workdir, "state")
@@ -258,7 +258,7 @@ class Agent:
         config = os.path.join(workdir, "config.yaml")
         if not os.path.exists(config):
             with open(config, "w") as f:
-                f.write("# defaults\n")
+                f.write(config_text)
         control = os.path.join(workdir, "control.sock")
         env = dict(os.environ)
         env["UMOCKDEV_DIR"] = testbed().get_root_dir()

@@ -108,8 +108,12 @@ def test_two_cables_unplugging_one_leaves_the_other(devices, agent_factory):
     ca.close()
 
 
+# Shifts longer than the default vector limit: a limit raised in the configuration.
+LONG_VECTORS = "max_vector_bytes: 1048576\n"
+
+
 def test_unplug_during_a_1mib_shift(devices, agent_factory):
-    agent = agent_factory()
+    agent = agent_factory(config_text=LONG_VECTORS)
     dev = devices("210249A85F1B")
     dev.plug("1-2", 5)
     served(agent.base_port)
@@ -320,7 +324,7 @@ def test_long_shift_completes_through_usbfs(devices, agent_factory):
     """A long scan through libusb, the mocked usbfs and the emulator, in BYPASS: the reply is
     the input delayed by one bit. (128 KiB: in a debug build the emulator itself moves about
     0.5 MB/s, so a 1 MiB scan would outlast the driver's time limit with or without usbfs.)"""
-    agent = agent_factory()
+    agent = agent_factory(config_text=LONG_VECTORS)
     dev = devices("210249A85F1B")
     dev.plug("1-2", 5)
     served(agent.base_port)
