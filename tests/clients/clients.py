@@ -87,9 +87,12 @@ class OpenFpgaLoader:
         self.label = f"openFPGALoader {self.version} (Debian {release})"
 
     def inner(self, path):
+        """A host path under the chroot as the client in it sees it."""
         if self.chroot is None:
             return path
-        return "/" + os.path.relpath(path, self.chroot)
+        inside = os.path.relpath(path, self.chroot)
+        assert not inside.startswith(".."), f"{path} is outside the root {self.chroot}"
+        return "/" + inside
 
     def _argv(self, args):
         prefix = ["chroot", self.chroot] if self.chroot else []
@@ -165,12 +168,10 @@ class OpenOcd:
         self.workdir = workdir
         self.label = f"OpenOCD (openocd-esp32 {self.version})"
 
-    def inner(self, path):
-        return path
-
     def run(self, port, commands, timeout=120):
-        """Connects to `port`, declares the xc7 TAP, runs `init` and then `commands` (Tcl);
-        exits non-zero when a command fails."""
+        """Connects to `port`, declares the xc7 TAP, runs `init` and then `commands` (Tcl,
+        file names as host paths: OpenOCD runs on the host); exits non-zero when a command
+        fails."""
         script = "\n".join([
             "adapter driver xvc",
             "xvc host 127.0.0.1",

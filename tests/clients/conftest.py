@@ -132,12 +132,13 @@ class Bitstreams:
         return self._made[key]
 
     def file_for(self, client, size, seed):
-        """The bitstream and its .bit file where `client` reads it (its path for the client)."""
+        """The bitstream and its .bit file in `client`'s work directory (a host path; the
+        client's methods translate it to the path the client sees)."""
         b = self.get(size, seed)
         path = os.path.join(client.workdir, f"synthetic-{size}-{seed}.bit")
         if not os.path.exists(path):
             b.write(path)
-        return b, client.inner(path)
+        return b, path
 
 
 @pytest.fixture(scope="session")
