@@ -34,16 +34,17 @@ def idcode_reported(run, what):
         f"{what}: IDCODE 0x{XC7A35T_IDCODE:08x} not in the output: {run.describe()}")
 
 
-def fpga_record(agent, port, label, bitstream, done, same_hash=True):
+def fpga_record(agent, port, label, bitstream, done, same_hash=True, error=None):
     """What the simulated FPGA on `port` recorded after `label` loaded `bitstream`: as many
     CFG_IN bits as the data section has, its SHA-256 (or, with same_hash=False, a different
-    one) and DONE as given."""
+    one), DONE as given and, when `error` (a regex) is given, a configuration error that
+    matches it (else none)."""
     fpga = agent.fpga(port)
     want_bits = 8 * len(bitstream.data)
     facts = (f"{label} on port {port}: the FPGA recorded part {fpga.get('part')}, "
              f"{fpga.get('cfg_in_bits')} CFG_IN bits, SHA-256 {fpga.get('sha256')}, "
-             f"done {fpga.get('done')}; the file's data section is {want_bits} bits, SHA-256 "
-             f"{bitstream.sha256}")
+             f"done {fpga.get('done')}, error {fpga.get('error')!r}; the file's data section "
+             f"is {want_bits} bits, SHA-256 {bitstream.sha256}")
     assert fpga.get("part") == "xc7a35t", facts
     assert fpga.get("cfg_in_bits") == want_bits, f"CFG_IN bit count differs. {facts}"
     if same_hash:
@@ -51,4 +52,8 @@ def fpga_record(agent, port, label, bitstream, done, same_hash=True):
     else:
         assert fpga.get("sha256") != bitstream.sha256, f"SHA-256 should differ. {facts}"
     assert fpga.get("done") is done, f"DONE should be {done}. {facts}"
+    if error is None:
+        assert fpga.get("error") is None, f"the FPGA flagged an error. {facts}"
+    else:
+        assert re.search(error, fpga.get("error") or ""), f"error should say /{error}/. {facts}"
     return fpga

@@ -8,8 +8,8 @@
 #   make clients-prefetch the same in the background (make test starts it first); `clients`
 #                         waits for it (both fetches hold a lock while they work)
 
-# Debian packages the suite needs on the build host; `make deps` installs them. (openfpgaloader
-# itself is in the top-level list; debootstrap comes with the packaging checks.)
+# Debian packages the suite needs on the build host; `make deps` installs them. (Some are in
+# other lists too: the suite names all it needs.)
 CLIENTS_DEB_PACKAGES := openfpgaloader python3-pytest python3-pip unzip debootstrap
 DEB_PACKAGES += $(CLIENTS_DEB_PACKAGES)
 
@@ -17,14 +17,18 @@ CLIENTS_AGENT ?=
 
 .PHONY: clients clients-prepare clients-prefetch
 
+# What the suite fetches or builds before it runs (each step is cached and locked).
+CLIENTS_PREPARE := tests/clients/fetch-openocd.sh >/dev/null && \
+	tests/distros/debian-root.sh trixie openfpgaloader >/dev/null
+
 clients-prepare:
-	@tests/clients/fetch-openocd.sh >/dev/null
-	@tests/distros/debian-root.sh trixie openfpgaloader >/dev/null
+	@$(CLIENTS_PREPARE)
 
 clients-prefetch: deps
 	@mkdir -p target
-	@echo "clients-prefetch: fetching OpenOCD and building the trixie root in the background (log: target/clients-prefetch.log)"
-	@nohup $(MAKE) --no-print-directory clients-prepare > target/clients-prefetch.log 2>&1 < /dev/null &
+	@echo "clients-prefetch: fetching OpenOCD, building the trixie root in the background" \
+		"(log: target/clients-prefetch.log)"
+	@nohup sh -c '$(CLIENTS_PREPARE)' > target/clients-prefetch.log 2>&1 < /dev/null &
 
 clients: clients-prepare
 	@shellcheck tests/clients/run.sh tests/clients/fetch-openocd.sh

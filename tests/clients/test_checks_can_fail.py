@@ -32,7 +32,7 @@ def test_a_flipped_tdi_bit_changes_the_hash_and_keeps_done_low(agent_factory, of
     # The client cannot see the glitch: it reports success, as on a real board.
     checks.client_succeeded(run, f"{ofl_bookworm.label} load through a cable flipping bit {bit}")
     fpga = checks.fpga_record(agent, agent.ports[0], f"{ofl_bookworm.label} (bit {bit} flipped)",
-                              b, done=False, same_hash=False)
+                              b, done=False, same_hash=False, error=r"CRC")
     flipped = hashlib.sha256(_flip(b.data, bit)).hexdigest()
     assert fpga["sha256"] == flipped, (
         f"{ofl_bookworm.label}: with CFG_IN bit {bit} flipped the FPGA should hold the file "
@@ -46,7 +46,7 @@ def test_a_wrong_crc_word_keeps_done_low(agent_factory, ofl_bookworm):
     run = ofl_bookworm.load(agent.ports[0], path)
     checks.client_succeeded(run, f"{ofl_bookworm.label} load of a bitstream with a bad CRC")
     checks.fpga_record(agent, agent.ports[0], f"{ofl_bookworm.label} (bad CRC word)", b,
-                       done=False)
+                       done=False, error=r"CRC")
 
 
 def test_a_wrong_idcode_keeps_done_low(agent_factory, ofl_bookworm):
@@ -56,4 +56,4 @@ def test_a_wrong_idcode_keeps_done_low(agent_factory, ofl_bookworm):
     run = ofl_bookworm.load(agent.ports[0], path)
     checks.client_succeeded(run, f"{ofl_bookworm.label} load of another part's bitstream")
     checks.fpga_record(agent, agent.ports[0], f"{ofl_bookworm.label} (IDCODE 0x0362C093)", b,
-                       done=False)
+                       done=False, error=r"IDCODE")
