@@ -6,6 +6,7 @@ DONE. And the generator's self-test.
 """
 
 import hashlib
+import os
 
 import bitstream
 import checks
@@ -27,7 +28,7 @@ def test_a_flipped_tdi_bit_changes_the_hash_and_keeps_done_low(agent_factory, of
     start, end = bitstream.frame_data_bit_range(b)
     bit = start + (end - start) // 3 + 5
     agent = agent_factory(cables=1, env={"XVC_SIM_FLIP_CFG_IN_BIT": str(bit)})
-    path = b.write(f"{ofl_bookworm.workdir}/flip.bit")
+    path = b.write(os.path.join(ofl_bookworm.workdir, "flip.bit"))
     run = ofl_bookworm.load(agent.ports[0], path)
     # The client cannot see the glitch: it reports success, as on a real board.
     checks.client_succeeded(run, f"{ofl_bookworm.label} load through a cable flipping bit {bit}")
@@ -42,7 +43,7 @@ def test_a_flipped_tdi_bit_changes_the_hash_and_keeps_done_low(agent_factory, of
 def test_a_wrong_crc_word_keeps_done_low(agent_factory, ofl_bookworm):
     b = bitstream.generate(bitstream.frame_words_for(64 << 10), seed=42, crc_fix=0x100)
     agent = agent_factory(cables=1)
-    path = b.write(f"{ofl_bookworm.workdir}/bad-crc.bit")
+    path = b.write(os.path.join(ofl_bookworm.workdir, "bad-crc.bit"))
     run = ofl_bookworm.load(agent.ports[0], path)
     checks.client_succeeded(run, f"{ofl_bookworm.label} load of a bitstream with a bad CRC")
     checks.fpga_record(agent, agent.ports[0], f"{ofl_bookworm.label} (bad CRC word)", b,
@@ -52,7 +53,7 @@ def test_a_wrong_crc_word_keeps_done_low(agent_factory, ofl_bookworm):
 def test_a_wrong_idcode_keeps_done_low(agent_factory, ofl_bookworm):
     b = bitstream.generate(bitstream.frame_words_for(64 << 10), seed=43, idcode=0x0362C093)
     agent = agent_factory(cables=1)
-    path = b.write(f"{ofl_bookworm.workdir}/other-part.bit")
+    path = b.write(os.path.join(ofl_bookworm.workdir, "other-part.bit"))
     run = ofl_bookworm.load(agent.ports[0], path)
     checks.client_succeeded(run, f"{ofl_bookworm.label} load of another part's bitstream")
     checks.fpga_record(agent, agent.ports[0], f"{ofl_bookworm.label} (IDCODE 0x0362C093)", b,
