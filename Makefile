@@ -1,8 +1,8 @@
 # xvc-agent — build, run and test.
 #
 #   make run    build and start the agent with two simulated HS2 cables (ports 2542, 2543)
-#   make test   every test: format, lints, unit + integration tests, umockdev suite,
-#               packages, virtual-machine suite
+#   make test   every test: format, lints, unit + integration tests, umockdev suite, client
+#               conformance suite, packages, virtual-machine suite
 #   make deps   install the Debian packages needed to build and test (idempotent)
 
 CARGO    ?= cargo
@@ -69,7 +69,7 @@ run: build
 # network once aborted on a guest that did not drain its sockets), the compiles only take
 # longer. The tests themselves run at normal priority.
 TEST_ARM64_LOCK := target/.test-arm64-package.lock
-test: deps vm-prefetch fmt package
+test: deps vm-prefetch clients-prefetch fmt package
 	@echo "test: the virtual-machine suites run in the background (log: target/vm-suites.log)"
 	@exec 8>$(TEST_ARM64_LOCK); flock 8; \
 	{ exec 8>&-; $(MAKE) --no-print-directory vm-test-only; amd64=$$?; \
@@ -77,8 +77,9 @@ test: deps vm-prefetch fmt package
 		exit $$amd64; } > target/vm-suites.log 2>&1 & vm=$$!; \
 	nice -n 10 $(MAKE) --no-print-directory package-arch ARCH=arm64; arm64=$$?; exec 8>&-; \
 	[ $$arm64 = 0 ] && nice -n 10 $(MAKE) --no-print-directory clippy cargo-test-build && \
-		$(MAKE) --no-print-directory cargo-test umockdev package-check-only distro-check-only \
-		UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent; \
+		$(MAKE) --no-print-directory cargo-test umockdev clients package-check-only \
+		distro-check-only UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent \
+		CLIENTS_AGENT=$(CURDIR)/target/debug/xvc-agent; \
 	host=$$?; wait $$vm; vm=$$?; \
 	echo "==================== virtual-machine suites (target/vm-suites.log) ===================="; \
 	cat target/vm-suites.log; \
@@ -115,3 +116,4 @@ clean:
 
 include fuzz/fuzz.mk
 include tests/lab/lab.mk
+include tests/clients/clients.mk

@@ -12,6 +12,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 
 import harness  # noqa: E402
+from ports import free_port_block  # noqa: E402
 
 
 def pytest_configure(config):
@@ -52,7 +53,7 @@ def agent_factory(tmp_path, testbed):
     started = []
 
     def start(ports=4, extra_args=(), config_text="# defaults\n"):
-        base = harness.free_port_block(ports)
+        base = free_port_block(ports)
         a = harness.Agent(base, str(tmp_path / f"agent{len(started)}"), extra_args,
                           config_text)
         started.append(a)

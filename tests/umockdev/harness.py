@@ -7,7 +7,6 @@ the agent (started with the same preload library and an explicit `UMOCKDEV_DIR`)
 """
 
 import os
-import random
 import re
 import signal
 import socket
@@ -74,26 +73,6 @@ def listening(port, host="127.0.0.1"):
         except OSError:
             return False
         return True
-
-
-def free_port_block(count):
-    """A base port such that `count` consecutive ports are free now, below the ephemeral range:
-    a port in that range may be taken at any moment as the source port of some connection (the
-    tests' own probes included)."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        low = int(f.read().split()[0])
-    top = low - count if low > 12000 + count else 65000 - count
-    bottom = 10000 if low > 12000 + count else 61000
-    while True:
-        base = random.randrange(bottom, top)
-        try:
-            for p in range(base, base + count):
-                with socket.socket() as s:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return base
 
 
 class UsbDevice:
