@@ -75,31 +75,65 @@ struct Run {
 
 /// Sends `total` payload bytes of TMS-0 data in shifts of `shift_bytes`.
 fn stream(total: usize, shift_bytes: usize) -> Run {
+    let sizes: Vec<usize> = (0..total)
+        .step_by(shift_bytes)
+        .map(|sent| shift_bytes.min(total - sent))
+        .collect();
+    stream_sizes(&sizes)
+}
+
+/// Sends TMS-0 data in shifts of the given sizes (bytes).
+fn stream_sizes(sizes: &[usize]) -> Run {
     let (chip, mut cable) = open_cable();
-    let tdi = pseudo_random(shift_bytes, 3);
-    let tms = vec![0u8; shift_bytes];
-    let mut tdo = vec![0u8; shift_bytes];
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let tdi = pseudo_random(largest, 3);
+    let tms = vec![0u8; largest];
+    let mut tdo = vec![0u8; largest];
     chip.reset_counters();
     let t0 = Instant::now();
-    let mut sent = 0;
-    let mut shifts = 0;
-    while sent < total {
-        let n = shift_bytes.min(total - sent);
+    for &n in sizes {
         cable
             .shift((n * 8) as u32, &tms[..n], &tdi[..n], &mut tdo[..n])
             .expect("shift");
-        sent += n;
-        shifts += 1;
     }
     let wall = t0.elapsed();
     let c = chip.counters();
     Run {
-        shifts,
+        shifts: sizes.len() as u64,
         turnarounds: c.turnarounds,
         wire_out: c.bytes_out,
-        payload_bytes: total as u64,
+        payload_bytes: sizes.iter().sum::<usize>() as u64,
         wall,
     }
+}
+
+/// The shifts openFPGALoader makes of a `total`-byte SRAM load through a server advertising
+/// `n`: bursts of a hundredth of the file (its progress bar), each cut into vectors of at
+/// most n/2 bytes.
+fn openfpgaloader_shifts(total: usize, n: usize) -> Vec<usize> {
+    let burst = total / 100;
+    let mut sizes = Vec::new();
+    let mut at = 0;
+    while at < total {
+        let mut left = burst.min(total - at);
+        at += left;
+        while left > 0 {
+            let k = left.min(n / 2);
+            sizes.push(k);
+            left -= k;
+        }
+    }
+    sizes
+}
+
+/// The modeled time of `run` at 30 MHz (see the module documentation), as a ratio to the
+/// TCK limit of its payload.
+fn modeled_ratio(run: &Run) -> (f64, f64) {
+    let bits = (run.payload_bytes * 8) as f64;
+    let limit = bits / TCK_HZ;
+    let modeled = run.turnarounds as f64 * TURNAROUND
+        + (bits / TCK_HZ).max(run.wire_out as f64 / USB_BYTES_PER_S);
+    (modeled, modeled / limit)
 }
 
 fn small_shift_latency() -> (Duration, Duration) {
@@ -147,15 +181,43 @@ fn main() {
         "== Modeled 2 MiB bitstream at 30 MHz: turnarounds x 250 us + max(bits/TCK, wire/40 MB/s)"
     );
     let total = 2 << 20;
-    let bits = (total * 8) as f64;
-    let limit = bits / TCK_HZ;
-    for shift in [1 << 20, 256 << 10, 64 << 10, 32 << 10, 4 << 10] {
+    let limit = (total * 8) as f64 / TCK_HZ;
+    for shift in [
+        1 << 20,
+        256 << 10,
+        64 << 10,
+        32 << 10,
+        16 << 10,
+        8 << 10,
+        4 << 10,
+    ] {
         let r = stream(total, shift);
-        let modeled = r.turnarounds as f64 * TURNAROUND
-            + (bits / TCK_HZ).max(r.wire_out as f64 / USB_BYTES_PER_S);
+        let (modeled, ratio) = modeled_ratio(&r);
         println!(
             "  {:>8} B shifts: {:>4} turnarounds, {:.3} s vs TCK limit {:.3} s -> ratio {:.3} (target <= 1.10)",
-            shift, r.turnarounds, modeled, limit, modeled / limit
+            shift, r.turnarounds, modeled, limit, ratio
+        );
+    }
+
+    let n = xvc_agent::xvc::DEFAULT_MAX_VECTOR_BYTES;
+    println!("== The same 2 MiB with the default vector limit N = {n}, as each client splits it");
+    let clients = [
+        (
+            "openFPGALoader (file/100 bursts, N/2 per vector)",
+            openfpgaloader_shifts(total, n),
+        ),
+        (
+            "Vivado, OpenOCD (N/2 per vector)",
+            vec![n / 2; total / (n / 2)],
+        ),
+        ("probe-rs (N per vector)", vec![n; total / n]),
+    ];
+    for (client, sizes) in clients {
+        let r = stream_sizes(&sizes);
+        let (modeled, ratio) = modeled_ratio(&r);
+        println!(
+            "  {client}: {} shifts, {} turnarounds, {:.3} s -> ratio {:.3}",
+            r.shifts, r.turnarounds, modeled, ratio
         );
     }
 
