@@ -322,3 +322,51 @@ fn pages_in_a_real_browser() {
     println!("screenshot: {}", shot.display());
     drop(holder);
 }
+
+/// After a bitstream load into a simulated cable, the API and the status page show what its
+/// FPGA received: the bit count, the SHA-256 of the file and DONE.
+#[test]
+fn api_and_page_show_what_a_simulated_fpga_received() {
+    use sha2::{Digest, Sha256};
+    let lab = start("127.0.0.0/8");
+    // Not a multiple of 100 bytes: after such a file openFPGALoader clocks one more bit.
+    let frames: Vec<u32> = (0..4097u32).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+    let body =
+        xvc_agent::sim::series7::write_packets(xvc_agent::sim::parts::XC7A35T.idcode, &frames);
+    let sha: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let image = lab.agent.dir.path().join("design.bin");
+    std::fs::write(&image, &body).unwrap();
+    let out = Command::new("openFPGALoader")
+        .args(["-c", "xvc-client", "--ip", "127.0.0.1", "--port"])
+        .arg((lab.base + 1).to_string())
+        .args(["-m", "--file-type", "bin"])
+        .arg(&image)
+        .output()
+        .expect("openFPGALoader is installed by `make deps`");
+    assert!(out.status.success(), "{out:?}");
+
+    let (code, _, json) = get(lab.http, "/api/v1/cables/SIM000002");
+    assert_eq!(code, 200);
+    let cable: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let fpga = &cable["simulated_fpga"][0];
+    assert_eq!(fpga["part"], "xc7a35t", "{cable}");
+    assert_eq!(fpga["cfg_in_bits"], body.len() as u64 * 8, "{cable}");
+    assert_eq!(fpga["sha256"], sha, "{cable}");
+    assert_eq!(fpga["done"], true, "{cable}");
+    // The untouched cable's FPGA has received nothing.
+    let (_, _, json) = get(lab.http, "/api/v1/cables/SIM000001");
+    let other: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(other["simulated_fpga"][0]["cfg_in_bits"], 0, "{other}");
+    assert_eq!(other["simulated_fpga"][0]["done"], false, "{other}");
+
+    let (code, _, page) = get(lab.http, "/");
+    assert_eq!(code, 200);
+    let line = format!(
+        "simulated xc7a35t: DONE, {} CFG_IN bits, sha256 <code>{sha}</code>",
+        body.len() * 8
+    );
+    assert!(page.contains(&line), "{line} not on the page:\n{page}");
+}
