@@ -456,7 +456,7 @@ impl Series7Config {
 
     /// Appends `k` (≤ 32) bits, the first received in bit 0.
     pub(crate) fn append(&mut self, bits: u64, k: u32) {
-        let mut bits = bits & mask(k);
+        let mut bits = bits & low_bits(k);
         if let Some(n) = self.flip_bit {
             if (self.bits..self.bits + u64::from(k)).contains(&n) {
                 bits ^= 1 << (n - self.bits);
@@ -483,7 +483,7 @@ impl Series7Config {
         while k > 0 {
             if self.packets.synced() {
                 let take = k.min(32 - self.word_n);
-                self.word_acc |= (bits & mask(take)) << self.word_n;
+                self.word_acc |= (bits & low_bits(take)) << self.word_n;
                 self.word_n += take;
                 bits >>= take;
                 k -= take;
@@ -521,13 +521,11 @@ impl Series7Config {
     }
 }
 
+/// The low `k` bits set (k ≤ 32: CFG_IN moves at most a word at a time).
 #[inline]
-fn mask(k: u32) -> u64 {
-    if k >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << k) - 1
-    }
+fn low_bits(k: u32) -> u64 {
+    debug_assert!(k <= 32);
+    (1u64 << k) - 1
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@ what each simulated FPGA received, read back with `xvc-agent status --json`.
 
 import json
 import os
-import signal
 import subprocess
 import time
 
 from ports import free_port_block
+from process import stop_agent
 from xvc import XvcClient, answers
 
 
@@ -106,14 +106,7 @@ class Agent:
 
     def stop(self, timeout=15.0):
         """SIGTERM; returns the exit status (a clean stop is 0)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self._log.close()
-                raise AssertionError(f"xvc-agent did not stop within {timeout} s of SIGTERM")
-        self._log.close()
-        return self.proc.returncode
+        try:
+            return stop_agent(self.proc, timeout)
+        finally:
+            self._log.close()

@@ -8,7 +8,6 @@ the agent (started with the same preload library and an explicit `UMOCKDEV_DIR`)
 
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -21,6 +20,7 @@ from gi.repository import UMockdev  # noqa: E402
 
 import usbdevfs  # noqa: E402
 from facts import HS2_MANUFACTURER, HS2_PID, HS2_PRODUCT, HS2_VID  # noqa: E402
+from process import stop_agent  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
@@ -297,13 +297,7 @@ class Agent:
         return fds, threads
 
     def stop(self, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("agent did not stop on SIGTERM")
-        self._log.close()
-        return self.proc.returncode
+        try:
+            return stop_agent(self.proc, timeout)
+        finally:
+            self._log.close()

@@ -1,0 +1,19 @@
+"""Stopping an agent the Python harnesses started (tests/umockdev, tests/clients) the way
+systemd does: SIGTERM, a bounded wait, SIGKILL if it hangs (and the test fails)."""
+
+import signal
+import subprocess
+
+
+def stop_agent(proc, timeout):
+    """SIGTERM `proc` (a subprocess.Popen of the agent) and wait up to `timeout` seconds;
+    returns its exit status. An agent that does not stop is killed and the test fails."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"xvc-agent did not stop within {timeout} s of SIGTERM")
+    return proc.returncode
