@@ -44,10 +44,12 @@ class VmError(Exception):
     pass
 
 
-def free_port(start=21000, end=29000):
-    """A TCP port free on 127.0.0.1, below the ephemeral range, spread by process id."""
+def free_ports(count, start=21000, end=29000):
+    """`count` distinct TCP ports free on 127.0.0.1, below the ephemeral range, spread by
+    process id. (QEMU refuses two forwards of one host port, and the guest would not boot.)"""
     span = end - start
     first = start + (os.getpid() * 7919) % span
+    ports = []
     for i in range(span):
         port = start + (first - start + i) % span
         with socket.socket() as s:
@@ -55,8 +57,10 @@ def free_port(start=21000, end=29000):
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    raise VmError("no free TCP port on 127.0.0.1")
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise VmError(f"fewer than {count} free TCP ports on 127.0.0.1")
 
 
 def wait_for(predicate, timeout, what, interval=0.05):
@@ -173,10 +177,8 @@ class Machine:
         os.makedirs(workdir, exist_ok=True)
         self.qmp_path = os.path.join(workdir, "qmp.sock")
         self.console_path = os.path.join(workdir, "console.log")
-        self.agent_port = free_port()
-        self.forwards = {}
-        for gp in guest_ports:
-            self.forwards[gp] = free_port(start=self.agent_port + 1 + len(self.forwards))
+        self.agent_port, *hosts = free_ports(1 + len(guest_ports))
+        self.forwards = dict(zip(guest_ports, hosts))
         self.memory = memory
         self.extra_append = extra_append
         self.proc = None
