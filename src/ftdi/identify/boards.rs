@@ -104,7 +104,9 @@ impl Board {
 /// ADBUS2 (TDO) is an input on every row.
 const TDO: u8 = chip::pin::TDO;
 /// ADBUS4..7 on the Xilinx reference design: 4 VCCO sense (input), 5 OE_B, 6 POR_B and 7
-/// SRST_B (open-collector resets). https://etherealwake.com/2024/06/xilinx-ftdi-jtag/
+/// SRST_B (open-collector resets: driving them low holds the SoC in reset).
+/// https://etherealwake.com/2024/06/xilinx-ftdi-jtag/ ("All JTAG connections use ADBUS0-7,
+/// which corresponds to the first port", and its pin table).
 const XILINX_VCCO_SENSE: u8 = 0x10;
 const XILINX_OE_B: u8 = 0x20;
 const XILINX_RESETS: u8 = 0xC0;

@@ -43,6 +43,12 @@
 //! - PYNQ-Z2: openFPGALoader writes ACBUS 08/0B; chosen to leave ACBUS alone.
 //! - Cmod S7 (OpenOCD ADBUS7 low, openFPGALoader high) has no row: its EEPROM name and class
 //!   were not found; it asks for a rule.
+//!
+//! Left out for want of a source giving their EEPROM identity or wiring (they ask for a rule):
+//! Kria KV260/KR260 (board string not found), Cmod S7, the original Zybo (OpenOCD drives
+//! ACBUS4/5 on it, openFPGALoader has no entry), JTAG-SMT3/SMT4, PYNQ-Z1 (its serial prefix is
+//! the Arty Z7's; board string not found). FT232H units whose EEPROM says "JTAG-HS1" (seen in
+//! hw_server names with HS2 serials: clones) match no name and are served only by their class.
 
 pub mod boards;
 pub mod eeprom;
