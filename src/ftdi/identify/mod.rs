@@ -41,6 +41,11 @@
 //! - ZedBoard: openFPGALoader the HS2 layout (ACBUS5 low), OpenOCD the SMT2 layout
 //!   (ADBUS5..7, ACBUS0..5 driven), prjcombine the HS3 class. Chosen the HS3 layout.
 //! - PYNQ-Z2: openFPGALoader writes ACBUS 08/0B; chosen to leave ACBUS alone.
+//! - TDO edge: openFPGALoader samples on the falling edge at ≥ 15 MHz only when the USB product
+//!   is "Digilent USB Device"; OpenOCD always on the falling edge for Nexys Video and Genesys 2
+//!   (which it runs at 30 MHz). Chosen: `auto` (falling from 15 MHz) for every Digilent FT2232H
+//!   row, and for the FT232H cables whose USB product is "Digilent USB Device"; rising for the
+//!   Xilinx rows, for which no tool samples on the falling edge.
 //! - Cmod S7 (OpenOCD ADBUS7 low, openFPGALoader high) has no row: its EEPROM name and class
 //!   were not found; it asks for a rule.
 //!
