@@ -1009,6 +1009,8 @@ mod tests {
     enum Eeprom {
         Unreadable,
         Noise(Vec<u8>),
+        /// A valid image whose user area is random bytes.
+        NoisyUserArea(Vec<u8>),
         Digilent(u32, String),
         Xilinx(u16, String),
     }
@@ -1017,6 +1019,7 @@ mod tests {
         prop_oneof![
             Just(Eeprom::Unreadable),
             proptest::collection::vec(any::<u8>(), IMAGE_LEN).prop_map(Eeprom::Noise),
+            proptest::collection::vec(any::<u8>(), 0x60).prop_map(Eeprom::NoisyUserArea),
             (any::<u32>(), any_name()).prop_map(|(p, n)| Eeprom::Digilent(p, n)),
             (0u16..6, any_name()).prop_map(|(c, n)| Eeprom::Xilinx(c, n)),
         ]
@@ -1038,6 +1041,7 @@ mod tests {
             let img = match &eeprom {
                 Eeprom::Unreadable => None,
                 Eeprom::Noise(bytes) => Some(bytes.clone()),
+                Eeprom::NoisyUserArea(bytes) => Some(image(chip, bytes).to_vec()),
                 Eeprom::Digilent(p, n) => Some(image(chip, &digilent_area(*p, n)).to_vec()),
                 Eeprom::Xilinx(c, n) => Some(image(chip, &xilinx_area(*c, "Xilinx", n)).to_vec()),
             };
