@@ -14,8 +14,14 @@ pub const VID: u16 = 0x0403;
 pub const PID_FT232H: u16 = 0x6014;
 /// Product id of the FT2232H (two channels).
 pub const PID_FT2232H: u16 = 0x6010;
+/// Product id of the FT4232H (four channels; MPSSE on A and B only).
+pub const PID_FT4232H: u16 = 0x6011;
 /// bcdDevice of an FT232H.
 pub const BCD_FT232H: u16 = 0x0900;
+/// bcdDevice of an FT2232H.
+pub const BCD_FT2232H: u16 = 0x0700;
+/// bcdDevice of an FT4232H.
+pub const BCD_FT4232H: u16 = 0x0800;
 
 /// Bulk packet size on a high-speed link (64 at full speed).
 pub const HIGH_SPEED_PACKET: usize = 512;
