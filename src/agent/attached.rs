@@ -8,6 +8,7 @@ use crate::agent::assign::Served;
 use crate::agent::cable::{Effect, Lifecycle, Report};
 use crate::agent::input::{Input, OpenedCable};
 use crate::agent::opener::CableOpener;
+use crate::agent::reservations::Reservation;
 use crate::agent::run::bind;
 use crate::agent::state::CableState;
 use crate::agent::status::{self, CableFacts, ChainDevice};
@@ -18,6 +19,7 @@ use crate::hotplug::CableInfo;
 use crate::jtag::identify;
 use crate::jtag::Cable;
 use crate::logging::{cable_log, message_id, CableFields};
+use crate::xvc::reservation::ReservationGate;
 use crate::xvc::server::{CableLabel, CableServer, EventSink, ServerSettings};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ pub(super) struct Attached {
     pub(super) chain: Vec<ChainDevice>,
     pub(super) usb_errors: u64,
     pub(super) reconnects: u64,
+    /// Its reservation as its port enforces it (shared with every server it gets).
+    pub(super) gate: ReservationGate,
 }
 
 impl Attached {
@@ -90,7 +94,7 @@ impl Attached {
         }
     }
 
-    pub(super) fn status(&self) -> status::CableStatus {
+    pub(super) fn status(&self, reservation: Option<&Reservation>) -> status::CableStatus {
         status::cable_status(
             CableFacts {
                 name: &self.name,
@@ -103,6 +107,7 @@ impl Attached {
                 usb_errors: self.usb_errors,
                 reconnects: self.reconnects,
                 chain: &self.chain,
+                reservation,
             },
             self.server(),
         )
@@ -285,7 +290,7 @@ fn start_server(
     let server = CableServer::start(
         listener,
         cable,
-        server_settings(&run.settings, label),
+        server_settings(&run.settings, label, a.gate.clone()),
         Some(sink),
     )?;
     run.endpoint = Endpoint::Server(server);
@@ -312,7 +317,11 @@ fn send_after(tx: &mpsc::UnboundedSender<Input>, delay: Duration, input: Input) 
 }
 
 /// How the cable's XVC server runs with these settings; `cable` names it in logs.
-fn server_settings(settings: &CableSettings, cable: CableLabel) -> ServerSettings {
+fn server_settings(
+    settings: &CableSettings,
+    cable: CableLabel,
+    reservation: ReservationGate,
+) -> ServerSettings {
     ServerSettings {
         cable,
         max_vector_bytes: settings.max_vector_bytes,
@@ -320,6 +329,7 @@ fn server_settings(settings: &CableSettings, cable: CableLabel) -> ServerSetting
         on_busy: settings.on_busy,
         idle_timeout: settings.idle_timeout,
         keepalive: settings.keepalive,
+        reservation,
     }
 }
 

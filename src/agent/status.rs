@@ -2,6 +2,7 @@
 //! socket returns and what metrics are computed from. Plain serialisable data, and the view
 //! that builds a cable's entry from what the supervisor knows and what its server counted.
 
+use crate::agent::reservations::Reservation;
 use crate::agent::state::CableState;
 use crate::ftdi::profiles::Profile;
 use crate::hotplug::CableInfo;
@@ -66,6 +67,24 @@ pub struct CableStatus {
     pub shift_latency: Histogram,
     /// Devices on the JTAG chain, nearest TDO first (read when the cable was opened).
     pub chain: Vec<ChainDevice>,
+    /// Who holds the cable until when (`xvc-agent reserve`).
+    pub reservation: Option<ReservationStatus>,
+}
+
+/// A cable's reservation, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReservationStatus {
+    /// The user holding it.
+    pub owner: String,
+    /// When it was made and when it ends (seconds since the Unix epoch).
+    pub since: u64,
+    pub until: u64,
+    /// Client addresses the port serves while it lasts.
+    pub from: Vec<String>,
+    pub note: Option<String>,
+    /// The client holding the session is not among those addresses: its session began
+    /// before the reservation and goes on until it ends.
+    pub session_continues: bool,
 }
 
 /// The whole agent.
@@ -125,6 +144,7 @@ pub(crate) struct CableFacts<'a> {
     pub usb_errors: u64,
     pub reconnects: u64,
     pub chain: &'a [ChainDevice],
+    pub reservation: Option<&'a Reservation>,
 }
 
 /// A cable's status entry: the supervisor's facts plus its server's client and counters
@@ -173,6 +193,16 @@ pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) 
             sum_seconds,
         },
         chain: facts.chain.to_vec(),
+        reservation: facts.reservation.map(|r| ReservationStatus {
+            owner: r.owner.clone(),
+            since: r.since_ms / 1000,
+            until: r.until_ms.div_ceil(1000),
+            from: r.from.iter().map(ToString::to_string).collect(),
+            note: r.note.clone(),
+            session_continues: client
+                .as_ref()
+                .is_some_and(|c| !r.for_port().admits(c.peer.ip())),
+        }),
     }
 }
 
