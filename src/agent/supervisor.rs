@@ -625,12 +625,12 @@ impl Supervisor {
             .as_deref()
             .map_or(String::new(), |n| format!(" ({n})"));
         let (id, verb) = match outcome {
-            Reserved::New => (message_id::CABLE_RESERVED, "reserved"),
-            Reserved::Extended => (message_id::RESERVATION_EXTENDED, "reservation extended"),
+            Reserved::New => (message_id::CABLE_RESERVED, ""),
+            Reserved::Extended => (message_id::RESERVATION_EXTENDED, "reservation extended: "),
         };
         cable_log!(
             info, a.fields(), message_id = id, reservation_owner = %r.owner,
-            "{verb}: {} for {}{note}", r.describe(now), from.join(", ")
+            "{verb}{} for {}{note}", r.describe(now), from.join(", ")
         );
         let outside = a
             .server()
