@@ -445,6 +445,15 @@ async fn wait_in_line(
             cable_log!(debug, shared.fields(), peer = %peer, "client left while waiting for the cable");
             break None;
         }
+        // The cable may have been reserved for others while this client waited.
+        if let Some(r) = shared
+            .settings
+            .reservation
+            .refusing(peer.ip(), SystemTime::now())
+        {
+            shared.slot.leave_line(ticket);
+            return refuse_reserved(&shared, peer, &r);
+        }
         match shared.slot.lend(Some(ticket), &holder) {
             Lend::Lent(cable) => return start_session(&shared, stream, holder, cable),
             Lend::Unavailable => break Some((RefuseReason::CableUnavailable, None)),
