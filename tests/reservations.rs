@@ -299,8 +299,14 @@ fn a_reservation_holds_across_an_unplug_and_replug() {
     poll("the cable to be gone", T, || {
         agent.status().cables.is_empty().then_some(())
     });
+    let st = agent.status();
+    assert_eq!(
+        st.unplugged_reservations[SERIAL].owner, "alice",
+        "status shows the reservation of the unplugged cable"
+    );
     agent.plug(1);
     agent.wait_state(SERIAL, CableState::Serving);
+    assert!(agent.status().unplugged_reservations.is_empty());
     assert!(!served(loopback(p)), "still reserved after the replug");
     let st = agent.status();
     let r = st.cables[0]

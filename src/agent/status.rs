@@ -95,6 +95,9 @@ pub struct AgentStatus {
     pub config: String,
     pub reloads: u64,
     pub cables: Vec<CableStatus>,
+    /// Reservations of cables that are not plugged in now, by identity (serial, else USB
+    /// path): they hold again when the cable comes back.
+    pub unplugged_reservations: BTreeMap<String, ReservationStatus>,
 }
 
 impl AgentStatus {
@@ -193,16 +196,26 @@ pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) 
             sum_seconds,
         },
         chain: facts.chain.to_vec(),
-        reservation: facts.reservation.map(|r| ReservationStatus {
-            owner: r.owner.clone(),
-            since: r.since_ms / 1000,
-            until: r.until_ms.div_ceil(1000),
-            from: r.from.iter().map(ToString::to_string).collect(),
-            note: r.note.clone(),
-            session_continues: client
-                .as_ref()
-                .is_some_and(|c| !r.for_port().admits(c.peer.ip())),
+        reservation: facts.reservation.map(|r| {
+            reservation_status(
+                r,
+                client
+                    .as_ref()
+                    .is_some_and(|c| !r.for_port().admits(c.peer.ip())),
+            )
         }),
+    }
+}
+
+/// A reservation as status shows it; `session_continues`: the cable's client is outside it.
+pub(crate) fn reservation_status(r: &Reservation, session_continues: bool) -> ReservationStatus {
+    ReservationStatus {
+        owner: r.owner.clone(),
+        since: r.since_ms / 1000,
+        until: r.until_ms.div_ceil(1000),
+        from: r.from.iter().map(ToString::to_string).collect(),
+        note: r.note.clone(),
+        session_continues,
     }
 }
 

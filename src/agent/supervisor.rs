@@ -26,7 +26,7 @@ use crate::agent::reservations::{
 };
 use crate::agent::run::{load_config, state_dir, Enumerate, RunOptions, Wiring};
 use crate::agent::state::CableState;
-use crate::agent::status::AgentStatus;
+use crate::agent::status::{self, AgentStatus};
 use crate::config::{Config, ConfigSource};
 use crate::hotplug::{CableEvent, CableInfo};
 use crate::jtag::{Cable, CableError};
@@ -594,6 +594,12 @@ impl Supervisor {
                 .attached
                 .iter()
                 .map(|a| a.status(self.reservations.get(a.info.identity_str())))
+                .collect(),
+            unplugged_reservations: self
+                .reservations
+                .iter()
+                .filter(|(id, _)| !self.attached.iter().any(|a| a.info.identity_str() == *id))
+                .map(|(id, r)| (id.to_string(), status::reservation_status(r, false)))
                 .collect(),
         }
     }

@@ -113,6 +113,8 @@ pub struct AgentStatusView {
     pub version: String,
     pub config: String,
     pub cables: Vec<CableView>,
+    #[serde(default)]
+    pub unplugged_reservations: std::collections::BTreeMap<String, ReservationView>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -271,6 +273,12 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
     }
     if view.cables.is_empty() {
         out.push_str("(no cables attached)\n");
+    }
+    for (identity, r) in &view.unplugged_reservations {
+        out.push_str(&format!(
+            "{identity} (not plugged in): {}\n",
+            r.describe(now)
+        ));
     }
     out.push_str(&format!(
         "xvc-agent {}, config: {}\n",

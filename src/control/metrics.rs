@@ -206,6 +206,7 @@ mod tests {
             version: "0.1.0".into(),
             config: "t".into(),
             reloads: 2,
+            unplugged_reservations: Default::default(),
             cables: vec![CableStatus {
                 name: "a".into(),
                 serial: Some("SIM\"1".into()),

@@ -377,6 +377,7 @@ mod tests {
             config: "t".into(),
             reloads: 0,
             cables,
+            unplugged_reservations: Default::default(),
         }
     }
 
