@@ -426,6 +426,32 @@ fn a_session_running_when_the_cable_is_reserved_goes_on_and_the_next_follows_it(
 }
 
 #[test]
+fn a_client_waiting_in_line_when_the_cable_is_reserved_is_refused_not_served() {
+    let p = port_block(2);
+    let agent = Launch {
+        env: &[("RUST_LOG", "debug")],
+        ..Launch::default()
+    }
+    .start(&config(p, "on_busy: queue"), &["--simulate", "1"]);
+    let mut holder = XvcClient::connect(loopback(p)).unwrap();
+    assert_eq!(holder.read_idcode().unwrap(), IDCODE);
+    let waiter = std::thread::spawn(move || served(loopback(p)));
+    poll("the second client to wait in line", T, || {
+        agent
+            .log()
+            .contains("waiting in line for the cable")
+            .then_some(())
+    });
+    ok(ctl(&agent, &["reserve", SERIAL, "--from", ELSEWHERE]));
+    drop(holder);
+    assert!(!waiter.join().unwrap(), "refused, not handed the cable");
+    assert_eq!(cable(&agent, SERIAL)["refused"]["reserved"], 1);
+    assert!(agent
+        .log()
+        .contains("refused client: reserved by root until "));
+}
+
+#[test]
 fn a_damaged_reservations_file_is_set_aside_and_the_agent_serves() {
     let p = port_block(2);
     let config = config(p, "");

@@ -434,6 +434,7 @@ async fn wait_in_line(
 ) {
     let peer = holder.peer;
     let ticket = shared.slot.join_line();
+    cable_log!(debug, shared.fields(), peer = %peer, "waiting in line for the cable");
     let arrived = tokio::time::Instant::now();
     let deadline = arrived + wait;
     let refusal = loop {
