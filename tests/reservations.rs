@@ -276,24 +276,27 @@ fn a_reservation_holds_across_an_unplug_and_replug() {
         &[1],
     );
     agent.wait_state(SERIAL, CableState::Serving);
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    agent
-        .tx
-        .send(Input::Reserve {
-            cable: SERIAL.into(),
-            who: Requester {
-                name: "alice".into(),
-                may_force: false,
-            },
-            request: ReserveRequest {
-                from: vec![parse_from(ELSEWHERE).unwrap()],
-                duration: Some(Duration::from_secs(3600)),
-                note: Some("bring-up".into()),
-            },
-            reply,
-        })
-        .unwrap();
-    agent.rt.block_on(answer).unwrap().expect("reserved");
+    let reserve = || {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        agent
+            .tx
+            .send(Input::Reserve {
+                cable: SERIAL.into(),
+                who: Requester {
+                    name: "alice".into(),
+                    may_force: false,
+                },
+                request: ReserveRequest {
+                    from: vec![parse_from(ELSEWHERE).unwrap()],
+                    duration: Some(Duration::from_secs(3600)),
+                    note: Some("bring-up".into()),
+                },
+                reply,
+            })
+            .unwrap();
+        agent.rt.block_on(answer).unwrap().expect("reserved");
+    };
+    reserve();
     assert!(!served(loopback(p)));
     agent.unplug(1);
     poll("the cable to be gone", T, || {
@@ -304,6 +307,25 @@ fn a_reservation_holds_across_an_unplug_and_replug() {
         st.unplugged_reservations[SERIAL].owner, "alice",
         "status shows the reservation of the unplugged cable"
     );
+    // Only its owner can release it, by the cable's identity, while it is unplugged.
+    let release = |who: &str| {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        agent
+            .tx
+            .send(Input::Release {
+                cable: SERIAL.into(),
+                who: Requester {
+                    name: who.into(),
+                    may_force: false,
+                },
+                force: false,
+                reply,
+            })
+            .unwrap();
+        agent.rt.block_on(answer).unwrap()
+    };
+    let err = release("bob").unwrap_err().to_string();
+    assert!(err.contains("is reserved by alice until"), "{err}");
     agent.plug(1);
     agent.wait_state(SERIAL, CableState::Serving);
     assert!(agent.status().unplugged_reservations.is_empty());
@@ -317,6 +339,15 @@ fn a_reservation_holds_across_an_unplug_and_replug() {
         (r.owner.as_str(), r.note.as_deref()),
         ("alice", Some("bring-up"))
     );
+    agent.unplug(1);
+    poll("the cable to be gone again", T, || {
+        agent.status().cables.is_empty().then_some(())
+    });
+    assert_eq!(release("alice").unwrap().outcome, "released");
+    assert!(agent.status().unplugged_reservations.is_empty());
+    agent.plug(1);
+    agent.wait_state(SERIAL, CableState::Serving);
+    assert!(served(loopback(p)), "served after the release");
     agent.stop();
 }
 

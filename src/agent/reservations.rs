@@ -14,7 +14,7 @@
 
 use crate::agent::leases::write_atomically;
 use crate::config::ReservationLimits;
-use crate::xvc::reservation::{clock_text, PortReservation};
+use crate::xvc::reservation::PortReservation;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fs;
@@ -391,11 +391,6 @@ pub fn parse_from(text: &str) -> Result<IpNet, String> {
         other => other,
     };
     Ok(net.trunc())
-}
-
-/// The lasting end time as people say it (for messages that are not about one cable).
-pub fn until_text(r: &Reservation, now: SystemTime) -> String {
-    clock_text(r.until(), now)
 }
 
 #[cfg(test)]

@@ -62,11 +62,6 @@ impl ReservationGate {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = reservation;
     }
 
-    /// The reservation, if one is set (ended or not).
-    pub fn get(&self) -> Option<PortReservation> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     /// The reservation that refuses `peer` at `now`, if any: one that lasts and does not
     /// list the peer's address.
     pub fn refusing(&self, peer: IpAddr, now: SystemTime) -> Option<PortReservation> {
