@@ -178,6 +178,12 @@ pub mod message_id {
     pub(crate) const USB_ERROR: &str = "363cfe45b8564142b20988c209dd0e5e";
     pub(crate) const CABLE_OFFLINE: &str = "6eb7dac57878436aa80774757795d3ca";
     pub(crate) const CONFIG_RELOADED: &str = "f8584acc2add4554b61f31ab54a30f44";
+    pub(crate) const CABLE_RESERVED: &str = "3345804f9cde47f8bcf975f29b0cfe57";
+    pub(crate) const RESERVATION_EXTENDED: &str = "0158999668eb4cb5b693e42bba13ce21";
+    pub(crate) const RESERVATION_RELEASED: &str = "c11cb58947254afd9dfbef0271458335";
+    pub(crate) const RESERVATION_EXPIRED: &str = "988bff61023440249758fd72b7a57c53";
+    pub(crate) const RESERVATION_BROKEN: &str = "86cf87d8251d430babde9895f33c7cfa";
+    pub(crate) const RESERVATIONS_DAMAGED: &str = "8b3e4e69d6d14cda95efca0b3b1c5dcc";
 }
 
 #[cfg(test)]
@@ -197,6 +203,12 @@ mod tests {
         ("USB error", USB_ERROR),
         ("cable offline", CABLE_OFFLINE),
         ("configuration reloaded", CONFIG_RELOADED),
+        ("cable reserved", CABLE_RESERVED),
+        ("reservation extended", RESERVATION_EXTENDED),
+        ("reservation released", RESERVATION_RELEASED),
+        ("reservation expired", RESERVATION_EXPIRED),
+        ("reservation broken", RESERVATION_BROKEN),
+        ("reservations file damaged", RESERVATIONS_DAMAGED),
     ];
 
     /// The journal field a tracing field becomes (tracing-journald upper-cases names, and we log

@@ -104,6 +104,7 @@ const SERIES: &[&str] = &[
     "xvc_agent_cables",
     "xvc_agent_cable_up",
     "xvc_agent_client_connected",
+    "xvc_agent_cable_reserved",
     "xvc_agent_sessions_total",
     "xvc_agent_shifts_total",
     "xvc_agent_shifted_bits_total",
@@ -164,6 +165,7 @@ fn metrics_parse_and_keep_their_series() {
     };
     assert_eq!(sample("xvc_agent_cables", "\"busy\""), 1.0);
     assert_eq!(sample("xvc_agent_client_connected", "SIM000001"), 1.0);
+    assert_eq!(sample("xvc_agent_cable_reserved", "SIM000001"), 0.0);
     assert!(sample("xvc_agent_shifted_bits_total", "SIM000001") > 0.0);
     drop(client);
 }

@@ -8,6 +8,7 @@ use crate::agent::assign::Served;
 use crate::agent::cable::{Effect, Lifecycle, Report};
 use crate::agent::input::{Input, OpenedCable};
 use crate::agent::opener::CableOpener;
+use crate::agent::reservations::Reservation;
 use crate::agent::run::bind;
 use crate::agent::state::CableState;
 use crate::agent::status::{self, CableFacts, ChainDevice};
@@ -18,6 +19,7 @@ use crate::hotplug::CableInfo;
 use crate::jtag::identify;
 use crate::jtag::Cable;
 use crate::logging::{cable_log, message_id, CableFields};
+use crate::xvc::reservation::ReservationGate;
 use crate::xvc::server::{CableLabel, CableServer, EventSink, ServerSettings};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ pub(super) struct Attached {
     pub(super) chain: Vec<ChainDevice>,
     pub(super) usb_errors: u64,
     pub(super) reconnects: u64,
+    /// Its reservation as its port enforces it (shared with every server it gets).
+    pub(super) gate: ReservationGate,
 }
 
 impl Attached {
@@ -91,7 +95,11 @@ impl Attached {
     }
 
     /// Its status entry; `opener` tells what a simulated FPGA behind it received.
-    pub(super) fn status(&self, opener: &dyn CableOpener) -> status::CableStatus {
+    pub(super) fn status(
+        &self,
+        opener: &dyn CableOpener,
+        reservation: Option<&Reservation>,
+    ) -> status::CableStatus {
         status::cable_status(
             CableFacts {
                 name: &self.name,
@@ -109,6 +117,7 @@ impl Attached {
                     .into_iter()
                     .map(Into::into)
                     .collect(),
+                reservation,
             },
             self.server(),
         )
@@ -291,7 +300,7 @@ fn start_server(
     let server = CableServer::start(
         listener,
         cable,
-        server_settings(&run.settings, label),
+        server_settings(&run.settings, label, a.gate.clone()),
         Some(sink),
     )?;
     run.endpoint = Endpoint::Server(server);
@@ -318,7 +327,11 @@ fn send_after(tx: &mpsc::UnboundedSender<Input>, delay: Duration, input: Input) 
 }
 
 /// How the cable's XVC server runs with these settings; `cable` names it in logs.
-fn server_settings(settings: &CableSettings, cable: CableLabel) -> ServerSettings {
+fn server_settings(
+    settings: &CableSettings,
+    cable: CableLabel,
+    reservation: ReservationGate,
+) -> ServerSettings {
     ServerSettings {
         cable,
         max_vector_bytes: settings.max_vector_bytes,
@@ -326,6 +339,7 @@ fn server_settings(settings: &CableSettings, cable: CableLabel) -> ServerSetting
         on_busy: settings.on_busy,
         idle_timeout: settings.idle_timeout,
         keepalive: settings.keepalive,
+        reservation,
     }
 }
 

@@ -5,6 +5,7 @@
 //! input queue, so they cannot inject cable events or stop the agent, and the supervisor does
 //! not need to know who is asking.
 
+use crate::agent::reservations::{Released, Requester, ReservationError, ReserveRequest, Reserved};
 use crate::agent::status::AgentStatus;
 use crate::agent::supervisor::Input;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,43 @@ pub struct Disconnected {
     pub client: Option<String>,
 }
 
+/// What `reserve` or `release` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationDone {
+    /// The cable's name (rule name, else its identity).
+    pub cable: String,
+    pub port: Option<u16>,
+    /// `reserved`, `extended`, `released`, `forced` or `not_reserved`.
+    pub outcome: String,
+    /// The owner, before a release; the requester after a reserve.
+    pub owner: Option<String>,
+    /// When the reservation ends (reserve) or was to end (release), seconds since the epoch.
+    pub until: Option<u64>,
+    /// The same, as the host's clock says it (`17:00`).
+    pub until_text: Option<String>,
+    pub from: Vec<String>,
+    pub note: Option<String>,
+    /// A client outside the reservation whose session goes on until it ends.
+    pub session_continues: Option<String>,
+}
+
+impl ReservationDone {
+    pub(crate) fn outcome_of_reserve(r: Reserved) -> &'static str {
+        match r {
+            Reserved::New => "reserved",
+            Reserved::Extended => "extended",
+        }
+    }
+
+    pub(crate) fn outcome_of_release(r: Released) -> &'static str {
+        match r {
+            Released::Released => "released",
+            Released::Forced => "forced",
+            Released::NotReserved => "not_reserved",
+        }
+    }
+}
+
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
@@ -28,6 +66,9 @@ pub enum HandleError {
     /// No attached cable answers to that name (the message lists the attached ones).
     #[error("{0}")]
     NoSuchCable(String),
+    /// The reservation was not made or not released.
+    #[error("{0}")]
+    Reservation(#[from] ReservationError),
 }
 
 /// A cheap, cloneable way to ask the supervisor things.
@@ -55,6 +96,45 @@ impl AgentHandle {
         self.inputs
             .send(Input::Rescan)
             .map_err(|_| HandleError::Stopping)
+    }
+
+    /// Reserves the cable `cable` names for `who` (or extends `who`'s reservation).
+    pub async fn reserve(
+        &self,
+        cable: String,
+        who: Requester,
+        request: ReserveRequest,
+    ) -> Result<ReservationDone, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .send(Input::Reserve {
+                cable,
+                who,
+                request,
+                reply,
+            })
+            .map_err(|_| HandleError::Stopping)?;
+        answer.await.map_err(|_| HandleError::Stopping)?
+    }
+
+    /// Ends the reservation of the cable `cable` names: `who`'s own, or with `force`
+    /// anyone's (root and the agent's user only).
+    pub async fn release(
+        &self,
+        cable: String,
+        who: Requester,
+        force: bool,
+    ) -> Result<ReservationDone, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .send(Input::Release {
+                cable,
+                who,
+                force,
+                reply,
+            })
+            .map_err(|_| HandleError::Stopping)?;
+        answer.await.map_err(|_| HandleError::Stopping)?
     }
 
     /// Ends the session on the cable `cable` names (rule name, serial, USB path or port);

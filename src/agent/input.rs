@@ -2,7 +2,8 @@
 //! results, timers, signals and requests. One queue of these is the only way in, which is
 //! what keeps the supervisor's changes in order.
 
-use crate::agent::handle::{Disconnected, HandleError};
+use crate::agent::handle::{Disconnected, HandleError, ReservationDone};
+use crate::agent::reservations::{Requester, ReserveRequest};
 use crate::agent::status::{AgentStatus, ChainDevice};
 use crate::hotplug::{CableEvent, CableInfo};
 use crate::jtag::{Cable, CableError};
@@ -53,6 +54,22 @@ pub enum Input {
         requested_by: String,
         reply: oneshot::Sender<Result<Disconnected, HandleError>>,
     },
+    /// Reserve (or extend) the cable named by rule name, serial, USB path or port.
+    Reserve {
+        cable: String,
+        who: Requester,
+        request: ReserveRequest,
+        reply: oneshot::Sender<Result<ReservationDone, HandleError>>,
+    },
+    /// End the reservation of the cable named by rule name, serial, USB path or port.
+    Release {
+        cable: String,
+        who: Requester,
+        force: bool,
+        reply: oneshot::Sender<Result<ReservationDone, HandleError>>,
+    },
+    /// A reservation's end time has come.
+    ReservationsDue,
     /// SIGTERM / SIGINT: stop gracefully.
     Shutdown,
 }

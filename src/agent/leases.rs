@@ -132,31 +132,37 @@ impl Leases {
 
     /// Writes `state_dir/leases.json` atomically, creating the directory if needed.
     pub(crate) fn save(&self, state_dir: &Path) -> Result<(), LeaseError> {
-        let path = Leases::path_in(state_dir);
-        let tmp = state_dir.join(format!(".{LEASES_FILE}.{}.tmp", std::process::id()));
         let file = LeasesFile {
             version: FORMAT_VERSION,
             leases: self.by_identity.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("leases serialise to JSON");
         text.push('\n');
-        let write = || -> io::Result<()> {
-            fs::create_dir_all(state_dir)?;
-            let mut f = File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            // Make the rename itself durable.
-            File::open(state_dir)?.sync_all()
-        };
-        write().map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            LeaseError::Write {
-                path: path.clone(),
-                source,
-            }
+        write_atomically(state_dir, LEASES_FILE, &text).map_err(|source| LeaseError::Write {
+            path: Leases::path_in(state_dir),
+            source,
         })
     }
+}
+
+/// Replaces `dir/name` with `text` so that a crash or power loss leaves the old or the new
+/// version, never half of one: a temporary file in the same directory, fsync, rename, fsync
+/// of the directory. Creates the directory if needed.
+pub(crate) fn write_atomically(dir: &Path, name: &str, text: &str) -> io::Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> io::Result<()> {
+        fs::create_dir_all(dir)?;
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        // Make the rename itself durable.
+        File::open(dir)?.sync_all()
+    };
+    write().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]

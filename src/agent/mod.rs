@@ -13,6 +13,7 @@ pub mod leases;
 pub mod listing;
 pub mod notify;
 pub mod opener;
+pub mod reservations;
 pub mod run;
 pub mod state;
 pub mod status;

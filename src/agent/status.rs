@@ -2,6 +2,7 @@
 //! socket returns and what metrics are computed from. Plain serialisable data, and the view
 //! that builds a cable's entry from what the supervisor knows and what its server counted.
 
+use crate::agent::reservations::Reservation;
 use crate::agent::state::CableState;
 use crate::ftdi::profiles::Profile;
 use crate::hotplug::CableInfo;
@@ -99,6 +100,24 @@ pub struct CableStatus {
     /// chain; empty (and left out of the JSON) for real cables.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub simulated_fpga: Vec<SimulatedFpga>,
+    /// Who holds the cable until when (`xvc-agent reserve`).
+    pub reservation: Option<ReservationStatus>,
+}
+
+/// A cable's reservation, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReservationStatus {
+    /// The user holding it.
+    pub owner: String,
+    /// When it was made and when it ends (seconds since the Unix epoch).
+    pub since: u64,
+    pub until: u64,
+    /// Client addresses the port serves while it lasts.
+    pub from: Vec<String>,
+    pub note: Option<String>,
+    /// The client holding the session is not among those addresses: its session began
+    /// before the reservation and goes on until it ends.
+    pub session_continues: bool,
 }
 
 /// The whole agent.
@@ -109,6 +128,9 @@ pub struct AgentStatus {
     pub config: String,
     pub reloads: u64,
     pub cables: Vec<CableStatus>,
+    /// Reservations of cables that are not plugged in now, by identity (serial, else USB
+    /// path): they hold again when the cable comes back.
+    pub unplugged_reservations: BTreeMap<String, ReservationStatus>,
 }
 
 impl AgentStatus {
@@ -159,6 +181,7 @@ pub(crate) struct CableFacts<'a> {
     pub reconnects: u64,
     pub chain: &'a [ChainDevice],
     pub simulated_fpga: Vec<SimulatedFpga>,
+    pub reservation: Option<&'a Reservation>,
 }
 
 /// A cable's status entry: the supervisor's facts plus its server's client and counters
@@ -208,6 +231,26 @@ pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) 
         },
         chain: facts.chain.to_vec(),
         simulated_fpga: facts.simulated_fpga,
+        reservation: facts.reservation.map(|r| {
+            reservation_status(
+                r,
+                client
+                    .as_ref()
+                    .is_some_and(|c| !r.for_port().admits(c.peer.ip())),
+            )
+        }),
+    }
+}
+
+/// A reservation as status shows it; `session_continues`: the cable's client is outside it.
+pub(crate) fn reservation_status(r: &Reservation, session_continues: bool) -> ReservationStatus {
+    ReservationStatus {
+        owner: r.owner.clone(),
+        since: r.since_ms / 1000,
+        until: r.until_ms.div_ceil(1000),
+        from: r.from.iter().map(ToString::to_string).collect(),
+        note: r.note.clone(),
+        session_continues,
     }
 }
 

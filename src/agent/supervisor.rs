@@ -16,21 +16,26 @@ use crate::agent::attached::{
     apply, same_place, start, stop_running, Attached, Endpoint, Env, Running,
 };
 use crate::agent::cable::{Effect, Lifecycle};
-use crate::agent::handle::{AgentHandle, Disconnected, HandleError};
+use crate::agent::handle::{AgentHandle, Disconnected, HandleError, ReservationDone};
 pub use crate::agent::input::{Input, OpenedCable};
 use crate::agent::leases::Leases;
 use crate::agent::notify;
 use crate::agent::opener::CableOpener;
+use crate::agent::reservations::{
+    Released, Requester, ReservationFileError, Reservations, ReserveRequest, Reserved,
+};
 use crate::agent::run::{load_config, state_dir, Enumerate, RunOptions, Wiring};
 use crate::agent::state::CableState;
-use crate::agent::status::AgentStatus;
+use crate::agent::status::{self, AgentStatus};
 use crate::config::{Config, ConfigSource};
 use crate::hotplug::{CableEvent, CableInfo};
 use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, message_id};
+use crate::xvc::reservation::{clock_text, ReservationGate};
 use crate::xvc::server::ServerEvent;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Runs the supervisor loop until [`Input::Shutdown`].
@@ -59,6 +64,10 @@ pub(crate) struct Supervisor {
     config_label: String,
     state_dir: PathBuf,
     leases: Leases,
+    /// Who holds which cable until when, by cable identity.
+    reservations: Reservations,
+    /// Sends [`Input::ReservationsDue`] when the next reservation ends.
+    reservation_timer: Option<tokio::task::JoinHandle<()>>,
     opener: Arc<dyn CableOpener>,
     enumerate: Option<Enumerate>,
     initial: Vec<CableEvent>,
@@ -95,6 +104,7 @@ impl Supervisor {
             tracing::warn!("starting without remembered ports: {e}");
             Leases::new()
         });
+        let reservations = load_reservations(&state_dir);
         let (published, _) = watch::channel(AgentStatus::default());
         Ok(Supervisor {
             opts,
@@ -102,6 +112,8 @@ impl Supervisor {
             config_label,
             state_dir,
             leases,
+            reservations,
+            reservation_timer: None,
             opener: wiring.opener,
             enumerate: wiring.enumerate,
             initial: wiring.initial,
@@ -134,6 +146,8 @@ impl Supervisor {
     /// Serves the initial cables, then applies inputs until [`Input::Shutdown`] (or until
     /// every sender is gone), and stops every server gracefully.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Input>) {
+        // Reservations that ended while the agent was down end now, before any port opens.
+        self.expire_reservations();
         for ev in std::mem::take(&mut self.initial) {
             self.cable_event(ev).await;
         }
@@ -204,6 +218,23 @@ impl Supervisor {
             } => {
                 let _ = reply.send(self.disconnect(&cable, &requested_by));
             }
+            Input::Reserve {
+                cable,
+                who,
+                request,
+                reply,
+            } => {
+                let _ = reply.send(self.reserve(&cable, &who, request));
+            }
+            Input::Release {
+                cable,
+                who,
+                force,
+                reply,
+            } => {
+                let _ = reply.send(self.release(&cable, &who, force));
+            }
+            Input::ReservationsDue => self.expire_reservations(),
             Input::Shutdown => {}
         }
     }
@@ -267,7 +298,14 @@ impl Supervisor {
             info.manufacturer.as_deref(),
             info.product.as_deref(),
         );
+        let gate = ReservationGate::new();
+        gate.set(
+            self.reservations
+                .get(info.identity_str())
+                .map(|r| r.for_port()),
+        );
         let a = Attached {
+            gate,
             name: info.identity(),
             info,
             detected,
@@ -504,11 +542,10 @@ impl Supervisor {
         }
     }
 
-    /// Ends the session on the cable `which` names (rule name, serial, USB path or port).
-    fn disconnect(&self, which: &str, requested_by: &str) -> Result<Disconnected, HandleError> {
+    /// The attached cable `which` names (rule name, serial, USB path or port).
+    fn find(&self, which: &str) -> Result<&Attached, HandleError> {
         let port: Option<u16> = which.parse().ok();
-        let a = self
-            .attached
+        self.attached
             .iter()
             .find(|a| {
                 a.name == which
@@ -526,7 +563,12 @@ impl Supervisor {
                         known.join(", ")
                     )
                 })
-            })?;
+            })
+    }
+
+    /// Ends the session on the cable `which` names (rule name, serial, USB path or port).
+    fn disconnect(&self, which: &str, requested_by: &str) -> Result<Disconnected, HandleError> {
+        let a = self.find(which)?;
         let client = a.server().and_then(|s| s.disconnect(requested_by));
         if client.is_none() {
             cable_log!(
@@ -551,9 +593,205 @@ impl Supervisor {
             cables: self
                 .attached
                 .iter()
-                .map(|a| a.status(&*self.opener))
+                .map(|a| a.status(&*self.opener, self.reservations.get(a.info.identity_str())))
+                .collect(),
+            unplugged_reservations: self
+                .reservations
+                .iter()
+                .filter(|(id, _)| !self.attached.iter().any(|a| a.info.identity_str() == *id))
+                .map(|(id, r)| (id.to_string(), status::reservation_status(r, false)))
                 .collect(),
         }
+    }
+
+    /// Reserves the cable `which` names for `who`, or extends `who`'s reservation. The port
+    /// enforces it from the moment this returns; a session already running goes on.
+    fn reserve(
+        &mut self,
+        which: &str,
+        who: &Requester,
+        request: ReserveRequest,
+    ) -> Result<ReservationDone, HandleError> {
+        let a = self.find(which)?;
+        let (identity, name) = (a.info.identity(), a.name.clone());
+        let now = SystemTime::now();
+        let (outcome, r) = self.reservations.reserve(
+            &identity,
+            &name,
+            who,
+            request,
+            &self.config.reservations,
+            now,
+        )?;
+        let a = self.find(which)?;
+        a.gate.set(Some(r.for_port()));
+        let from: Vec<String> = r.from.iter().map(ToString::to_string).collect();
+        let note = r
+            .note
+            .as_deref()
+            .map_or(String::new(), |n| format!(" ({n})"));
+        let (id, verb) = match outcome {
+            Reserved::New => (message_id::CABLE_RESERVED, ""),
+            Reserved::Extended => (message_id::RESERVATION_EXTENDED, "reservation extended: "),
+        };
+        cable_log!(
+            info, a.fields(), message_id = id, reservation_owner = %r.owner,
+            "{verb}{} for {}{note}", r.describe(now), from.join(", ")
+        );
+        let outside = a
+            .server()
+            .and_then(|s| s.client())
+            .filter(|c| !r.for_port().admits(c.peer.ip()))
+            .map(|c| c.peer.to_string());
+        if let Some(peer) = &outside {
+            cable_log!(
+                info, a.fields(), peer = %peer,
+                "the session of {peer} began before the reservation and goes on until it ends"
+            );
+        }
+        let done = ReservationDone {
+            cable: name,
+            port: a.run.as_ref().map(|r| r.port),
+            outcome: ReservationDone::outcome_of_reserve(outcome).into(),
+            owner: Some(r.owner.clone()),
+            until: Some(crate::xvc::reservation::epoch_seconds(r.until())),
+            until_text: Some(clock_text(r.until(), now)),
+            from,
+            note: r.note.clone(),
+            session_continues: outside,
+        };
+        self.reservations_changed();
+        Ok(done)
+    }
+
+    /// Ends the reservation of the cable `which` names: an attached cable, or the identity
+    /// of one that is unplugged.
+    fn release(
+        &mut self,
+        which: &str,
+        who: &Requester,
+        force: bool,
+    ) -> Result<ReservationDone, HandleError> {
+        let (identity, name, port) = match self.find(which) {
+            Ok(a) => (
+                a.info.identity(),
+                a.name.clone(),
+                a.run.as_ref().map(|r| r.port),
+            ),
+            Err(_) if self.reservations.get(which).is_some() => {
+                (which.to_string(), which.to_string(), None)
+            }
+            Err(e) => return Err(e),
+        };
+        let now = SystemTime::now();
+        let (outcome, ended) = self
+            .reservations
+            .release(&identity, &name, who, force, now)?;
+        let fields = self.find(which).ok().map(Attached::fields);
+        let fields = fields.unwrap_or(crate::logging::CableFields {
+            serial: &identity,
+            usb_path: "",
+            port: None,
+        });
+        if let Some(r) = &ended {
+            match outcome {
+                Released::Forced => cable_log!(
+                    warn, fields, message_id = message_id::RESERVATION_BROKEN,
+                    reservation_owner = %r.owner,
+                    "reservation broken by {} (--force): was {}", who.name, r.describe(now)
+                ),
+                _ => cable_log!(
+                    info, fields, message_id = message_id::RESERVATION_RELEASED,
+                    reservation_owner = %r.owner,
+                    "reservation released by {}: was {}", who.name, r.describe(now)
+                ),
+            }
+        }
+        if let Ok(a) = self.find(which) {
+            a.gate.set(None);
+        }
+        let done = ReservationDone {
+            cable: name,
+            port,
+            outcome: ReservationDone::outcome_of_release(outcome).into(),
+            owner: ended.as_ref().map(|r| r.owner.clone()),
+            until: ended
+                .as_ref()
+                .map(|r| crate::xvc::reservation::epoch_seconds(r.until())),
+            until_text: ended.as_ref().map(|r| clock_text(r.until(), now)),
+            from: ended
+                .as_ref()
+                .map(|r| r.from.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            note: ended.and_then(|r| r.note),
+            session_continues: None,
+        };
+        if outcome != Released::NotReserved {
+            self.reservations_changed();
+        }
+        Ok(done)
+    }
+
+    /// Ends the reservations whose time has come: logged, opened to everyone `allow:`
+    /// admits, stored.
+    fn expire_reservations(&mut self) {
+        let now = SystemTime::now();
+        let ended = self.reservations.expire(now);
+        for (identity, r) in &ended {
+            let attached = self
+                .attached
+                .iter()
+                .find(|a| a.info.identity_str() == identity);
+            let fields = attached
+                .map(Attached::fields)
+                .unwrap_or(crate::logging::CableFields {
+                    serial: identity,
+                    usb_path: "",
+                    port: None,
+                });
+            cable_log!(
+                info, fields, message_id = message_id::RESERVATION_EXPIRED,
+                reservation_owner = %r.owner,
+                "reservation of {} ended at {}", r.owner, clock_text(r.until(), now)
+            );
+            if let Some(a) = attached {
+                a.gate.set(None);
+            }
+        }
+        if ended.is_empty() {
+            self.schedule_reservation_end();
+        } else {
+            self.reservations_changed();
+        }
+    }
+
+    /// Stores the reservations and sets the timer for the next end.
+    fn reservations_changed(&mut self) {
+        if let Err(e) = self.reservations.save(&self.state_dir) {
+            tracing::warn!("cannot store the reservations: {e}");
+        }
+        self.schedule_reservation_end();
+    }
+
+    fn schedule_reservation_end(&mut self) {
+        if let Some(t) = self.reservation_timer.take() {
+            t.abort();
+        }
+        let Some(end) = self.reservations.next_end() else {
+            return;
+        };
+        // Wall-clock end: a tokio timer cannot follow a clock step, so a long wait is
+        // re-checked at least every minute.
+        let wait = end
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .min(std::time::Duration::from_secs(60))
+            + std::time::Duration::from_millis(1);
+        let tx = self.tx.clone();
+        self.reservation_timer = Some(tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Input::ReservationsDue);
+        }));
     }
 
     async fn shutdown(&mut self) {
@@ -573,6 +811,40 @@ impl Supervisor {
             tracing::warn!("shutdown_timeout reached with sessions still ending");
         }
         tracing::info!("stopped");
+    }
+}
+
+/// The stored reservations; a damaged file is logged, set aside for a person to look at,
+/// and replaced by an empty one, and the agent goes on serving.
+fn load_reservations(state_dir: &Path) -> Reservations {
+    match Reservations::load(state_dir) {
+        Ok(r) => r,
+        Err(e @ ReservationFileError::Damaged { .. }) => {
+            let aside = Reservations::set_aside(state_dir, SystemTime::now());
+            let empty = Reservations::new();
+            let saved = empty.save(state_dir);
+            match (aside, saved) {
+                (Ok(aside), Ok(())) => tracing::error!(
+                    message_id = message_id::RESERVATIONS_DAMAGED,
+                    "{e}; kept as {} and starting without reservations",
+                    aside.display()
+                ),
+                (aside, saved) => tracing::error!(
+                    message_id = message_id::RESERVATIONS_DAMAGED,
+                    "{e}; starting without reservations (setting it aside: {}; replacing it: {})",
+                    aside.map_or_else(|e| e.to_string(), |p| p.display().to_string()),
+                    saved.map_or_else(|e| e.to_string(), |()| "done".into())
+                ),
+            }
+            empty
+        }
+        Err(e) => {
+            tracing::error!(
+                message_id = message_id::RESERVATIONS_DAMAGED,
+                "{e}; starting without reservations"
+            );
+            Reservations::new()
+        }
     }
 }
 

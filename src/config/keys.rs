@@ -9,7 +9,9 @@
 //! documents it.
 
 use super::glob::Glob;
-use super::schema::{AdvertiseMode, Config, Match, Metrics, OnBusyMode, Preempt, Rule, TdoEdge};
+use super::schema::{
+    AdvertiseMode, Config, Match, Metrics, OnBusyMode, Preempt, ReservationLimits, Rule, TdoEdge,
+};
 use super::validate::{Draft, RuleDraft, Walker};
 use super::values::{
     format_duration, format_frequency, parse_duration, parse_frequency, parse_ip,
@@ -315,6 +317,29 @@ pub(super) static TOP: &[Key<Draft, Config>] = &[
         shape: Shape::Value,
     },
     Key {
+        name: "reservations",
+        value: Kind::Is("mapping"),
+        doc: "How long `xvc-agent reserve` holds a cable.",
+        read: |w, node, path, d| {
+            if node.is_null() {
+                return;
+            }
+            if !matches!(node, Node::Map(..)) {
+                w.type_error(node, path, "a mapping (like `{ default: 4h, max: 24h }`)");
+                return;
+            }
+            w.section(
+                node,
+                &format!("{path}."),
+                RESERVATIONS,
+                &mut d.config.reservations,
+            );
+            d.reservations_at = Some(node.pos());
+        },
+        print: |c| Some(Value::Mapping(print(RESERVATIONS, &c.reservations))),
+        shape: Shape::Section(|prefix| docs(RESERVATIONS, prefix)),
+    },
+    Key {
         name: "cables",
         value: Kind::Is("list of rules"),
         doc: "Rules mapping cables to ports.",
@@ -336,6 +361,31 @@ pub(super) static HTTP: &[Key<Metrics, Metrics>] = &[Key {
     print: |m| text(m.listen),
     shape: Shape::Value,
 }];
+
+/// The keys of `reservations:`.
+pub(super) static RESERVATIONS: &[Key<ReservationLimits, ReservationLimits>] = &[
+    Key {
+        name: "default",
+        value: Kind::Is("duration"),
+        doc: "How long a reservation lasts without `--for`.",
+        read: |w, node, path, r| {
+            set(
+                &mut r.default,
+                w.parsed(node, path, parse_reservation_duration),
+            )
+        },
+        print: |r| text(format_duration(r.default)),
+        shape: Shape::Value,
+    },
+    Key {
+        name: "max",
+        value: Kind::Is("duration"),
+        doc: "The longest reservation `--for` may ask for.",
+        read: |w, node, path, r| set(&mut r.max, w.parsed(node, path, parse_reservation_duration)),
+        print: |r| text(format_duration(r.max)),
+        shape: Shape::Value,
+    },
+];
 
 /// The keys of one entry of `cables:`.
 pub(super) static RULE: &[Key<RuleDraft, Rule>] = &[
@@ -600,6 +650,15 @@ fn parse_keepalive(text: &str) -> Result<Option<Duration>, String> {
         ));
     }
     Ok(Some(bound))
+}
+
+/// A reservation's length: a duration of at least a second.
+fn parse_reservation_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{text:?} is too short; at least 1s"));
+    }
+    Ok(d)
 }
 
 /// A frequency no FTDI MPSSE cable is too slow for.

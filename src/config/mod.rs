@@ -20,8 +20,10 @@ mod yaml;
 
 pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyDoc;
-pub use schema::Config;
 pub(crate) use schema::{AdvertiseMode, CableSettings, Preempt};
+pub use schema::{Config, ReservationLimits};
+pub(crate) use values::parse_net;
+pub use values::{format_duration, parse_duration};
 // What the agent's unit tests build configurations from.
 #[cfg(test)]
 pub(crate) use {
@@ -270,6 +272,33 @@ cables:
         );
         let d = Config::default();
         assert_eq!(parse(&d.to_yaml(), "dump").unwrap(), d);
+    }
+
+    #[test]
+    fn reservations_have_a_default_and_a_longest_duration() {
+        let d = Config::default().reservations;
+        assert_eq!(d.default, Duration::from_secs(4 * 3600));
+        assert_eq!(d.max, Duration::from_secs(24 * 3600));
+        let c = ok("reservations: { default: 30m, max: 8h }\n");
+        assert_eq!(c.reservations.default, Duration::from_secs(1800));
+        assert_eq!(c.reservations.max, Duration::from_secs(8 * 3600));
+        assert_eq!(parse(&c.to_yaml(), "dump").unwrap(), c);
+        let e = errors("reservations: { default: 8h, max: 1h }\n");
+        assert_eq!(
+            e,
+            ["t.yaml:1:15: reservations: default 8h is longer than max 1h"]
+        );
+        let e = errors("reservations: { max: forever }\n");
+        assert!(
+            e[0].contains("reservations.max") && e[0].contains("invalid duration"),
+            "{e:?}"
+        );
+        let e = errors("reservations: { default: 0s }\n");
+        assert!(e[0].contains("too short"), "{e:?}");
+        let e = errors("reservations: { maximum: 1h }\n");
+        assert!(e[0].contains("reservations.maximum"), "{e:?}");
+        let e = errors("reservations: 4h\n");
+        assert!(e[0].contains("a mapping"), "{e:?}");
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct Config {
     pub(crate) metrics: Option<Metrics>,
     /// Publish served cables over DNS-SD (`advertise:`).
     pub(crate) advertise: AdvertiseMode,
+    /// How long reservations last (`reservations:`).
+    pub(crate) reservations: ReservationLimits,
     /// Cable rules, in file order.
     pub(crate) cables: Vec<Rule>,
 }
@@ -106,7 +108,26 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/xvc-agent"),
             metrics: None,
             advertise: AdvertiseMode::Auto,
+            reservations: ReservationLimits::default(),
             cables: Vec::new(),
+        }
+    }
+}
+
+/// `reservations:` — how long `xvc-agent reserve` holds a cable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationLimits {
+    /// Without `--for`.
+    pub default: Duration,
+    /// The longest `--for` accepted.
+    pub max: Duration,
+}
+
+impl Default for ReservationLimits {
+    fn default() -> Self {
+        ReservationLimits {
+            default: Duration::from_secs(4 * 3600),
+            max: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -24,6 +24,8 @@ pub(super) struct Draft {
     pub http_at: Option<(String, Pos)>,
     /// The rules of `cables:`, in file order.
     pub rules: Vec<RuleDraft>,
+    /// Where `reservations:` was written.
+    pub reservations_at: Option<Pos>,
 }
 
 /// One entry of `cables:` being read, with where its parts were written.
@@ -49,6 +51,7 @@ pub fn config_from_tree(root: Option<&Node>) -> Result<Config, Vec<(Pos, String)
         ports_given: false,
         http_at: None,
         rules: Vec::new(),
+        reservations_at: None,
     };
     match root {
         None => {}
@@ -271,8 +274,20 @@ impl Walker {
             mut config,
             ports_given,
             rules,
+            reservations_at,
             ..
         } = draft;
+        let limits = config.reservations;
+        if let (Some(pos), true) = (reservations_at, limits.default > limits.max) {
+            self.error(
+                pos,
+                format!(
+                    "reservations: default {} is longer than max {}",
+                    super::values::format_duration(limits.default),
+                    super::values::format_duration(limits.max)
+                ),
+            );
+        }
         let pool = config.ports;
         let mut names: Vec<(String, Pos)> = Vec::new();
         for (i, r) in rules.into_iter().enumerate() {

@@ -1,6 +1,7 @@
-//! The client side of the control socket: `xvc-agent status` as a table or JSON.
+//! The client side of the control socket: `xvc-agent status` as a table or JSON, and the
+//! requests that change something (`disconnect`, `reserve`, `release`).
 
-use crate::control::protocol::{Disconnected, Reply, Request};
+use crate::control::protocol::{Disconnected, Reply, Request, ReservationDone};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -99,12 +100,21 @@ pub fn disconnect(path: &Path, cable: &str) -> Result<Disconnected, ClientError>
         .ok_or_else(|| ClientError::BadReply("no disconnect result in reply".into()))
 }
 
+/// Sends a reserve or release request and returns what the agent did.
+pub fn reservation(path: &Path, req: &Request) -> Result<ReservationDone, ClientError> {
+    request(path, req)?
+        .reservation
+        .ok_or_else(|| ClientError::BadReply("no reservation result in reply".into()))
+}
+
 /// The parts of [`AgentStatus`](crate::agent::status::AgentStatus) the table shows, read back from JSON.
 #[derive(Debug, serde::Deserialize)]
 pub struct AgentStatusView {
     pub version: String,
     pub config: String,
     pub cables: Vec<CableView>,
+    #[serde(default)]
+    pub unplugged_reservations: std::collections::BTreeMap<String, ReservationView>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -125,6 +135,7 @@ pub struct CableView {
     pub chain: Vec<ChainView>,
     #[serde(default)]
     pub simulated_fpga: Vec<SimulatedFpgaView>,
+    pub reservation: Option<ReservationView>,
 }
 
 /// What a simulated FPGA received (see `agent::status::SimulatedFpga`).
@@ -136,6 +147,33 @@ pub struct SimulatedFpgaView {
     pub done: bool,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ReservationView {
+    pub owner: String,
+    pub until: u64,
+    #[serde(default)]
+    pub from: Vec<String>,
+    pub note: Option<String>,
+    #[serde(default)]
+    pub session_continues: bool,
+}
+
+impl ReservationView {
+    /// `reserved by alice until 17:00 for 10.0.0.5/32: note`.
+    pub(crate) fn describe(&self, now: SystemTime) -> String {
+        let until =
+            crate::xvc::reservation::clock_text(UNIX_EPOCH + Duration::from_secs(self.until), now);
+        let mut out = format!("reserved by {} until {until}", self.owner);
+        if !self.from.is_empty() {
+            out.push_str(&format!(" for {}", self.from.join(", ")));
+        }
+        if let Some(note) = &self.note {
+            out.push_str(&format!(": {note}"));
+        }
+        out
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -248,9 +286,23 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
                     .map_or(String::new(), |e| format!(" ({e})"))
             ));
         }
+        if let Some(r) = &c.reservation {
+            out.push_str(&format!("    └ {}\n", r.describe(now)));
+            if r.session_continues {
+                out.push_str(
+                    "    └ the current session began before the reservation and goes on until it ends\n",
+                );
+            }
+        }
     }
     if view.cables.is_empty() {
         out.push_str("(no cables attached)\n");
+    }
+    for (identity, r) in &view.unplugged_reservations {
+        out.push_str(&format!(
+            "{identity} (not plugged in): {}\n",
+            r.describe(now)
+        ));
     }
     out.push_str(&format!(
         "xvc-agent {}, config: {}\n",

@@ -22,7 +22,7 @@ type PerCable = (
     fn(&CableStatus) -> u64,
 );
 
-const PER_CABLE: [PerCable; 7] = [
+const PER_CABLE: [PerCable; 8] = [
     (
         "xvc_agent_cable_up",
         MetricType::Gauge,
@@ -34,6 +34,12 @@ const PER_CABLE: [PerCable; 7] = [
         MetricType::Gauge,
         "1 while a client holds the JTAG session.",
         |c| u64::from(c.client.is_some()),
+    ),
+    (
+        "xvc_agent_cable_reserved",
+        MetricType::Gauge,
+        "1 while the cable is reserved (`xvc-agent reserve`).",
+        |c| u64::from(c.reservation.is_some()),
     ),
     (
         "xvc_agent_sessions",
@@ -200,6 +206,7 @@ mod tests {
             version: "0.1.0".into(),
             config: "t".into(),
             reloads: 2,
+            unplugged_reservations: Default::default(),
             cables: vec![CableStatus {
                 name: "a".into(),
                 serial: Some("SIM\"1".into()),
@@ -225,6 +232,14 @@ mod tests {
                 },
                 chain: vec![],
                 simulated_fpga: vec![],
+                reservation: Some(crate::agent::status::ReservationStatus {
+                    owner: "alice".into(),
+                    since: 1,
+                    until: 2,
+                    from: vec!["10.0.0.5/32".into()],
+                    note: None,
+                    session_continues: true,
+                }),
             }],
         }
     }
@@ -237,6 +252,7 @@ mod tests {
             "xvc_agent_build_info{version=\"0.1.0\"} 1",
             "xvc_agent_config_reloads_total 2",
             "xvc_agent_cables{state=\"busy\"} 1",
+            "xvc_agent_cable_reserved{serial=\"SIM\\\"1\",port=\"2542\"} 1",
             "xvc_agent_client_connected{serial=\"SIM\\\"1\",port=\"2542\"} 1",
             "xvc_agent_shifted_bits_total{serial=\"SIM\\\"1\",port=\"2542\"} 640",
             "xvc_agent_refused_connections_total{serial=\"SIM\\\"1\",port=\"2542\",reason=\"busy\"} 1",

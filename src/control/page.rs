@@ -32,7 +32,7 @@ th,td{border-bottom:1px solid #ddd;padding:.35em .8em;text-align:left;vertical-a
 th{background:#f3f3f3}code{font-size:.9em;user-select:all}\
 .serving{color:#176c2b}.busy{color:#9a5b00}.queued,.starting{color:#555}\
 .degraded,.offline,.error{color:#b00020}.reason{font-size:.85em;color:#666}\
-nav a{margin-right:1em}";
+nav a{margin-right:1em}.reservation{font-size:.85em;color:#6a1b9a}";
 
 fn head(out: &mut String, title: &str) {
     let _ = write!(
@@ -89,6 +89,21 @@ sha256 <code>{}</code>{}</div>",
     cell
 }
 
+/// `reserved by alice until 17:00: note` under a cable, for the pages.
+fn reservation(owner: &str, until: u64, note: Option<&str>, now: SystemTime) -> String {
+    let until = crate::xvc::reservation::clock_text(
+        UNIX_EPOCH + std::time::Duration::from_secs(until),
+        now,
+    );
+    let note = note.map_or(String::new(), |n| format!(": {}", esc(n)));
+    format!(
+        "<div class=\"reservation\">reserved by <span class=\"owner\">{}</span> until \
+<span class=\"until\">{}</span>{note}</div>",
+        esc(owner),
+        esc(&until)
+    )
+}
+
 /// This host's cables. `host` is the name the browser reached us by (for the Vivado lines).
 pub fn status(status: &AgentStatus, host: &str, now: SystemTime) -> String {
     let mut out = String::new();
@@ -125,6 +140,10 @@ pub fn status(status: &AgentStatus, host: &str, now: SystemTime) -> String {
             ),
             (Some(peer), None) => format!("<span class=\"client\">{}</span>", esc(peer)),
             _ => "-".into(),
+        };
+        let client = match &c.reservation {
+            Some(r) => client + &reservation(&r.owner, r.until, r.note.as_deref(), now),
+            None => client,
         };
         let reason = c.reason.as_deref().map_or(String::new(), |r| {
             format!("<div class=\"reason\">{}</div>", esc(r))
@@ -182,10 +201,16 @@ pub fn lab(found: &Result<Vec<LabCable>, String>) -> String {
             for c in list {
                 let dash = |v: &Option<String>| esc(v.as_deref().unwrap_or("-"));
                 let state = c.state.as_deref().unwrap_or("-");
+                let reserved = match (&c.reserved_by, c.reserved_until) {
+                    (Some(owner), Some(until)) => {
+                        reservation(owner, until, c.reserved_note.as_deref(), SystemTime::now())
+                    }
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     out,
                     "<tr class=\"cable\" data-serial=\"{}\" data-port=\"{}\" data-host=\"{}\">\
-<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
+<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}{}</td>\
 <td><code>{}</code></td></tr>",
                     dash(&c.serial),
                     c.port,
@@ -197,6 +222,7 @@ pub fn lab(found: &Result<Vec<LabCable>, String>) -> String {
                     esc(&c.chain.join(", ")),
                     esc(state),
                     esc(state),
+                    reserved,
                     esc(&c.vivado_line())
                 );
             }
@@ -232,6 +258,24 @@ mod tests {
         );
         let html = lab(&Ok(vec![c]));
         assert!(html.contains("data-serial=\"&lt;S&gt;\""), "{html}");
+        assert!(!html.contains("reserved by"), "{html}");
+        let reserved = LabCable::from_resolved(
+            "a on h",
+            "h.local",
+            "10.0.0.2",
+            2542,
+            &[
+                b"reserved_by=alice".to_vec(),
+                b"reserved_until=1800000000".to_vec(),
+                b"reserved_note=<timing>".to_vec(),
+            ],
+        );
+        let html = lab(&Ok(vec![reserved]));
+        assert!(
+            html.contains("reserved by <span class=\"owner\">alice</span> until"),
+            "{html}"
+        );
+        assert!(html.contains(": &lt;timing&gt;</div>"), "{html}");
         assert!(
             html.contains("open_hw_target -xvc_url h.local:2542"),
             "{html}"

@@ -1,9 +1,11 @@
 //! The control socket's wire format: one JSON object per line each way.
 //!
-//! Request: `{"command": "status"}`, `{"command": "rescan"}` or
-//! `{"command": "disconnect", "cable": "NAME|SERIAL|PORT"}`.
+//! Request: `{"command": "status"}`, `{"command": "rescan"}`,
+//! `{"command": "disconnect", "cable": "NAME|SERIAL|PORT"}`,
+//! `{"command": "reserve", "cable": "...", "for": "2h", "from": ["10.0.0.5"], "note": "..."}`
+//! or `{"command": "release", "cable": "...", "force": false}`.
 //! Reply: `{"ok": true, "status": {...}}`, `{"ok": true, "disconnected": {...}}`,
-//! `{"ok": true}`, or `{"ok": false, "error": "..."}`.
+//! `{"ok": true, "reservation": {...}}`, `{"ok": true}`, or `{"ok": false, "error": "..."}`.
 
 use crate::agent::status::AgentStatus;
 use serde::{Deserialize, Serialize};
@@ -18,9 +20,32 @@ pub enum Request {
     Rescan,
     /// End the JTAG session on a cable, named by rule name, serial, USB path or port.
     Disconnect { cable: String },
+    /// Reserve a cable (or extend one's reservation of it) for the requesting user.
+    Reserve {
+        cable: String,
+        /// How long (`30m`, `4h`); absent: the configured default.
+        #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+        duration: Option<String>,
+        /// Addresses or networks the port serves meanwhile; at least one.
+        from: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// The user name the client runs as: used only when the kernel cannot tell the
+        /// agent (a uid outside the agent's user namespace).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
+    /// End a reservation: one's own, or with `force` anyone's (root and the agent's user).
+    Release {
+        cable: String,
+        #[serde(default)]
+        force: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
 }
 
-pub use crate::agent::handle::Disconnected;
+pub use crate::agent::handle::{Disconnected, ReservationDone};
 
 /// The reply to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +56,8 @@ pub struct Reply {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub disconnected: Option<Disconnected>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reservation: Option<ReservationDone>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
 }
 
@@ -40,7 +67,15 @@ impl Reply {
             ok: true,
             status: None,
             disconnected: None,
+            reservation: None,
             error: None,
+        }
+    }
+
+    pub fn reservation(done: ReservationDone) -> Reply {
+        Reply {
+            reservation: Some(done),
+            ..Reply::ok()
         }
     }
 
@@ -53,19 +88,16 @@ impl Reply {
 
     pub fn status(status: &AgentStatus) -> Reply {
         Reply {
-            ok: true,
             status: serde_json::to_value(status).ok(),
-            disconnected: None,
-            error: None,
+            ..Reply::ok()
         }
     }
 
     pub fn error(message: impl Into<String>) -> Reply {
         Reply {
             ok: false,
-            status: None,
-            disconnected: None,
             error: Some(message.into()),
+            ..Reply::ok()
         }
     }
 }
@@ -96,6 +128,24 @@ mod tests {
             })
         );
         assert!(parse_request(r#"{"command":"disconnect"}"#).is_err());
+        assert_eq!(
+            parse_request(r#"{"command":"reserve","cable":"a","for":"2h","from":["10.0.0.5"]}"#),
+            Ok(Request::Reserve {
+                cable: "a".into(),
+                duration: Some("2h".into()),
+                from: vec!["10.0.0.5".into()],
+                note: None,
+                user: None,
+            })
+        );
+        assert_eq!(
+            parse_request(r#"{"command":"release","cable":"a"}"#),
+            Ok(Request::Release {
+                cable: "a".into(),
+                force: false,
+                user: None,
+            })
+        );
         assert!(parse_request(r#"{"command":"format-disk"}"#).is_err());
         assert!(parse_request("status").is_err());
         let line = serde_json::to_string(&Reply::error("nope")).unwrap();

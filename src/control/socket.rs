@@ -12,6 +12,7 @@
 //! id), so only the supplementary-group list still shows membership of our (mapped) group.
 
 use crate::agent::handle::AgentHandle;
+use crate::agent::reservations::{parse_from, Requester, ReserveRequest};
 use crate::control::protocol::{parse_request, Reply, Request};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ async fn accept_loop(listener: UnixListener, agent: AgentHandle) {
                     Some(pid) => format!("uid {} (pid {pid})", cred.uid()),
                     None => format!("uid {}", cred.uid()),
                 };
-                tokio::spawn(serve_client(stream, agent.clone(), peer));
+                tokio::spawn(serve_client(stream, agent.clone(), peer, cred.uid()));
             }
             Ok(cred) => {
                 tracing::warn!(
@@ -140,8 +141,77 @@ fn peer_groups(stream: &UnixStream) -> Vec<u32> {
     }
 }
 
-/// Answers one client's requests; `peer` says who it is (logged with what it changes).
-async fn serve_client(stream: UnixStream, agent: AgentHandle, peer: String) {
+/// Who asks for a reservation: the user the peer credentials name. A uid outside the
+/// agent's user namespace (the shipped unit's `PrivateUsers=yes` maps only root and the
+/// agent's user) reads as the overflow uid; the kernel then cannot say who it is, and the
+/// name the client states is taken: it has already shown membership of the agent's group.
+fn requester(uid: u32, stated: Option<&str>) -> Requester {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let our_uid = unsafe { libc::geteuid() };
+    let stated = stated.filter(|s| {
+        !s.is_empty() && s.len() <= 64 && !s.chars().any(|c| c.is_control() || c == ' ')
+    });
+    let name = match stated {
+        Some(s) if uid == overflow_uid() => s.to_string(),
+        _ => user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+    };
+    Requester {
+        name,
+        may_force: uid == 0 || uid == our_uid,
+    }
+}
+
+/// The uid unmapped users read as (`/proc/sys/kernel/overflowuid`, 65534 by default).
+fn overflow_uid() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65534)
+}
+
+/// The user name of `uid`, from the password database.
+pub(crate) fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes the entry into `pwd` and its strings into `buf` (of the
+    // length given); `result` points at `pwd` on success.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if r != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// A reserve request's values, checked: each problem as the one line the user sees.
+fn reserve_request(
+    duration: Option<&str>,
+    from: &[String],
+    note: Option<String>,
+) -> Result<ReserveRequest, String> {
+    let duration = duration
+        .map(|d| crate::config::parse_duration(d).map_err(|e| format!("--for: {e}")))
+        .transpose()?;
+    let from = from
+        .iter()
+        .map(|f| parse_from(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ReserveRequest {
+        from,
+        duration,
+        note,
+    })
+}
+
+/// Answers one client's requests; `peer` says who it is (logged with what it changes), `uid`
+/// is its user as the kernel saw it.
+async fn serve_client(stream: UnixStream, agent: AgentHandle, peer: String, uid: u32) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64 * 16)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -160,6 +230,29 @@ async fn serve_client(stream: UnixStream, agent: AgentHandle, peer: String) {
             Ok(Request::Disconnect { cable }) => {
                 match agent.disconnect(cable, peer.clone()).await {
                     Ok(done) => Reply::disconnected(done),
+                    Err(e) => Reply::error(e.to_string()),
+                }
+            }
+            Ok(Request::Reserve {
+                cable,
+                duration,
+                from,
+                note,
+                user,
+            }) => match reserve_request(duration.as_deref(), &from, note) {
+                Ok(request) => {
+                    let who = requester(uid, user.as_deref());
+                    match agent.reserve(cable, who, request).await {
+                        Ok(done) => Reply::reservation(done),
+                        Err(e) => Reply::error(e.to_string()),
+                    }
+                }
+                Err(e) => Reply::error(e),
+            },
+            Ok(Request::Release { cable, force, user }) => {
+                let who = requester(uid, user.as_deref());
+                match agent.release(cable, who, force).await {
+                    Ok(done) => Reply::reservation(done),
                     Err(e) => Reply::error(e.to_string()),
                 }
             }
@@ -188,6 +281,19 @@ mod tests {
         // A person seen through PrivateUsers=: overflow uid and gid, our group among the rest.
         assert!(peer_allowed(overflow, overflow, || vec![overflow, gid]));
         assert!(!peer_allowed(overflow, overflow, || vec![overflow]));
+    }
+
+    #[test]
+    fn requesters_are_named_by_their_uid() {
+        let root = requester(0, Some("mallory"));
+        assert_eq!(root.name, "root");
+        assert!(root.may_force);
+        let unnamed = requester(4_000_123, None);
+        assert_eq!(unnamed.name, "uid 4000123");
+        assert!(!unnamed.may_force);
+        // Only an unmapped uid takes the stated name.
+        assert_eq!(requester(overflow_uid(), Some("alice")).name, "alice");
+        assert_ne!(requester(overflow_uid(), Some("bad name")).name, "bad name");
     }
 
     #[tokio::test]

@@ -113,6 +113,14 @@ pub(crate) fn txt_records(cable: &CableStatus, version: &str) -> Vec<(String, St
         ("state".to_string(), cable.state.to_string()),
         ("version".to_string(), version.to_string()),
     ];
+    if let Some(r) = &cable.reservation {
+        txt.push(("reserved_by".to_string(), r.owner.clone()));
+        txt.push(("reserved_until".to_string(), r.until.to_string()));
+        txt.push((
+            "reserved_note".to_string(),
+            r.note.clone().unwrap_or_default(),
+        ));
+    }
     txt.retain(|(_, v)| !v.is_empty());
     txt
 }
@@ -187,6 +195,14 @@ pub struct LabCable {
     pub chain: Vec<String>,
     pub state: Option<String>,
     pub version: Option<String>,
+    /// Who reserved the cable (`xvc-agent reserve` on its host), until when (seconds since
+    /// the Unix epoch) and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_until: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_note: Option<String>,
 }
 
 impl LabCable {
@@ -215,6 +231,9 @@ impl LabCable {
             chain,
             state: take("state"),
             version: take("version"),
+            reserved_by: take("reserved_by"),
+            reserved_until: take("reserved_until").and_then(|t| t.parse().ok()),
+            reserved_note: take("reserved_note"),
         }
     }
 
@@ -296,8 +315,20 @@ pub(crate) fn render_table(cables: &[LabCable]) -> String {
         cells.join("  ").trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
-    for r in &rows {
+    for (r, c) in rows.iter().zip(cables) {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
+        if let (Some(owner), Some(until)) = (&c.reserved_by, c.reserved_until) {
+            let now = std::time::SystemTime::now();
+            let until = crate::xvc::reservation::clock_text(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(until),
+                now,
+            );
+            let note = c
+                .reserved_note
+                .as_deref()
+                .map_or(String::new(), |n| format!(": {n}"));
+            out.push_str(&format!("    └ reserved by {owner} until {until}{note}\n"));
+        }
     }
     out.push('\n');
     for c in cables {
@@ -337,6 +368,7 @@ mod tests {
                 family: Some("Artix-7".into()),
             }],
             simulated_fpga: vec![],
+            reservation: None,
         }
     }
 
@@ -346,6 +378,7 @@ mod tests {
             config: "t".into(),
             reloads: 0,
             cables,
+            unplugged_reservations: Default::default(),
         }
     }
 

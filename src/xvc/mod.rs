@@ -4,6 +4,7 @@
 pub mod access;
 pub mod codec;
 pub mod connection;
+pub mod reservation;
 pub mod server;
 pub mod session;
 pub mod shutdown;

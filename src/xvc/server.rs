@@ -20,6 +20,7 @@ pub use super::stats::{CableStats, LatencyHistogram, SHIFT_LATENCY_BUCKETS};
 use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, message_id, CableFields};
 use crate::xvc::access::{AccessPolicy, Verdict};
+use crate::xvc::reservation::{PortReservation, ReservationGate};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -86,6 +87,8 @@ pub struct ServerSettings {
     pub idle_timeout: Option<Duration>,
     /// How a vanished client is detected (`None`: no keepalive).
     pub keepalive: Option<Keepalive>,
+    /// The cable's reservation, checked after `access` for every new connection.
+    pub reservation: ReservationGate,
 }
 
 impl ServerSettings {
@@ -99,6 +102,7 @@ impl ServerSettings {
             on_busy: OnBusy::Refuse,
             idle_timeout: None,
             keepalive: Some(Keepalive::default()),
+            reservation: ReservationGate::new(),
         }
     }
 }
@@ -114,14 +118,17 @@ pub enum RefuseReason {
     QueueTimeout,
     /// The cable failed and is being reopened.
     CableUnavailable,
+    /// The cable is reserved and the peer is not among the reservation's addresses.
+    Reserved,
 }
 
 impl RefuseReason {
-    pub(crate) const ALL: [RefuseReason; 4] = [
+    pub(crate) const ALL: [RefuseReason; 5] = [
         RefuseReason::NotAllowed,
         RefuseReason::Busy,
         RefuseReason::QueueTimeout,
         RefuseReason::CableUnavailable,
+        RefuseReason::Reserved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +137,7 @@ impl RefuseReason {
             RefuseReason::Busy => "busy",
             RefuseReason::QueueTimeout => "queue_timeout",
             RefuseReason::CableUnavailable => "cable_unavailable",
+            RefuseReason::Reserved => "reserved",
         }
     }
 }
@@ -370,6 +378,13 @@ fn admit(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) 
         ),
         Verdict::Refuse => return refuse(shared, peer, RefuseReason::NotAllowed, None),
     }
+    if let Some(r) = shared
+        .settings
+        .reservation
+        .refusing(peer.ip(), SystemTime::now())
+    {
+        return refuse_reserved(shared, peer, &r);
+    }
     let stream = match stream
         .into_std()
         .and_then(|s| configure_socket(&s, shared.settings.keepalive).map(|()| s))
@@ -419,6 +434,7 @@ async fn wait_in_line(
 ) {
     let peer = holder.peer;
     let ticket = shared.slot.join_line();
+    cable_log!(debug, shared.fields(), peer = %peer, "waiting in line for the cable");
     let arrived = tokio::time::Instant::now();
     let deadline = arrived + wait;
     let refusal = loop {
@@ -429,6 +445,15 @@ async fn wait_in_line(
         if peer_state(&stream) == PeerState::Gone {
             cable_log!(debug, shared.fields(), peer = %peer, "client left while waiting for the cable");
             break None;
+        }
+        // The cable may have been reserved for others while this client waited.
+        if let Some(r) = shared
+            .settings
+            .reservation
+            .refusing(peer.ip(), SystemTime::now())
+        {
+            shared.slot.leave_line(ticket);
+            return refuse_reserved(&shared, peer, &r);
         }
         match shared.slot.lend(Some(ticket), &holder) {
             Lend::Lent(cable) => return start_session(&shared, stream, holder, cable),
@@ -480,6 +505,19 @@ fn refuse(shared: &Shared, peer: SocketAddr, reason: RefuseReason, holder: Optio
         ),
     }
     shared.emit(ServerEvent::Refused { peer, reason });
+}
+
+/// Refuses a peer outside the cable's reservation, naming its owner and end time.
+fn refuse_reserved(shared: &Shared, peer: SocketAddr, r: &PortReservation) {
+    shared.stats.refused[RefuseReason::Reserved as usize].fetch_add(1, Ordering::Relaxed);
+    cable_log!(
+        info, shared.fields(), peer = %peer, message_id = message_id::CLIENT_REFUSED,
+        "refused client: {} (not among its addresses)", r.describe(SystemTime::now())
+    );
+    shared.emit(ServerEvent::Refused {
+        peer,
+        reason: RefuseReason::Reserved,
+    });
 }
 
 fn start_session(

@@ -116,7 +116,13 @@ pub struct Launch<'a> {
 impl Launch<'_> {
     /// Starts `xvc-agent run` with `config` and `args`, and waits for its READY=1.
     pub fn start(&self, config: &str, args: &[&str]) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
+        self.start_in(tempfile::tempdir().unwrap(), config, args)
+    }
+
+    /// Like [`Launch::start`], in `dir`: a restart gets the directory (state, control socket)
+    /// of the agent [`Agent::stop`] ended.
+    pub fn start_in(&self, dir: tempfile::TempDir, config: &str, args: &[&str]) -> Agent {
+        let _ = std::fs::remove_file(dir.path().join("notify.sock"));
         let notify = NotifySocket::new(dir.path());
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).unwrap();
@@ -227,6 +233,13 @@ impl Agent {
     /// The agent's control socket.
     pub fn control_socket(&self) -> PathBuf {
         self.dir.path().join("control.sock")
+    }
+
+    /// Stops the agent (SIGTERM) and hands back its directory, for [`Launch::start_in`].
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let (status, _) = self.terminate();
+        assert!(status.success(), "agent exit: {status:?}\n{}", self.log());
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and how long it took.

@@ -5,6 +5,7 @@
 //!   NOTIFY_SOCKET), and [`cli`] for one-shot commands.
 //! - [`in_process`]: the supervisor on a runtime of the test's own ([`InProcess`]), and
 //!   [`opener`] to build a cable opener from a closure.
+//! - [`netns`]: network namespaces of the test's own, for a second client address.
 //! - [`wait`]: the one poller ([`poll`]) and port probes; [`ports`]: the one port picker.
 //! - [`procfs`]: a process's descriptors, threads, memory and CPU time; [`scale`]: the
 //!   many-cables run shared by `tests/stress_scale.rs` and `benches/scale.rs`.
@@ -16,6 +17,7 @@
 
 pub mod agent;
 pub mod in_process;
+pub mod netns;
 pub mod ports;
 pub mod procfs;
 pub mod scale;

@@ -7,7 +7,8 @@
 #   lab-b (10.77.0.2)  xvc-agent browse --json
 #
 # Checks: browse on lab-b lists both cables with host, port, serial and chain within 5 s; a
-# cable that stops being served disappears; restarting lab-a's avahi-daemon re-registers; a
+# cable that stops being served disappears; a held cable shows busy and a reserved one its
+# owner and note; restarting lab-a's avahi-daemon re-registers; a
 # second agent with the same cable names on lab-a gets distinct instance names.
 # Needs: iproute2, dbus-daemon, avahi-daemon, the xvc-agent binary ($1, else $XVC_AGENT).
 set -eu
@@ -193,6 +194,24 @@ if wait_until 10 busy_listed; then
 else
     fail "busy state in browse"; cat "$WORK/browse.json"
 fi
+
+# ---- a reservation made on lab-a shows in browse on lab-b (owner and note in the TXT record)
+"$AGENT" reserve SIM000002 --for 1h --from 10.77.0.2 --note "vm scenario" \
+    --socket "$WORK/a/one/control.sock" || fail "reserve on lab-a"
+reserved_listed() {
+    browse > "$WORK/browse.json" 2>/dev/null || return 1
+    awk '/"port": 2543,/ { p = 1 } /"reserved_by": "root"/ { r = 1 }
+         /"reserved_note": "vm scenario"/ { m = 1 }
+         /^    }/ { if (p && r && m) n++; p = r = m = 0 }
+         END { exit n ? 0 : 1 }' "$WORK/browse.json"
+}
+t0=$(now_ms)
+if wait_until 10 reserved_listed; then
+    ok "a reserved cable is listed with its owner and note ($(( $(now_ms) - t0 )) ms)"
+else
+    fail "reservation in browse"; cat "$WORK/browse.json"
+fi
+"$AGENT" release SIM000002 --socket "$WORK/a/one/control.sock" || fail "release on lab-a"
 
 # ---- the /lab page of an agent on lab-b lists lab-a's cables
 mkdir -p "$WORK/b/web"
