@@ -169,25 +169,11 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, text: &str) -> io::Result
 mod tests {
     use super::*;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "xvc-agent-leases-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    /// A state directory not created yet, inside a temporary directory removed on drop.
+    fn state_dir() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        (tmp, dir)
     }
 
     #[test]
@@ -207,17 +193,17 @@ mod tests {
 
     #[test]
     fn save_then_load() {
-        let dir = TempDir::new("roundtrip");
+        let (_tmp, dir) = state_dir();
         let mut l = Leases::new();
         l.grant("210249A2B6C1", 2542);
         l.grant("1-1.4", 2543);
-        l.save(&dir.0).unwrap();
-        assert_eq!(Leases::load(&dir.0).unwrap(), l);
+        l.save(&dir).unwrap();
+        assert_eq!(Leases::load(&dir).unwrap(), l);
         // Saving again replaces the file and leaves no temporary behind.
         l.remove("1-1.4");
-        l.save(&dir.0).unwrap();
-        assert_eq!(Leases::load(&dir.0).unwrap(), l);
-        let names: Vec<_> = fs::read_dir(&dir.0)
+        l.save(&dir).unwrap();
+        assert_eq!(Leases::load(&dir).unwrap(), l);
+        let names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -226,14 +212,14 @@ mod tests {
 
     #[test]
     fn missing_file_is_no_leases() {
-        let dir = TempDir::new("missing");
-        assert_eq!(Leases::load(&dir.0).unwrap(), Leases::new());
+        let (_tmp, dir) = state_dir();
+        assert_eq!(Leases::load(&dir).unwrap(), Leases::new());
     }
 
     #[test]
     fn corrupt_files_are_reported() {
-        let dir = TempDir::new("corrupt");
-        fs::create_dir_all(&dir.0).unwrap();
+        let (_tmp, dir) = state_dir();
+        fs::create_dir_all(&dir).unwrap();
         for text in [
             "{ not json",
             r#"{"version": 1, "leases": {"A": 70000}}"#,
@@ -242,8 +228,8 @@ mod tests {
             r#"{"version": 9, "leases": {}}"#,
             r#"{"version": 1, "leases": {}, "extra": 1}"#,
         ] {
-            fs::write(Leases::path_in(&dir.0), text).unwrap();
-            match Leases::load(&dir.0) {
+            fs::write(Leases::path_in(&dir), text).unwrap();
+            match Leases::load(&dir) {
                 Err(LeaseError::Corrupt { .. }) => {}
                 other => panic!("{text}: {other:?}"),
             }

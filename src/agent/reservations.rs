@@ -618,31 +618,17 @@ mod tests {
         assert_eq!(t.next_end(), None);
     }
 
-    /// A fresh directory, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "xvc-agent-reservations-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    /// A state directory not created yet, inside a temporary directory removed on drop.
+    fn state_dir() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        (tmp, dir)
     }
 
     #[test]
     fn save_load_and_damaged_files() {
-        let dir = TempDir::new("file");
-        assert_eq!(Reservations::load(&dir.0).unwrap(), Reservations::new());
+        let (_tmp, dir) = state_dir();
+        assert_eq!(Reservations::load(&dir).unwrap(), Reservations::new());
         let mut t = Reservations::new();
         t.reserve(
             "S1",
@@ -653,8 +639,8 @@ mod tests {
             t0(),
         )
         .unwrap();
-        t.save(&dir.0).unwrap();
-        assert_eq!(Reservations::load(&dir.0).unwrap(), t);
+        t.save(&dir).unwrap();
+        assert_eq!(Reservations::load(&dir).unwrap(), t);
         for text in [
             "{ not json",
             r#"{"version": 2, "reservations": {}}"#,
@@ -662,14 +648,14 @@ mod tests {
             r#"{"version": 1, "reservations": {"S1": {"owner": "a", "from": ["nope"], "since_ms": 1, "until_ms": 2}}}"#,
             r#"{"version": 1, "reservations": {}, "extra": 1}"#,
         ] {
-            fs::write(Reservations::path_in(&dir.0), text).unwrap();
-            match Reservations::load(&dir.0) {
+            fs::write(Reservations::path_in(&dir), text).unwrap();
+            match Reservations::load(&dir) {
                 Err(ReservationFileError::Damaged { .. }) => {}
                 other => panic!("{text}: {other:?}"),
             }
         }
-        let aside = Reservations::set_aside(&dir.0, t0()).unwrap();
+        let aside = Reservations::set_aside(&dir, t0()).unwrap();
         assert!(aside.exists());
-        assert!(!Reservations::path_in(&dir.0).exists());
+        assert!(!Reservations::path_in(&dir).exists());
     }
 }
