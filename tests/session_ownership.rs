@@ -6,6 +6,7 @@
 mod kit;
 
 use indoc::formatdoc;
+use kit::netns::{in_namespace, ip, HostAndClient, HOST_ADDR};
 use kit::{cli, loopback, opener, poll, port_block, raw_stream as connect, Agent, InProcess};
 use kit::{XvcClient, IDCODE, T};
 use std::io::{Read, Write};
@@ -427,78 +428,25 @@ fn status_shows_how_long_the_holder_has_been_silent() {
 // A client whose host vanishes: two network namespaces of the test's own, joined by a veth
 // pair; the client's end of the link goes down with the session open.
 
-/// Network namespaces made for one test, deleted when dropped.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {}: {out:?}", args.join(" "));
-}
-
-/// Runs `f` on a thread that has joined network namespace `ns` (sockets it creates stay
-/// there).
-fn in_namespace<R: Send + 'static>(ns: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::File::open(&path).expect("namespace file");
-        // SAFETY: setns on a namespace file descriptor we hold; affects this thread only.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
 #[test]
 fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
-    let tag = format!("xvcka{}", std::process::id());
-    let (host, laptop) = (format!("{tag}h"), format!("{tag}c"));
-    let made = Command::new("ip").args(["netns", "add", &host]).output();
-    if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        let why = format!("cannot create network namespaces here ({made:?})");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{why}: CI must run this test"
-        );
-        eprintln!("SKIPPED a_vanished_client_frees_the_cable_within_the_keepalive_bound: {why}");
-        return;
-    }
-    let mut namespaces = Namespaces(vec![host.clone()]);
-    ip(&["netns", "add", &laptop]);
-    namespaces.0.push(laptop.clone());
-    // Addresses from the documentation range, inside the test's own namespaces.
-    ip(&[
-        "link", "add", "xvch", "netns", &host, "type", "veth", "peer", "name", "xvcc", "netns",
-        &laptop,
-    ]);
-    ip(&["-n", &host, "addr", "add", "192.0.2.1/24", "dev", "xvch"]);
-    ip(&["-n", &laptop, "addr", "add", "192.0.2.2/24", "dev", "xvcc"]);
-    for (ns, dev) in [(&host, "xvch"), (&laptop, "xvcc"), (&host, "lo")] {
-        ip(&["-n", ns, "link", "set", dev, "up"]);
-    }
+    let Some(net) = HostAndClient::new("xvcka") else {
+        return; // said on stderr; refused under CI
+    };
+    let (host, laptop) = (net.host.clone(), net.client.clone());
     let port = 2542;
     let agent = Agent::start_wrapped(
         &["ip", "netns", "exec", &host],
         &formatdoc!(
             "
-            listen: 192.0.2.1
+            listen: {HOST_ADDR}
             ports: {port}-{port}
             allow: [192.0.2.0/24]
             "
         ),
         &["--simulate", "1"],
     );
-    let server: SocketAddr = ([192, 0, 2, 1], port).into();
+    let server: SocketAddr = format!("{HOST_ADDR}:{port}").parse().unwrap();
     let mut laptop_client = in_namespace(&laptop, move || {
         let mut c = XvcClient::connect(server).expect("connect from the laptop namespace");
         assert_eq!(c.getinfo().unwrap(), GETINFO_REPLY);
@@ -506,7 +454,7 @@ fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
     });
     assert_eq!(agent.state_of("SIM000001").as_deref(), Some("busy"));
     // The laptop goes to sleep: its link drops, nothing is sent to the agent.
-    ip(&["-n", &laptop, "link", "set", "xvcc", "down"]);
+    ip(&["-n", &laptop, "link", "set", &net.client_link, "down"]);
     let gone = Instant::now();
     let bound = Duration::from_secs(45);
     poll(
@@ -526,7 +474,7 @@ fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
         agent.log()
     );
     // The laptop wakes up and connects again: served.
-    ip(&["-n", &laptop, "link", "set", "xvcc", "up"]);
+    ip(&["-n", &laptop, "link", "set", &net.client_link, "up"]);
     let reply = in_namespace(&laptop, move || {
         let mut c = XvcClient::connect(server).expect("reconnect");
         c.read_idcode().unwrap()
@@ -536,5 +484,5 @@ fn a_vanished_client_frees_the_cable_within_the_keepalive_bound() {
         .stream
         .write_all(&codec::encode(&Xvc::GetInfo));
     drop(agent);
-    drop(namespaces);
+    drop(net);
 }

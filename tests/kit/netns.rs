@@ -43,6 +43,8 @@ pub fn in_namespace<R: Send + 'static>(ns: &str, f: impl FnOnce() -> R + Send + 
 pub struct HostAndClient {
     pub host: String,
     pub client: String,
+    /// The client's end of the link (set it down to make the client vanish).
+    pub client_link: String,
     _namespaces: Namespaces,
 }
 
@@ -100,6 +102,7 @@ impl HostAndClient {
         Some(HostAndClient {
             host,
             client,
+            client_link: cd.to_string(),
             _namespaces: namespaces,
         })
     }
