@@ -2,13 +2,12 @@
 //! gets the same port after a replug or a restart of the agent (the port is what users put
 //! in their Vivado and openFPGALoader settings).
 //!
-//! The file is small JSON, `state_dir/leases.json`, replaced atomically (temporary file in
-//! the same directory, fsync, rename) so a crash or power loss leaves the old or the new
-//! version, never half of one. A port is leased to at most one identity.
+//! The file is small JSON, `state_dir/leases.json`, replaced atomically
+//! ([`state_file`](crate::agent::state_file)). A port is leased to at most one identity.
 
+use crate::agent::state_file::{self, ReadError, Versioned};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// File name of the leases inside the state directory.
@@ -49,6 +48,13 @@ pub enum LeaseError {
 struct LeasesFile {
     version: u32,
     leases: BTreeMap<String, u16>,
+}
+
+impl Versioned for LeasesFile {
+    const VERSION: u32 = FORMAT_VERSION;
+    fn version(&self) -> u32 {
+        self.version
+    }
 }
 
 impl Leases {
@@ -102,19 +108,16 @@ impl Leases {
     /// Reads `state_dir/leases.json`; a missing file (or directory) is no leases.
     pub fn load(state_dir: &Path) -> Result<Leases, LeaseError> {
         let path = Leases::path_in(state_dir);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Leases::new()),
-            Err(source) => return Err(LeaseError::Read { path, source }),
-        };
         let corrupt = |reason: String| LeaseError::Corrupt {
             path: path.clone(),
             reason,
         };
-        let file: LeasesFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-        if file.version != FORMAT_VERSION {
-            return Err(corrupt(format!("unknown format version {}", file.version)));
-        }
+        let file: LeasesFile = match state_file::read(&path) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(Leases::new()),
+            Err(ReadError::Damaged(reason)) => return Err(corrupt(reason)),
+            Err(ReadError::Io(source)) => return Err(LeaseError::Read { path, source }),
+        };
         let mut leases = Leases::new();
         for (identity, port) in file.leases {
             if port == 0 {
@@ -136,38 +139,17 @@ impl Leases {
             version: FORMAT_VERSION,
             leases: self.by_identity.clone(),
         };
-        let mut text = serde_json::to_string_pretty(&file).expect("leases serialise to JSON");
-        text.push('\n');
-        write_atomically(state_dir, LEASES_FILE, &text).map_err(|source| LeaseError::Write {
+        state_file::write(state_dir, LEASES_FILE, &file).map_err(|source| LeaseError::Write {
             path: Leases::path_in(state_dir),
             source,
         })
     }
 }
 
-/// Replaces `dir/name` with `text` so that a crash or power loss leaves the old or the new
-/// version, never half of one: a temporary file in the same directory, fsync, rename, fsync
-/// of the directory. Creates the directory if needed.
-pub(crate) fn write_atomically(dir: &Path, name: &str, text: &str) -> io::Result<()> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> io::Result<()> {
-        fs::create_dir_all(dir)?;
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        // Make the rename itself durable.
-        File::open(dir)?.sync_all()
-    };
-    write().inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     /// A state directory not created yet, inside a temporary directory removed on drop.
     fn state_dir() -> (tempfile::TempDir, PathBuf) {

@@ -16,6 +16,7 @@ pub mod opener;
 pub mod reservations;
 pub mod run;
 pub mod state;
+mod state_file;
 pub mod status;
 pub mod supervisor;
 pub mod usb_opener;

@@ -12,7 +12,7 @@
 //! atomically the same way. End times are wall-clock times, so a reservation that ended
 //! while the agent was down is found ended when it starts.
 
-use crate::agent::leases::write_atomically;
+use crate::agent::state_file::{self, ReadError, Versioned};
 use crate::config::ReservationLimits;
 use crate::xvc::reservation::PortReservation;
 use ipnet::IpNet;
@@ -172,6 +172,13 @@ struct ReservationsFile {
     reservations: BTreeMap<String, Reservation>,
 }
 
+impl Versioned for ReservationsFile {
+    const VERSION: u32 = FORMAT_VERSION;
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
 fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -318,26 +325,20 @@ impl Reservations {
     /// Reads `state_dir/reservations.json`; a missing file (or directory) is no reservations.
     pub fn load(state_dir: &Path) -> Result<Reservations, ReservationFileError> {
         let path = Reservations::path_in(state_dir);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Reservations::new()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return Err(ReservationFileError::Damaged {
-                    path,
-                    reason: e.to_string(),
-                })
-            }
-            Err(source) => return Err(ReservationFileError::Read { path, source }),
-        };
         let damaged = |reason: String| ReservationFileError::Damaged {
             path: path.clone(),
             reason,
         };
-        let file: ReservationsFile =
-            serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
-        if file.version != FORMAT_VERSION {
-            return Err(damaged(format!("unknown format version {}", file.version)));
-        }
+        let file: ReservationsFile = match state_file::read(&path) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(Reservations::new()),
+            Err(ReadError::Damaged(reason)) => return Err(damaged(reason)),
+            // Not text: as damaged as unparsable JSON.
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(damaged(e.to_string()))
+            }
+            Err(ReadError::Io(source)) => return Err(ReservationFileError::Read { path, source }),
+        };
         for (identity, r) in &file.reservations {
             if identity.is_empty() || r.owner.is_empty() || r.from.is_empty() {
                 return Err(damaged(format!(
@@ -356,9 +357,7 @@ impl Reservations {
             version: FORMAT_VERSION,
             reservations: self.by_identity.clone(),
         };
-        let mut text = serde_json::to_string_pretty(&file).expect("reservations serialise to JSON");
-        text.push('\n');
-        write_atomically(state_dir, RESERVATIONS_FILE, &text).map_err(|source| {
+        state_file::write(state_dir, RESERVATIONS_FILE, &file).map_err(|source| {
             ReservationFileError::Write {
                 path: Reservations::path_in(state_dir),
                 source,
