@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 import bitstream  # noqa: E402
 import clients  # noqa: E402
 from agent import Agent  # noqa: E402
+from process import stop_all  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
@@ -62,9 +63,7 @@ def agent(scratch):
     a = Agent(AGENT, os.path.join(scratch, "agent"), cables=2)
     MEASURED.append(f"agent {AGENT}: getinfo answers {a.getinfo().strip()!r}")
     yield a
-    code = a.stop()
-    print(f"--- agent log ({a.log_path}) ---\n{a.log()}")
-    assert code == 0, f"xvc-agent exited with {code} on SIGTERM"
+    stop_all([a])
 
 
 @pytest.fixture
@@ -79,10 +78,7 @@ def agent_factory(scratch):
         return a
 
     yield start
-    for a in started:
-        code = a.stop()
-        print(f"--- agent log ({a.log_path}) ---\n{a.log()}")
-        assert code == 0, f"xvc-agent exited with {code} on SIGTERM"
+    stop_all(started)
 
 
 def _client(make):

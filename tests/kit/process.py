@@ -17,3 +17,12 @@ def stop_agent(proc, timeout):
             proc.wait()
             raise AssertionError(f"xvc-agent did not stop within {timeout} s of SIGTERM")
     return proc.returncode
+
+
+def stop_all(agents):
+    """Stops every agent a test started (objects with `stop()`, `log()` and `log_path`),
+    prints each one's log, and fails the test if one did not exit 0 on SIGTERM."""
+    for a in agents:
+        code = a.stop()
+        print(f"--- agent log ({a.log_path}) ---\n{a.log()}")
+        assert code == 0, f"xvc-agent exited with {code} on SIGTERM"

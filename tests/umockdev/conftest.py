@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 
 import harness  # noqa: E402
 from ports import free_port_block  # noqa: E402
+from process import stop_all  # noqa: E402
 
 
 def pytest_configure(config):
@@ -60,7 +61,4 @@ def agent_factory(tmp_path, testbed):
         return a
 
     yield start
-    for a in started:
-        code = a.stop()
-        print(f"--- agent log ({a.log_path}) ---\n{a.log()}")
-        assert code == 0, f"agent exited with {code}"
+    stop_all(started)
