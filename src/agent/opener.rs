@@ -93,13 +93,13 @@ impl CableOpener for SimulatedOpener {
                 usb_path: &usb_path,
                 port: None,
             };
-            let sha: String = r.sha256.iter().map(|b| format!("{b:02x}")).collect();
             cable_log!(
                 info,
                 fields,
-                "simulated {} configured: DONE after {} CFG_IN bits, sha256 {sha}",
+                "simulated {} configured: DONE after {} CFG_IN bits, sha256 {}",
                 r.part,
-                r.cfg_in_bits
+                r.cfg_in_bits,
+                r.sha256_hex()
             );
         }));
         let chip = Ft232h::hs2(chain);

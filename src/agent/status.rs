@@ -54,7 +54,7 @@ impl From<crate::sim::series7::ConfigRecord> for SimulatedFpga {
         SimulatedFpga {
             part: r.part.to_string(),
             cfg_in_bits: r.cfg_in_bits,
-            sha256: r.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: r.sha256_hex(),
             done: r.done,
             error: r.error,
         }

@@ -311,6 +311,13 @@ pub struct ConfigRecord {
     pub error: Option<String>,
 }
 
+impl ConfigRecord {
+    /// The SHA-256 in hex, as `sha256sum` prints it.
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Called with the record when a configuration completes (DONE rises).
 pub type OnConfigured = std::sync::Arc<dyn Fn(&ConfigRecord) + Send + Sync>;
 
