@@ -270,6 +270,18 @@ fn list(args: &ListArgs) -> ExitCode {
     };
     // Leases are read, never written: listing changes nothing.
     let leases = crate::agent::leases::Leases::load(&config.state_dir).unwrap_or_default();
+    // Each device's EEPROM is read as the agent reads it (vendor requests, nothing claimed); a
+    // device this user may not open is identified from its strings, and says so.
+    let devices: Vec<_> = devices
+        .into_iter()
+        .map(|info| {
+            let eeprom = match &info.devnode {
+                Some(node) => crate::ftdi::usb::read_eeprom(node).map_err(|e| e.to_string()),
+                None => Err("no device node".to_string()),
+            };
+            (info, eeprom)
+        })
+        .collect();
     let rows = crate::agent::listing::list(&config, &devices, &leases);
     if args.json {
         let doc = serde_json::json!({ "devices": rows });

@@ -169,6 +169,7 @@ pub(crate) use cable_log;
 /// `XVC_PORT`, `PEER`).
 pub mod message_id {
     pub(crate) const CABLE_ATTACHED: &str = "84d05639231d4ea6b64180d8a227e642";
+    pub(crate) const CABLE_IDENTIFIED: &str = "a3060728cc7c4df6b3057fb87ebf896e";
     pub(crate) const CABLE_SERVING: &str = "544ad36a04d64aae8cba0df20efe7051";
     pub(crate) const CABLE_DETACHED: &str = "e18b6574100c47e191ac26d161ab7a07";
     pub(crate) const CABLE_QUEUED: &str = "23d549a82aa04ca5871db8ae6d8eafd9";
@@ -194,6 +195,7 @@ mod tests {
     /// Every ID with its event name (for documentation and tests).
     const ALL: &[(&str, &str)] = &[
         ("cable attached", CABLE_ATTACHED),
+        ("cable identified", CABLE_IDENTIFIED),
         ("cable serving", CABLE_SERVING),
         ("cable detached", CABLE_DETACHED),
         ("cable queued", CABLE_QUEUED),

@@ -501,14 +501,15 @@ fn the_python_harnesses_facts_are_the_products() {
         )
     };
     let info = String::from_utf8(codec::getinfo_reply(1)).unwrap();
+    let sim = xvc_agent::hotplug::simulated::sim_cable(1);
     let want: BTreeMap<&str, String> = [
         ("HS2_VID", format!("{:#06x}", HS2.vid)),
         ("HS2_PID", format!("{:#06x}", HS2.pid)),
         (
             "HS2_MANUFACTURER",
-            format!("{:?}", HS2.manufacturer.unwrap()),
+            format!("{:?}", sim.manufacturer.unwrap()),
         ),
-        ("HS2_PRODUCT", format!("{:?}", HS2.product.unwrap())),
+        ("HS2_PRODUCT", format!("{:?}", sim.product.unwrap())),
         ("XC7A35T_IDCODE", format!("0x{IDCODE:08X}")),
         ("XVC_GETINFO", word(codec::encode(&Xvc::GetInfo), 0)),
         (

@@ -6,7 +6,7 @@ use clap::CommandFactory;
 use std::collections::BTreeSet;
 use std::path::Path;
 use xvc_agent::cli::Cli;
-use xvc_agent::ftdi::profiles::PROFILES;
+use xvc_agent::ftdi::identify::boards::BOARDS;
 
 fn read(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
@@ -116,15 +116,18 @@ fn devices_granted(rules: &[Vec<Term>]) -> Result<BTreeSet<DeviceKey>, String> {
     Ok(devices)
 }
 
-/// The devices the profile table serves, in the form the rules name them.
+/// The devices of the board table (served or not: the agent reads every one's EEPROM to tell
+/// what it is), in the form the rules name them. A generic profile a rule may name
+/// (`digilent-onboard`) is a Digilent FT2232H, which the table has too.
 fn profile_devices() -> BTreeSet<DeviceKey> {
-    PROFILES
+    BOARDS
         .iter()
-        .map(|p| {
+        .map(|b| {
             (
-                format!("{:04x}", p.vid),
-                format!("{:04x}", p.pid),
-                p.manufacturer.map(str::to_string),
+                // Every row is an FTDI chip.
+                "0403".to_string(),
+                format!("{:04x}", b.chip.pid()),
+                Some(b.usb_manufacturer().to_string()),
             )
         })
         .collect()
@@ -140,7 +143,7 @@ fn udev_rules_cover_exactly_the_profile_table() {
     let extra: Vec<_> = granted.difference(&wanted).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "udev-rules/70-xvc-agent.rules and ftdi::profiles::PROFILES differ:\n  \
+        "udev-rules/70-xvc-agent.rules and ftdi::identify::boards::BOARDS differ:\n  \
          profiles without a rule (vid, pid, manufacturer): {missing:?}\n  \
          rules without a profile: {extra:?}"
     );

@@ -23,9 +23,12 @@ const RSS_SLACK_KIB: u64 = 4 * 1024;
 fn cycle(h: &InProcess, ports: (u16, u16), hold: bool) {
     h.plug(1);
     h.plug(2);
-    // Inputs are applied in order: once the status answers, both ports are bound (clients
-    // wait in the listen backlog until the cables are open).
-    let st = h.status();
+    // A plugged cable is identified (its EEPROM read on a blocking thread) before its port is
+    // bound; then clients wait in the listen backlog until it is open.
+    let st = poll("both cables identified and given a port", T, || {
+        let st = h.status();
+        (st.cables.len() == 2 && st.cables.iter().all(|c| c.port.is_some())).then_some(st)
+    });
     let port_of = |serial: &str| {
         st.cables
             .iter()

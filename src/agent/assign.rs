@@ -16,6 +16,7 @@
 
 use crate::agent::leases::Leases;
 use crate::config::{CableSettings, Config, Preempt};
+use crate::ftdi::identify::{Identification, Verdict};
 use crate::ftdi::profiles::{self, Profile};
 use crate::hotplug::CableInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -25,8 +26,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttachedCable {
     pub info: CableInfo,
-    /// The profile the device was detected as without any rule (`profiles::detect`).
-    pub detected: Option<&'static Profile>,
+    /// What identification decided about the device.
+    pub identification: Identification,
     /// The port it is served on now (`None`: not served).
     pub port: Option<u16>,
     /// A client is connected to it.
@@ -253,18 +254,33 @@ fn classify<'a>(
     cable: &'a AttachedCable,
 ) -> Result<Candidate<'a>, String> {
     let identity = cable.info.identity();
+    let id = &cable.identification;
+    if id.verdict == Verdict::Never {
+        return Err(format!(
+            "never served, whatever a rule says: {}",
+            id.evidence
+        ));
+    }
+    let detected = cable.detected();
     match config.rule_for(&cable.info) {
         Some((rule_index, rule)) => {
             let profile = match &rule.profile {
                 Some(name) => profiles::by_name(name),
-                None => cable.detected,
+                None => detected,
             };
             let name = rule.name.clone().unwrap_or_else(|| identity.clone());
-            if profile.is_none() {
+            let label = rule_label(rule.name.as_deref(), rule_index);
+            let Some(profile) = profile else {
                 return Err(format!(
-                    "matches rule {} but is not a known cable ({}); name its type with `profile:`",
-                    rule_label(rule.name.as_deref(), rule_index),
-                    device_label(&cable.info)
+                    "matches rule {label} but is not identified for certain ({}); name its type with `profile:`{}",
+                    id.evidence,
+                    hint(id)
+                ));
+            };
+            if profile.pid != cable.info.pid {
+                return Err(format!(
+                    "rule {label} names profile {} (a {:04x}:{:04x} device), but this is a {:04x}:{:04x}",
+                    profile.name, profile.vid, profile.pid, cable.info.vid, cable.info.pid
                 ));
             }
             Ok(Candidate {
@@ -274,13 +290,14 @@ fn classify<'a>(
                 name,
                 rule: Some(rule_index),
                 priority: Some(rule.priority),
-                profile,
+                profile: Some(profile),
                 want: rule.port.map_or(Want::Pool, Want::Fixed),
             })
         }
-        None if cable.detected.is_none() => Err(format!(
-            "not a known cable ({}) and no rule names it",
-            device_label(&cable.info)
+        None if detected.is_none() => Err(format!(
+            "not identified for certain and no rule names it ({}){}",
+            id.evidence,
+            rule_suggestion(&cable.info, id)
         )),
         None if !config.auto_serve => Err("matches no rule, and auto_serve is off".to_string()),
         None => Ok(Candidate {
@@ -290,9 +307,44 @@ fn classify<'a>(
             identity,
             rule: None,
             priority: None,
-            profile: cable.detected,
+            profile: detected,
             want: Want::Pool,
         }),
+    }
+}
+
+/// The profile the evidence points to, as a `profile:` suggestion.
+fn hint(id: &Identification) -> String {
+    match id.verdict {
+        Verdict::AskForRule { hint: Some(board) } if board.wiring().is_some() => {
+            format!(" (the evidence points to `profile: {}`)", board.name)
+        }
+        _ => String::new(),
+    }
+}
+
+/// The rule that would serve an unidentified device: its serial (or USB path) and a profile.
+fn rule_suggestion(info: &CableInfo, id: &Identification) -> String {
+    let select = match info.serial.as_deref() {
+        Some(serial) if info.naming != crate::hotplug::Naming::UsbPath => {
+            format!("serial: \"{serial}\"")
+        }
+        _ => format!("usb_path: \"{}\"", info.usb_path),
+    };
+    let profile = match id.verdict {
+        Verdict::AskForRule { hint: Some(board) } if board.wiring().is_some() => board.name,
+        _ => "<profile>",
+    };
+    format!("; to serve it, add a rule {{ {select}, profile: {profile} }}")
+}
+
+impl AttachedCable {
+    /// The profile identification chose, if it serves the device without a rule.
+    pub(crate) fn detected(&self) -> Option<&'static Profile> {
+        self.identification
+            .board()
+            .and_then(|b| b.wiring())
+            .map(|w| &w.profile)
     }
 }
 
@@ -309,7 +361,7 @@ fn kept_without_rule<'a>(config: &Config, index: usize, cable: &'a AttachedCable
         identity,
         rule: rule.map(|(i, _)| i),
         priority: rule.map(|(_, r)| r.priority),
-        profile: cable.detected,
+        profile: cable.detected(),
         want: Want::Pool,
     }
 }
@@ -319,15 +371,6 @@ fn rule_label(name: Option<&str>, index: usize) -> String {
         Some(name) => format!("{name:?}"),
         None => format!("cables[{index}]"),
     }
-}
-
-fn device_label(info: &CableInfo) -> String {
-    let mut label = format!("{:04x}:{:04x}", info.vid, info.pid);
-    for s in [&info.manufacturer, &info.product].into_iter().flatten() {
-        label.push(' ');
-        label.push_str(s);
-    }
-    label
 }
 
 #[derive(Debug, Clone)]
@@ -500,13 +543,9 @@ mod tests {
                 usb_path: usb_path.to_string(),
                 busnum: 1,
                 devnum: 2,
-                vid: 0x0403,
-                pid: 0x6014,
-                manufacturer: Some("Digilent".into()),
-                product: Some("Digilent Adept USB Device".into()),
-                devnode: None,
+                ..crate::hotplug::simulated::sim_cable(1)
             },
-            detected: Some(&HS2),
+            identification: identified(&crate::ftdi::identify::eeprom::dumps::HS2),
             port: None,
             session_active: false,
         }
@@ -516,8 +555,17 @@ mod tests {
         let mut c = hs2("FT1234", usb_path);
         c.info.manufacturer = Some("FTDI".into());
         c.info.product = Some("FT232H".into());
-        c.detected = None;
+        c.identification = identify(&c.info, &[0xFF; 256]);
         c
+    }
+
+    /// An HS2's facts with this EEPROM image.
+    fn identified(image: &[u8]) -> Identification {
+        identify(&crate::hotplug::simulated::sim_cable(1), image)
+    }
+
+    fn identify(info: &CableInfo, image: &[u8]) -> Identification {
+        crate::agent::identification::identify_device(info, &Ok(image.to_vec()))
     }
 
     fn serving(mut c: AttachedCable, port: u16, session: bool) -> AttachedCable {
@@ -686,7 +734,16 @@ mod tests {
             &Leases::new(),
         );
         assert!(a.served.is_empty());
-        assert!(a.ignored[0].reason.contains("not a known cable"), "{a:?}");
+        assert!(
+            a.ignored[0].reason.contains("not identified for certain"),
+            "{a:?}"
+        );
+        assert!(
+            a.ignored[0]
+                .reason
+                .contains("add a rule { serial: \"FT1234\", profile: <profile> }"),
+            "{a:?}"
+        );
 
         let mut config = Config::default();
         config.cables.push(rule("ft", "FT*", None, 10));
@@ -699,6 +756,40 @@ mod tests {
         let a = assign(&config, std::slice::from_ref(&uart), &Leases::new());
         assert_eq!(a.served[0].profile, Some(&HS2));
         assert_eq!(a.served[0].settings.profile.as_deref(), Some("hs2"));
+
+        // A profile of another chip cannot be opened on this one.
+        config.cables[0].profile = Some("nexys-video".into());
+        let a = assign(&config, std::slice::from_ref(&uart), &Leases::new());
+        assert!(
+            a.ignored[0].reason.contains("but this is a 0403:6014"),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn an_instrument_is_never_served_even_by_a_rule_naming_a_profile() {
+        let mut discovery = hs2("210321ABCDEF", "1-1.5");
+        let mut image = crate::ftdi::identify::eeprom::dumps::HS2;
+        // Firmware class 0x60 (Analog Discovery), name "Digilent Discovery2", checksum fixed.
+        let ua = 0x20;
+        image[ua + 6] = 0x60;
+        let name = b"Digilent Discovery2\0";
+        image[ua + 27..ua + 27 + name.len()].copy_from_slice(name);
+        let sum = crate::ftdi::identify::eeprom::checksum(&image);
+        image[254..].copy_from_slice(&sum.to_le_bytes());
+        discovery.identification = identify(&discovery.info, &image);
+        assert_eq!(
+            discovery.identification.verdict,
+            Verdict::Never,
+            "{}",
+            discovery.identification.evidence
+        );
+        let mut config = Config::default();
+        config.cables.push(rule("ad", "210321*", Some(2600), 1));
+        config.cables[0].profile = Some("hs2".into());
+        let a = assign(&config, std::slice::from_ref(&discovery), &Leases::new());
+        assert!(a.served.is_empty());
+        assert!(a.ignored[0].reason.contains("never served"), "{a:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::agent::run::bind;
 use crate::agent::state::CableState;
 use crate::agent::status::{self, CableFacts, ChainDevice};
 use crate::config::CableSettings;
+use crate::ftdi::identify::Identification;
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
 use crate::hotplug::CableInfo;
@@ -51,7 +52,11 @@ pub(super) enum Endpoint {
 /// An attached device and what the supervisor does with it.
 pub(super) struct Attached {
     pub(super) info: CableInfo,
-    pub(super) detected: Option<&'static Profile>,
+    /// What the device is (`None`: its EEPROM is still being read).
+    pub(super) identification: Option<Identification>,
+    /// Its identity as rules, leases and reservations know it ([`CableInfo::identity`]),
+    /// fixed once it is identified.
+    pub(super) identity: String,
     pub(super) name: String,
     pub(super) life: Lifecycle,
     pub(super) run: Option<Running>,
@@ -82,13 +87,25 @@ impl Attached {
     }
 
     pub(super) fn state(&self) -> CableState {
+        if self.identification.is_none() {
+            return CableState::Identifying;
+        }
         self.life.state(self.session_active())
+    }
+
+    /// The profile identification chose, if it serves the device without a rule.
+    pub(super) fn detected(&self) -> Option<&'static Profile> {
+        self.identification
+            .as_ref()
+            .and_then(Identification::board)
+            .and_then(|b| b.wiring())
+            .map(|w| &w.profile)
     }
 
     /// Its journal fields: serial, USB path and, while it has one, the port.
     pub(super) fn fields(&self) -> CableFields<'_> {
         CableFields {
-            serial: self.info.identity_str(),
+            serial: &self.identity,
             usb_path: &self.info.usb_path,
             port: self.run.as_ref().map(|r| r.port),
         }
@@ -104,7 +121,9 @@ impl Attached {
             CableFacts {
                 name: &self.name,
                 info: &self.info,
-                profile: self.run.as_ref().map(|r| r.profile).or(self.detected),
+                identity: &self.identity,
+                profile: self.run.as_ref().map(|r| r.profile).or(self.detected()),
+                identification: self.identification.as_ref(),
                 port: self.run.as_ref().map(|r| r.port),
                 listen: self.run.as_ref().map(|r| r.settings.listen),
                 state: self.state(),

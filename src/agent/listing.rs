@@ -3,6 +3,7 @@
 //! paste into a rule, the profile, the rule and the port.
 
 use crate::agent::assign::{assign, AttachedCable};
+use crate::agent::identification::{identify_device, naming, EepromResult};
 use crate::agent::leases::Leases;
 use crate::config::Config;
 use crate::hotplug::CableInfo;
@@ -16,8 +17,16 @@ pub struct Listed {
     pub vid_pid: String,
     pub manufacturer: Option<String>,
     pub product: Option<String>,
-    /// Detected or rule-given profile.
+    /// What its EEPROM calls it (Digilent product name, or Xilinx vendor and board).
+    pub device: Option<String>,
+    /// How rules, leases and reservations name it (serial, serial and channel, or USB path).
+    pub identity: String,
+    /// Identified or rule-given profile.
     pub profile: Option<String>,
+    /// The FTDI channel served (`A`, `B`), with the profile.
+    pub channel: Option<String>,
+    /// What identification found, and how it decided.
+    pub identified_by: String,
     /// The rule that matches (its name, else `cables[N]`).
     pub rule: Option<String>,
     /// `served`, `queued` or `ignored`.
@@ -27,20 +36,27 @@ pub struct Listed {
     pub reason: Option<String>,
 }
 
-/// What the config would do with `devices` (in enumeration order), given the leases.
-pub fn list(config: &Config, devices: &[CableInfo], leases: &Leases) -> Vec<Listed> {
+/// What the config would do with `devices` (in enumeration order, each with what reading its
+/// EEPROM gave), given the leases.
+pub fn list(
+    config: &Config,
+    devices: &[(CableInfo, EepromResult)],
+    leases: &Leases,
+) -> Vec<Listed> {
     let cables: Vec<AttachedCable> = devices
         .iter()
-        .map(|info| AttachedCable {
-            detected: crate::ftdi::profiles::detect(
-                info.vid,
-                info.pid,
-                info.manufacturer.as_deref(),
-                info.product.as_deref(),
-            ),
-            info: info.clone(),
-            port: None,
-            session_active: false,
+        .map(|(info, eeprom)| {
+            let identification = identify_device(info, eeprom);
+            let info = CableInfo {
+                naming: naming(info, &identification),
+                ..info.clone()
+            };
+            AttachedCable {
+                identification,
+                info,
+                port: None,
+                session_active: false,
+            }
         })
         .collect();
     let plan = assign(config, &cables, leases);
@@ -62,7 +78,13 @@ pub fn list(config: &Config, devices: &[CableInfo], leases: &Leases) -> Vec<List
                 vid_pid: format!("{:04x}:{:04x}", info.vid, info.pid),
                 manufacturer: info.manufacturer.clone(),
                 product: info.product.clone(),
-                profile: c.detected.map(|p| p.name.to_string()),
+                device: c.identification.eeprom_name.clone(),
+                identity: info.identity(),
+                profile: c.detected().map(|p| p.name.to_string()),
+                channel: c
+                    .detected()
+                    .map(|p| crate::hotplug::channel_letter(p.interface).to_string()),
+                identified_by: c.identification.evidence.clone(),
                 rule: None,
                 outcome: "ignored",
                 port: None,
@@ -72,7 +94,10 @@ pub fn list(config: &Config, devices: &[CableInfo], leases: &Leases) -> Vec<List
                 row.outcome = "served";
                 row.port = Some(s.port);
                 row.rule = rule_name(s.rule);
-                row.profile = s.profile.map(|p| p.name.to_string()).or(row.profile);
+                if let Some(p) = s.profile {
+                    row.profile = Some(p.name.to_string());
+                    row.channel = Some(crate::hotplug::channel_letter(p.interface).to_string());
+                }
             } else if let Some(q) = plan.queued(&info.syspath) {
                 row.outcome = "queued";
                 row.rule = rule_name(q.rule);
@@ -88,9 +113,9 @@ pub fn list(config: &Config, devices: &[CableInfo], leases: &Leases) -> Vec<List
 /// The table `xvc-agent list` prints.
 pub fn render(rows: &[Listed]) -> String {
     let header = [
-        "SERIAL", "USB PATH", "ID", "PRODUCT", "PROFILE", "RULE", "PORT",
+        "SERIAL", "USB PATH", "ID", "DEVICE", "PROFILE", "CH", "RULE", "PORT",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let port = match (r.outcome, r.port) {
@@ -101,8 +126,12 @@ pub fn render(rows: &[Listed]) -> String {
                 r.serial.clone().unwrap_or_else(|| "-".into()),
                 r.usb_path.clone(),
                 r.vid_pid.clone(),
-                r.product.clone().unwrap_or_else(|| "-".into()),
+                r.device
+                    .clone()
+                    .or_else(|| r.product.clone())
+                    .unwrap_or_else(|| "-".into()),
                 r.profile.clone().unwrap_or_else(|| "-".into()),
+                r.channel.clone().unwrap_or_else(|| "-".into()),
                 r.rule.clone().unwrap_or_else(|| "-".into()),
                 port,
             ]
@@ -150,12 +179,25 @@ mod tests {
         let mut uart = sim_cable(3);
         uart.manufacturer = Some("FTDI".into());
         uart.serial = Some("FT123".into());
-        let rows = list(&config, &[sim_cable(1), sim_cable(2), uart], &Leases::new());
+        let hs2 = || Ok(crate::ftdi::identify::eeprom::dumps::HS2.to_vec());
+        let devices = [
+            (sim_cable(1), hs2()),
+            (sim_cable(2), hs2()),
+            (uart, Err("blank".to_string())),
+        ];
+        let rows = list(&config, &devices, &Leases::new());
         assert_eq!(rows[0].port, Some(3000));
         assert_eq!(rows[0].rule, None);
         assert_eq!(rows[1].port, Some(2600));
         assert_eq!(rows[1].rule.as_deref(), Some("main"));
         assert_eq!(rows[2].outcome, "ignored");
+        assert_eq!(rows[0].device.as_deref(), Some("Digilent JTAG-HS2"));
+        assert_eq!(rows[0].channel.as_deref(), Some("A"));
+        let why = rows[2].reason.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("add a rule { serial: \"FT123\", profile: <profile> }"),
+            "{why}"
+        );
         let table = render(&rows);
         assert!(table.contains("SIM000002  sim-2"), "{table}");
         assert!(table.contains("(ignored)"), "{table}");

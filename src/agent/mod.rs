@@ -8,6 +8,7 @@ pub mod assign;
 mod attached;
 pub mod cable;
 pub mod handle;
+mod identification;
 pub mod input;
 pub mod leases;
 pub mod listing;

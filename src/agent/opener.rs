@@ -26,6 +26,13 @@ pub trait CableOpener: Send + Sync {
         options: &CableOptions,
     ) -> Result<Box<dyn Cable>, CableError>;
 
+    /// Reads the EEPROM image of the device `info` describes, for identification: vendor
+    /// requests only, no interface claimed. `Err` says why it could not be read; the
+    /// default (an opener with no device behind it) cannot read one.
+    fn read_eeprom(&self, _info: &CableInfo) -> Result<Vec<u8>, String> {
+        Err("this opener has no EEPROM to read".into())
+    }
+
     /// What the simulated FPGAs behind the cable `info` describes received (empty for real
     /// hardware, which cannot tell).
     fn simulated_fpga(&self, _info: &CableInfo) -> Vec<ConfigRecord> {
@@ -109,6 +116,11 @@ impl CableOpener for SimulatedOpener {
             .insert(info.syspath.clone(), chip.clone());
         let cable = crate::ftdi::FtdiCable::open_with(chip, profile, *options)?;
         Ok(Box::new(cable))
+    }
+
+    /// A simulated cable is an HS2: its EEPROM is a real HS2's.
+    fn read_eeprom(&self, _info: &CableInfo) -> Result<Vec<u8>, String> {
+        Ok(crate::ftdi::identify::eeprom::dumps::HS2.to_vec())
     }
 
     fn simulated_fpga(&self, info: &CableInfo) -> Vec<ConfigRecord> {

@@ -149,14 +149,14 @@ pub(crate) fn cable_source(
     })
 }
 
-/// The devices discovery reports: every one with the VID:PID of a chip in the cable profile
-/// table, so a rule can name a generic FTDI board with `profile:`; the assignment ignores the
-/// ones no rule wants (a UART adapter stays with its driver).
+/// The devices discovery reports: every one with the VID:PID of a chip in the board table
+/// (FT232H, FT2232H, FT4232H), so identification can look at each and a rule can name a
+/// generic FTDI board with `profile:`; the assignment ignores the ones no rule wants (a UART
+/// adapter stays with its driver).
 pub(crate) fn device_filter() -> hotplug::udev::DeviceFilter {
+    use crate::ftdi::identify::eeprom::Chip;
     hotplug::udev::DeviceFilter::new(
-        crate::ftdi::profiles::PROFILES
-            .iter()
-            .map(|p| (p.vid, p.pid)),
+        [Chip::Ft232h, Chip::Ft2232h, Chip::Ft4232h].map(|c| (crate::ftdi::chip::VID, c.pid())),
     )
 }
 
@@ -223,9 +223,8 @@ mod tests {
             ..hotplug::simulated::sim_cable(1)
         };
         assert!(device_filter().matches(&generic));
-        assert!(
-            crate::ftdi::profiles::detect(generic.vid, generic.pid, Some("FTDI"), None).is_none()
-        );
+        let id = crate::agent::identification::identify_device(&generic, &Err("blank".into()));
+        assert_eq!(id.board(), None, "{}", id.evidence);
         let uart = CableInfo {
             pid: 0x6001,
             ..generic

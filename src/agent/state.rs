@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CableState {
+    /// Attached; its EEPROM is being read to tell what it is.
+    Identifying,
     /// Wants to be served but has no place (port or `max_cables`) now.
     Queued,
     /// Listener bound, cable being opened.
@@ -26,7 +28,8 @@ pub enum CableState {
 }
 
 impl CableState {
-    pub(crate) const ALL: [CableState; 8] = [
+    pub(crate) const ALL: [CableState; 9] = [
+        CableState::Identifying,
         CableState::Queued,
         CableState::Starting,
         CableState::Serving,
@@ -39,6 +42,7 @@ impl CableState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            CableState::Identifying => "identifying",
             CableState::Queued => "queued",
             CableState::Starting => "starting",
             CableState::Serving => "serving",

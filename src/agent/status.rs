@@ -4,6 +4,7 @@
 
 use crate::agent::reservations::Reservation;
 use crate::agent::state::CableState;
+use crate::ftdi::identify::Identification;
 use crate::ftdi::profiles::Profile;
 use crate::hotplug::CableInfo;
 use crate::jtag::identify::ChainEntry;
@@ -68,7 +69,16 @@ pub struct CableStatus {
     pub name: String,
     pub serial: Option<String>,
     pub usb_path: String,
+    /// How rules, leases and reservations name it: its serial, its serial and the channel
+    /// letter (a channel of a multi-channel board), or its USB path.
+    pub identity: String,
+    /// What its EEPROM calls it (Digilent product name, or Xilinx vendor and board).
+    pub device: Option<String>,
     pub profile: Option<String>,
+    /// The FTDI channel its profile drives (`A`, `B`).
+    pub channel: Option<String>,
+    /// What identification found and how it decided (absent while identifying).
+    pub identified_by: Option<String>,
     pub port: Option<u16>,
     /// The address its port listens on (while it has one).
     pub listen: Option<IpAddr>,
@@ -172,7 +182,10 @@ impl AgentStatus {
 pub(crate) struct CableFacts<'a> {
     pub name: &'a str,
     pub info: &'a CableInfo,
+    pub identity: &'a str,
     pub profile: Option<&'static Profile>,
+    /// `None` while the EEPROM is being read.
+    pub identification: Option<&'a Identification>,
     pub port: Option<u16>,
     pub listen: Option<IpAddr>,
     pub state: CableState,
@@ -200,7 +213,13 @@ pub(crate) fn cable_status(facts: CableFacts<'_>, server: Option<&CableServer>) 
         name: facts.name.to_string(),
         serial: facts.info.serial.clone(),
         usb_path: facts.info.usb_path.clone(),
+        identity: facts.identity.to_string(),
+        device: facts.identification.and_then(|i| i.eeprom_name.clone()),
         profile: facts.profile.map(|p| p.name.to_string()),
+        channel: facts
+            .profile
+            .map(|p| crate::hotplug::channel_letter(p.interface).to_string()),
+        identified_by: facts.identification.map(|i| i.evidence.clone()),
         port: facts.port,
         listen: facts.listen,
         state: facts.state,

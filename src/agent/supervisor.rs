@@ -17,6 +17,7 @@ use crate::agent::attached::{
 };
 use crate::agent::cable::{Effect, Lifecycle};
 use crate::agent::handle::{AgentHandle, Disconnected, HandleError, ReservationDone};
+use crate::agent::identification::{self, EepromResult};
 pub use crate::agent::input::{Input, OpenedCable};
 use crate::agent::leases::Leases;
 use crate::agent::notify;
@@ -28,6 +29,7 @@ use crate::agent::run::{load_config, state_dir, Enumerate, RunOptions, Wiring};
 use crate::agent::state::CableState;
 use crate::agent::status::{self, AgentStatus};
 use crate::config::{Config, ConfigSource};
+use crate::ftdi::identify::Verdict;
 use crate::hotplug::{CableEvent, CableInfo};
 use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, message_id};
@@ -180,6 +182,14 @@ impl Supervisor {
                 self.cable_event(ev).await;
                 self.reconcile().await;
             }
+            Input::Identify {
+                key,
+                devnum,
+                eeprom,
+            } => {
+                self.identified(&key, devnum, eeprom);
+                self.reconcile().await;
+            }
             Input::Present(infos) => {
                 self.present(infos).await;
                 self.reconcile().await;
@@ -255,7 +265,7 @@ impl Supervisor {
                 if self
                     .attached
                     .iter()
-                    .any(|a| a.state() == CableState::Starting)
+                    .any(|a| matches!(a.state(), CableState::Starting | CableState::Identifying))
                 {
                     return;
                 }
@@ -288,27 +298,18 @@ impl Supervisor {
         }
     }
 
+    /// A device arrived: it is listed as identifying while its EEPROM is read on a blocking
+    /// thread; [`Input::Identify`] brings the image back.
     fn attach(&mut self, info: CableInfo) {
         if self.attached.iter().any(|a| a.info.syspath == info.syspath) {
             return; // seen already (enumeration and monitor overlap)
         }
-        let detected = crate::ftdi::profiles::detect(
-            info.vid,
-            info.pid,
-            info.manufacturer.as_deref(),
-            info.product.as_deref(),
-        );
-        let gate = ReservationGate::new();
-        gate.set(
-            self.reservations
-                .get(info.identity_str())
-                .map(|r| r.for_port()),
-        );
         let a = Attached {
-            gate,
+            gate: ReservationGate::new(),
+            identity: info.identity(),
             name: info.identity(),
             info,
-            detected,
+            identification: None,
             life: Lifecycle::default(),
             run: None,
             chain: Vec::new(),
@@ -325,7 +326,80 @@ impl Supervisor {
             a.info.manufacturer.as_deref().unwrap_or("?"),
             a.info.product.as_deref().unwrap_or("?")
         );
+        let (opener, tx, info) = (self.opener.clone(), self.tx.clone(), a.info.clone());
         self.attached.push(a);
+        tokio::task::spawn_blocking(move || {
+            let eeprom = opener.read_eeprom(&info);
+            let _ = tx.send(Input::Identify {
+                key: info.syspath,
+                devnum: info.devnum,
+                eeprom,
+            });
+        });
+    }
+
+    /// The EEPROM of an attached device was read: decide what it is, name it, and log why.
+    fn identified(&mut self, key: &Path, devnum: u8, eeprom: EepromResult) {
+        let Some(a) = self.attached.iter_mut().find(|a| a.key() == key) else {
+            return; // detached meanwhile
+        };
+        if a.info.devnum != devnum || a.identification.is_some() {
+            return; // a read for an earlier attachment of this syspath
+        }
+        let id = identification::identify_device(&a.info, &eeprom);
+        a.info.naming = identification::naming(&a.info, &id);
+        a.identity = a.info.identity();
+        a.name = a.identity.clone();
+        a.gate
+            .set(self.reservations.get(&a.identity).map(|r| r.for_port()));
+        let name = id
+            .eeprom_name
+            .as_deref()
+            .map_or(String::new(), |n| format!("{n}: "));
+        match &id.verdict {
+            Verdict::Serve { .. } => cable_log!(
+                info,
+                a.fields(),
+                message_id = message_id::CABLE_IDENTIFIED,
+                "identified {name}{}",
+                id.evidence
+            ),
+            Verdict::Never | Verdict::AskForRule { .. } => cable_log!(
+                warn,
+                a.fields(),
+                message_id = message_id::CABLE_IDENTIFIED,
+                "not identified for serving: {name}{}",
+                id.evidence
+            ),
+        }
+        a.identification = Some(id);
+        self.warn_shared_serial(key);
+    }
+
+    /// Two attached devices with one serial cannot both be named by it: say so once, when
+    /// the second is identified.
+    fn warn_shared_serial(&self, key: &Path) {
+        let Some(a) = self.attached.iter().find(|a| a.key() == key) else {
+            return;
+        };
+        let Some(serial) = a.info.serial.as_deref() else {
+            return;
+        };
+        let others: Vec<&str> = self
+            .attached
+            .iter()
+            .filter(|o| o.key() != key && o.info.serial.as_deref() == Some(serial))
+            .map(|o| o.info.usb_path.as_str())
+            .collect();
+        if !others.is_empty() {
+            cable_log!(
+                warn,
+                a.fields(),
+                "serial {serial:?} is also carried by the device at {}: rules and reservations \
+                 that name this serial match every one of them; name them by USB path",
+                others.join(", ")
+            );
+        }
     }
 
     async fn detach(&mut self, syspath: &Path) {
@@ -418,11 +492,14 @@ impl Supervisor {
         let cables: Vec<AttachedCable> = self
             .attached
             .iter()
-            .map(|a| AttachedCable {
-                info: a.info.clone(),
-                detected: a.detected,
-                port: a.run.as_ref().map(|r| r.port),
-                session_active: a.session_active(),
+            // A device still being identified is neither served nor ignored yet.
+            .filter_map(|a| {
+                Some(AttachedCable {
+                    info: a.info.clone(),
+                    identification: a.identification.clone()?,
+                    port: a.run.as_ref().map(|r| r.port),
+                    session_active: a.session_active(),
+                })
             })
             .collect();
         let plan = assign(&self.config, &cables, &self.leases);
@@ -549,6 +626,7 @@ impl Supervisor {
             .iter()
             .find(|a| {
                 a.name == which
+                    || a.identity == which
                     || a.info.serial.as_deref() == Some(which)
                     || a.info.usb_path == which
                     || (port.is_some() && a.run.as_ref().map(|r| r.port) == port)
@@ -593,12 +671,12 @@ impl Supervisor {
             cables: self
                 .attached
                 .iter()
-                .map(|a| a.status(&*self.opener, self.reservations.get(a.info.identity_str())))
+                .map(|a| a.status(&*self.opener, self.reservations.get(&a.identity)))
                 .collect(),
             unplugged_reservations: self
                 .reservations
                 .iter()
-                .filter(|(id, _)| !self.attached.iter().any(|a| a.info.identity_str() == *id))
+                .filter(|(id, _)| !self.attached.iter().any(|a| a.identity == *id))
                 .map(|(id, r)| (id.to_string(), status::reservation_status(r, false)))
                 .collect(),
         }
@@ -613,7 +691,7 @@ impl Supervisor {
         request: ReserveRequest,
     ) -> Result<ReservationDone, HandleError> {
         let a = self.find(which)?;
-        let (identity, name) = (a.info.identity(), a.name.clone());
+        let (identity, name) = (a.identity.clone(), a.name.clone());
         let now = SystemTime::now();
         let (outcome, r) = self.reservations.reserve(
             &identity,
@@ -738,10 +816,7 @@ impl Supervisor {
         let now = SystemTime::now();
         let ended = self.reservations.expire(now);
         for (identity, r) in &ended {
-            let attached = self
-                .attached
-                .iter()
-                .find(|a| a.info.identity_str() == identity);
+            let attached = self.attached.iter().find(|a| a.identity == *identity);
             let fields = attached
                 .map(Attached::fields)
                 .unwrap_or(crate::logging::CableFields {

@@ -23,4 +23,12 @@ impl CableOpener for UsbOpener {
         })?;
         crate::ftdi::usb::open_cable(devnode, profile, *options)
     }
+
+    fn read_eeprom(&self, info: &CableInfo) -> Result<Vec<u8>, String> {
+        let devnode = info
+            .devnode
+            .as_deref()
+            .ok_or_else(|| format!("{} has no device node", info.usb_path))?;
+        crate::ftdi::usb::read_eeprom(devnode).map_err(|e| e.to_string())
+    }
 }

@@ -675,16 +675,12 @@ fn parse_max_tck(text: &str) -> Result<u64, String> {
 
 /// The name of a row of the cable table.
 fn parse_profile(name: &str) -> Result<String, String> {
-    use crate::ftdi::profiles::{by_name, PROFILES};
+    use crate::ftdi::profiles::{by_name, names};
     match by_name(name) {
         Some(p) => Ok(p.name.to_string()),
         None => Err(format!(
             "unknown cable profile {name:?} (known: {})",
-            PROFILES
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            names().collect::<Vec<_>>().join(", ")
         )),
     }
 }

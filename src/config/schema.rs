@@ -216,7 +216,9 @@ pub struct Match {
 
 impl Match {
     /// True when every given pattern matches the cable. A pattern on a string the cable does
-    /// not have (no serial, no product) does not match.
+    /// not have (no serial, no product) does not match. `serial` matches the USB serial or,
+    /// for a channel of a multi-channel board, the serial with the channel letter as Vivado
+    /// shows it (`210276A1B2C3B`).
     pub fn matches(&self, cable: &CableInfo) -> bool {
         let vid_pid = format!("{:04x}:{:04x}", cable.vid, cable.pid);
         fn holds(pattern: &Option<Glob>, value: Option<&str>) -> bool {
@@ -225,7 +227,10 @@ impl Match {
                 Some(glob) => value.is_some_and(|v| glob.matches(v)),
             }
         }
-        holds(&self.serial, cable.serial.as_deref())
+        let serial_holds = holds(&self.serial, cable.serial.as_deref())
+            || (matches!(cable.naming, crate::hotplug::Naming::SerialAndChannel(_))
+                && holds(&self.serial, Some(&cable.identity())));
+        serial_holds
             && holds(&self.usb_path, Some(&cable.usb_path))
             && holds(&self.vid_pid, Some(&vid_pid))
             && holds(&self.product, cable.product.as_deref())
@@ -313,11 +318,8 @@ mod tests {
             usb_path: usb_path.into(),
             busnum: 1,
             devnum: 4,
-            vid: 0x0403,
-            pid: 0x6014,
-            manufacturer: Some("Digilent".into()),
             product: product.map(String::from),
-            devnode: None,
+            ..crate::hotplug::simulated::sim_cable(1)
         }
     }
 

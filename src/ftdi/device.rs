@@ -452,7 +452,7 @@ impl<T: UsbTransport> FtdiCable<T> {
     fn initialise_mpsse(&mut self) -> Result<(), FtdiError> {
         self.dev.sync(op::ECHO)?;
         let gpio = self.profile.gpio;
-        let mut cmd = mpsse::init_commands(gpio, self.tck.divisor);
+        let mut cmd = mpsse::init_commands(gpio, self.profile.writes_high, self.tck.divisor);
         // A second, different invalid opcode proves every setup byte was taken as a command.
         cmd.extend_from_slice(&[op::ECHO_2, op::SEND_IMMEDIATE]);
         let mut reply = [0u8; 2];

@@ -6,6 +6,7 @@
 pub(crate) mod chip;
 pub mod clock;
 pub mod device;
+pub mod eeprom_reader;
 pub mod identify;
 pub mod mpsse;
 pub mod profiles;

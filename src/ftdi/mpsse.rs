@@ -44,8 +44,9 @@ impl Edge {
     }
 }
 
-/// The MPSSE setup for a cable: clock options, loopback off, both GPIO bytes, divisor.
-pub(crate) fn init_commands(gpio: Gpio, divisor: u16) -> Vec<u8> {
+/// The MPSSE setup for a cable: clock options, loopback off, the low GPIO byte, the high one
+/// when `writes_high` (else it stays as the chip reset it: inputs), divisor.
+pub(crate) fn init_commands(gpio: Gpio, writes_high: bool, divisor: u16) -> Vec<u8> {
     let mut v = vec![
         op::DIV5_OFF,
         op::ADAPTIVE_OFF,
@@ -54,10 +55,10 @@ pub(crate) fn init_commands(gpio: Gpio, divisor: u16) -> Vec<u8> {
         op::SET_LOW,
         gpio.low.value,
         gpio.low.dir,
-        op::SET_HIGH,
-        gpio.high.value,
-        gpio.high.dir,
     ];
+    if writes_high {
+        v.extend_from_slice(&[op::SET_HIGH, gpio.high.value, gpio.high.dir]);
+    }
     v.extend_from_slice(&divisor_command(divisor));
     v
 }
@@ -422,9 +423,22 @@ mod tests {
                     low: Port::new(0xE8, 0xEB),
                     high: Port::new(0x00, 0x60),
                 },
+                true,
                 0
             ),
             [0x8A, 0x97, 0x8D, 0x85, 0x80, 0xE8, 0xEB, 0x82, 0x00, 0x60, 0x86, 0x00, 0x00]
+        );
+        // A board whose high byte is unknown (or an FT4232H, which has none): never written.
+        assert_eq!(
+            init_commands(
+                Gpio {
+                    low: Port::new(0x88, 0x8B),
+                    high: Port::new(0, 0),
+                },
+                false,
+                0
+            ),
+            [0x8A, 0x97, 0x8D, 0x85, 0x80, 0x88, 0x8B, 0x86, 0x00, 0x00]
         );
         assert_eq!(divisor_command(0x1234), [0x86, 0x34, 0x12]);
     }

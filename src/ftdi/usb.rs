@@ -89,22 +89,7 @@ impl RusbTransport {
     /// Opens the usbfs node `devnode`, detaches a kernel driver from `interface` if one is
     /// bound, and claims the interface.
     pub fn open(devnode: &Path, interface: u8) -> Result<Self, UsbError> {
-        DISABLE_DISCOVERY.call_once(|| {
-            if let Err(e) = rusb::disable_device_discovery() {
-                tracing::warn!("cannot disable libusb device discovery: {e}");
-            }
-        });
-        let node = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(devnode)
-            .map_err(|e| map_open_error(&e))?;
-        // One context per cable: one cable's event handling never waits on another's.
-        let context = rusb::Context::new().map_err(map_error)?;
-        // SAFETY: `node` stays open for as long as the handle exists (it is dropped after
-        // the handle, see the field order of RusbTransport).
-        let handle = unsafe { context.open_device_with_fd(node.as_raw_fd()) }.map_err(map_error)?;
+        let (handle, node) = open_unclaimed(devnode)?;
         let endpoints = find_endpoints(&handle.device(), interface)?;
         let detached_driver = match handle.kernel_driver_active(interface) {
             Ok(true) => {
@@ -148,6 +133,28 @@ impl RusbTransport {
     pub fn detached_driver(&self) -> bool {
         self.detached_driver
     }
+}
+
+/// Opens the usbfs node `devnode` and wraps it in a libusb handle of its own context, claiming
+/// nothing. The handle must be dropped before the returned node.
+fn open_unclaimed(devnode: &Path) -> Result<(rusb::DeviceHandle<rusb::Context>, File), UsbError> {
+    DISABLE_DISCOVERY.call_once(|| {
+        if let Err(e) = rusb::disable_device_discovery() {
+            tracing::warn!("cannot disable libusb device discovery: {e}");
+        }
+    });
+    let node = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(devnode)
+        .map_err(|e| map_open_error(&e))?;
+    // One context per cable: one cable's event handling never waits on another's.
+    let context = rusb::Context::new().map_err(map_error)?;
+    // SAFETY: the caller keeps `node` open for as long as the handle exists (RusbTransport
+    // by its field order, read_eeprom by dropping the handle first).
+    let handle = unsafe { context.open_device_with_fd(node.as_raw_fd()) }.map_err(map_error)?;
+    Ok((handle, node))
 }
 
 /// Finds the bulk IN and OUT endpoints of `interface` (alternate setting 0).
@@ -240,6 +247,28 @@ impl UsbTransport for RusbTransport {
     fn max_packet_size(&self) -> usize {
         self.endpoints.in_max_packet
     }
+}
+
+/// Reads the EEPROM image of the FTDI chip behind the usbfs node `devnode` for
+/// identification: vendor requests to the device only, so no interface is claimed and no
+/// kernel driver is detached (see [`eeprom_reader`](crate::ftdi::eeprom_reader)).
+pub fn read_eeprom(devnode: &Path) -> Result<Vec<u8>, UsbError> {
+    let (handle, node) = open_unclaimed(devnode)?;
+    let image = crate::ftdi::eeprom_reader::read_image(|address, word| {
+        handle
+            .read_control(
+                VENDOR_IN,
+                crate::ftdi::chip::request::READ_EEPROM,
+                0,
+                address,
+                word,
+                usb_timeout(crate::ftdi::eeprom_reader::WORD_TIMEOUT),
+            )
+            .map_err(map_error)
+    });
+    drop(handle);
+    drop(node);
+    image
 }
 
 /// Classifies a USB failure for the JTAG layer.

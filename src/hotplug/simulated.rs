@@ -20,7 +20,10 @@ pub fn sim_cable(index: usize) -> CableInfo {
         pid: SIM_PID,
         manufacturer: Some("Digilent".into()),
         product: Some("Digilent Adept USB Device".into()),
+        bcd_device: crate::ftdi::chip::BCD_FT232H,
+        interfaces: 1,
         devnode: None,
+        naming: Default::default(),
     }
 }
 

@@ -152,9 +152,12 @@ pub(crate) fn cable_info_from(
         // ID_MODEL) are mangled (spaces become underscores).
         manufacturer: a("manufacturer"),
         product: a("product"),
+        bcd_device: a("bcdDevice").and_then(hex16).unwrap_or(0),
+        interfaces: a("bNumInterfaces").and_then(dec8).unwrap_or(0),
         devnode: devnode
             .map(Path::to_path_buf)
             .or_else(|| p("DEVNAME").map(PathBuf::from)),
+        naming: Default::default(),
     })
 }
 
@@ -339,6 +342,9 @@ mod tests {
         let attrs: HashMap<&str, String> = [
             ("manufacturer", "Digilent\n".to_string()),
             ("product", "Digilent Adept USB Device\n".into()),
+            ("bcdDevice", "0900\n".into()),
+            // The kernel pads it to two columns.
+            ("bNumInterfaces", " 1\n".into()),
         ]
         .into_iter()
         .collect();
@@ -367,6 +373,7 @@ mod tests {
         assert_eq!(c.manufacturer.as_deref(), Some("Digilent"));
         assert_eq!(c.product.as_deref(), Some("Digilent Adept USB Device"));
         assert_eq!(c.devnode, Some(PathBuf::from("/dev/bus/usb/001/007")));
+        assert_eq!((c.bcd_device, c.interfaces), (0x0900, 1));
         assert!(ft232h().matches(&c));
     }
 

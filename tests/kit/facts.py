@@ -6,7 +6,8 @@ when a value here differs from the one in the crate. Only `NAME = literal` lines
 plain reader can check them.
 """
 
-# The Digilent JTAG-HS2 (FT232H) the emulator is and `--simulate` serves (ftdi::profiles::HS2).
+# The Digilent JTAG-HS2 (FT232H) the emulator is and `--simulate` serves (ftdi::profiles::HS2,
+# hotplug::simulated::sim_cable).
 HS2_VID = 0x0403
 HS2_PID = 0x6014
 HS2_MANUFACTURER = "Digilent"

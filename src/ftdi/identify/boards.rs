@@ -44,12 +44,9 @@ pub enum Action {
 /// A served row's wiring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wiring {
-    /// Channel, pin levels and directions, TCK limit, default TDO edge.
+    /// Channel, pin levels and directions, whether the high byte is written, TCK limit,
+    /// default TDO edge.
     pub profile: Profile,
-    /// Whether the high byte (ACBUS/BCBUS) is written at all. When false the high byte's
-    /// direction is 0 in `profile` and the chip's reset state (all inputs) is left alone; an
-    /// FT4232H has no high byte.
-    pub writes_high: bool,
 }
 
 /// Pins (1 = the pin) of the JTAG channel's low and high byte.
@@ -84,12 +81,22 @@ impl Board {
         }
     }
 
+    /// The USB manufacturer string its units carry: Digilent writes "Digilent"; Xilinx's
+    /// `program_ftdi` writes "Xilinx" whoever made the board (the TUL PYNQ-Z2 and VCU1525
+    /// dumps). The udev rules grant the agent's group these devices by it.
+    pub fn usb_manufacturer(&self) -> &'static str {
+        match self.key {
+            Key::Digilent { .. } => "Digilent",
+            Key::Xilinx { .. } => "Xilinx",
+        }
+    }
+
     /// Whether two rows drive the same channel and pins the same way (names aside).
     pub fn wired_like(&self, other: &Board) -> bool {
         match (self.wiring(), other.wiring()) {
             (Some(a), Some(b)) => {
                 let (p, q) = (&a.profile, &b.profile);
-                a.writes_high == b.writes_high
+                p.writes_high == q.writes_high
                     && p.interface == q.interface
                     && p.gpio == q.gpio
                     && p.max_tck_hz == q.max_tck_hz
@@ -116,10 +123,10 @@ const fn profile(
     name: &'static str,
     description: &'static str,
     chip: Chip,
-    manufacturer: &'static str,
     interface: u8,
     low: Port,
     high: Port,
+    writes_high: bool,
     max_tck_hz: u64,
     default_tdo_edge: TdoEdge,
 ) -> Profile {
@@ -132,14 +139,11 @@ const fn profile(
             Chip::Ft2232h => chip::PID_FT2232H,
             Chip::Ft4232h => chip::PID_FT4232H,
         },
-        manufacturer: Some(manufacturer),
-        product: None,
         interface,
         gpio: Gpio { low, high },
+        writes_high,
         max_tck_hz,
         default_tdo_edge,
-        // Rows of this table are never matched by `profiles::detect`.
-        auto_detect: false,
     }
 }
 
@@ -171,14 +175,13 @@ const fn digilent(
                 name,
                 description,
                 chip,
-                "Digilent",
                 interface,
                 low,
                 high_port,
+                writes_high,
                 30_000_000,
                 edge,
             ),
-            writes_high,
         }),
         keep_inputs: Pins { low: TDO, high: 0 },
         fixed_serial: None,
@@ -208,14 +211,13 @@ const fn xilinx(
                 name,
                 description,
                 chip,
-                "Xilinx",
                 0,
                 low,
                 Port::new(0, 0),
+                false,
                 max_tck_hz,
                 TdoEdge::Rising,
             ),
-            writes_high: false,
         }),
         keep_inputs: Pins {
             low: TDO | XILINX_VCCO_SENSE | XILINX_RESETS,
@@ -653,11 +655,6 @@ mod tests {
             let p = &w.profile;
             assert_eq!(p.name, b.name);
             assert_eq!(p.pid, b.chip.pid());
-            assert!(
-                !p.auto_detect,
-                "{}: only `profiles::detect` auto-detects",
-                b.name
-            );
             // TCK, TDI, TMS outputs; TDO input; TMS idles high.
             assert_eq!(p.gpio.low.dir & 0x0F, 0x0B, "{}", b.name);
             assert_eq!(p.gpio.low.value & 0x08, 0x08, "{}", b.name);
@@ -668,11 +665,15 @@ mod tests {
                 b.name
             );
             assert!(
-                w.writes_high || p.gpio.high == Port::new(0, 0),
+                w.profile.writes_high || p.gpio.high == Port::new(0, 0),
                 "{}",
                 b.name
             );
-            assert!(b.chip.has_high_byte() || !w.writes_high, "{}", b.name);
+            assert!(
+                b.chip.has_high_byte() || !w.profile.writes_high,
+                "{}",
+                b.name
+            );
             assert!(p.max_tck_hz <= 30_000_000);
             // A level on an input pin would be meaningless.
             assert_eq!(p.gpio.low.value & !p.gpio.low.dir, 0, "{}", b.name);
@@ -714,24 +715,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_existing_profiles_agree_with_their_rows() {
-        use crate::ftdi::profiles::{by_name as profile, PROFILES};
-        for name in ["hs2", "hs3", "smt2", "smt2-nc"] {
-            let old = profile(name).unwrap();
-            let new = &by_name(name).unwrap().wiring().unwrap().profile;
-            assert_eq!(
-                (old.interface, old.gpio),
-                (new.interface, new.gpio),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            PROFILES.len(),
-            5,
-            "this table adds rows, it does not change PROFILES"
-        );
     }
 }

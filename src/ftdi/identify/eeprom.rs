@@ -271,9 +271,8 @@ fn text(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Real EEPROM images, as test vectors for this module and for identification.
-#[cfg(test)]
-pub(crate) mod dumps {
+/// Real EEPROM images: test vectors for identification, and what emulated cables answer.
+pub mod dumps {
     /// konosubakonoakua/jtag_ftdi_dumps `digilent_hs2.bin` (a JTAG-HS2; its serial string was
     /// edited by the person who dumped it; USB product string "Digilent USB Device").
     pub const HS2: [u8; 256] = hex(concat!(

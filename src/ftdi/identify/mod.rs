@@ -7,8 +7,8 @@
 //! Pure and table-driven: [`identify`] takes the udev facts and the EEPROM bytes (or why they
 //! could not be read) and returns a [`Verdict`] — serve with a row of [`boards::BOARDS`], never
 //! serve, or ask for a rule — with the evidence that decided it, plus whether the USB serial
-//! can be the device's identity. Not wired into detection yet: `profiles::detect` still decides
-//! what is served.
+//! can be the device's identity. The supervisor and `xvc-agent list` call it once per
+//! attached device, with the image [`eeprom_reader`](crate::ftdi::eeprom_reader) read.
 //!
 //! Order of evidence:
 //! 1. not FTDI (VID ≠ 0403) → never; an FTDI chip other than FT232H/FT2232H/FT4232H, or one
@@ -120,6 +120,9 @@ pub struct Identification {
     /// Short, human: what decided (for logs, `list`, status).
     pub evidence: String,
     pub identity: Identity,
+    /// The name the EEPROM gives the device (Digilent product name, or Xilinx vendor and
+    /// board), when it holds one: what Vivado calls it.
+    pub eeprom_name: Option<String>,
 }
 
 impl Identification {
@@ -172,6 +175,18 @@ pub fn identify(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> Identification {
         verdict,
         evidence,
         identity: identity_of(usb),
+        eeprom_name: eeprom_name(usb, eeprom),
+    }
+}
+
+fn eeprom_name(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> Option<String> {
+    let (EepromRead::Image(image), Some(chip)) = (eeprom, Chip::from_pid(usb.pid)) else {
+        return None;
+    };
+    match eeprom::decode(chip, usb.vid, usb.pid, image).ok()? {
+        UserArea::Digilent(d) => Some(d.product_name).filter(|n| !n.is_empty()),
+        UserArea::Xilinx(x) => Some(format!("{} {}", x.vendor, x.board)),
+        UserArea::Neither => None,
     }
 }
 
@@ -448,7 +463,7 @@ impl fmt::Display for boards::Wiring {
             "channel {channel}, low {:02X}/{:02X}",
             p.gpio.low.value, p.gpio.low.dir
         )?;
-        if self.writes_high {
+        if p.writes_high {
             write!(
                 f,
                 ", high {:02X}/{:02X}",
@@ -897,7 +912,7 @@ mod tests {
                 "{}: ADBUS4/6/7 driven",
                 b.name
             );
-            assert!(!w.writes_high, "{}", b.name);
+            assert!(!w.profile.writes_high, "{}", b.name);
             assert_eq!(w.profile.default_tdo_edge, TdoEdge::Rising);
         }
         // An unknown program_ftdi board asks; so does a known board on the wrong chip.
@@ -1055,7 +1070,7 @@ mod tests {
                 prop_assert_eq!(board.chip, chip);
                 let w = board.wiring().expect("a served row has wiring");
                 prop_assert_eq!(w.profile.gpio.low.dir & board.keep_inputs.low, 0);
-                if w.writes_high {
+                if w.profile.writes_high {
                     prop_assert_eq!(w.profile.gpio.high.dir & board.keep_inputs.high, 0);
                 }
                 prop_assert!(u32::from(w.profile.interface) < u32::from(chip.interfaces()));
