@@ -16,6 +16,7 @@ use crate::ftdi::identify::boards::{self, Board, Key};
 use crate::ftdi::identify::eeprom::Chip;
 use crate::sim::chain::JtagChain;
 use crate::sim::ftdi_device::{ChannelUse, Fault, FtdiChannel, FtdiDevice};
+use crate::sim::usb_pipe::{PipeDevice, PipeIdentity, PipeInterface};
 pub use wiring::BoardWiring;
 
 /// Why a board cannot be simulated.
@@ -115,6 +116,40 @@ impl SimBoard {
             product: product.into(),
             serial: self.serial.clone(),
             interfaces: chip.interfaces(),
+        }
+    }
+}
+
+impl SimBoard {
+    /// The board as the pipe serves it: one interface per channel, its identity and faults.
+    pub fn pipe_device(&self) -> PipeDevice {
+        let usb = self.usb_identity();
+        let interfaces = self
+            .device
+            .channels()
+            .into_iter()
+            .map(|ch| {
+                let core = self.device.core(ch.channel()).clone();
+                PipeInterface {
+                    usb: Box::new(ch),
+                    accepted_out: Some(Box::new(move || core.counters().bytes_out)),
+                }
+            })
+            .collect();
+        let device = self.device.clone();
+        PipeDevice {
+            interfaces,
+            identity: Some(PipeIdentity {
+                vid: usb.vid,
+                pid: usb.pid,
+                bcd_device: usb.bcd_device,
+                manufacturer: usb.manufacturer,
+                product: usb.product,
+                serial: usb.serial,
+            }),
+            faults: Some(Box::new(move || {
+                device.faults().iter().map(ToString::to_string).collect()
+            })),
         }
     }
 }
