@@ -38,10 +38,11 @@ pub enum Command {
     /// List the cables every xvc-agent in the lab advertises over DNS-SD (through Avahi), with
     /// the Vivado line to open each.
     Browse(BrowseArgs),
-    /// Serve an emulated HS2 (FT232H with an xc7a35t behind it) as a USB device on
-    /// stdin/stdout, for the umockdev test harness (protocol: src/sim/usb_pipe.rs).
+    /// Serve an emulated HS2 (FT232H with an xc7a35t behind it), or with --board any board of
+    /// the board table, as a USB device on stdin/stdout, for the umockdev test harness
+    /// (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
-    SimUsbDevice,
+    SimUsbDevice(SimUsbDeviceArgs),
     /// Serve an emulated HS2 as a usbredir device on a unix socket, for QEMU's usb-redir
     /// device (the virtual-machine tests; protocol: src/sim/usbredir.rs). Lines `unplug` and
     /// `plug` on stdin pull and replug it from the device side.
@@ -50,6 +51,18 @@ pub enum Command {
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
+}
+
+/// Options of `xvc-agent sim-usb-device`.
+#[derive(Debug, clap::Args)]
+pub struct SimUsbDeviceArgs {
+    /// Board row to simulate (chip, EEPROM, wiring, faults). Without it: the plain HS2
+    /// emulator (blank EEPROM).
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
+    /// The board's USB serial number (boards whose units share one keep theirs).
+    #[arg(long, default_value = "SIMBOARD0001")]
+    pub serial: String,
 }
 
 /// Options of `xvc-agent sim-usbredir`.
@@ -209,7 +222,7 @@ pub fn main() -> ExitCode {
         Command::Release(args) => release(&args),
         Command::List(args) => list(&args),
         Command::Browse(args) => browse(&args),
-        Command::SimUsbDevice => sim_usb_device(),
+        Command::SimUsbDevice(args) => sim_usb_device(&args),
         Command::SimUsbredir(args) => sim_usbredir(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -533,15 +546,32 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn sim_usb_device() -> ExitCode {
-    let factory: crate::sim::usb_pipe::DeviceFactory = Box::new(|| {
-        let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
-        let probe = chip.clone();
-        crate::sim::usb_pipe::PipeDevice {
-            usb: Box::new(chip),
-            accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+fn sim_usb_device(args: &SimUsbDeviceArgs) -> ExitCode {
+    use crate::sim::usb_pipe::{DeviceFactory, PipeDevice, PipeInterface};
+    let factory: DeviceFactory = match &args.board {
+        None => Box::new(|| {
+            let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+            let probe = chip.clone();
+            PipeDevice {
+                interfaces: vec![PipeInterface {
+                    usb: Box::new(chip),
+                    accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+                }],
+                identity: None,
+                faults: None,
+            }
+        }),
+        Some(name) => {
+            let (name, serial) = (name.clone(), args.serial.clone());
+            let make =
+                move || crate::sim::SimBoard::new(&name, &serial, crate::sim::JtagChain::xc7a35t());
+            if let Err(e) = make() {
+                eprintln!("xvc-agent sim-usb-device: {e}");
+                return ExitCode::FAILURE;
+            }
+            Box::new(move || make().expect("checked at start").pipe_device())
         }
-    });
+    };
     match crate::sim::usb_pipe::serve_stdio(factory) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,30 +1,37 @@
-//! A USB device on a pipe: serves any [`UsbTransport`] (in practice the FT232H emulator) to
-//! another process over a small framed binary protocol on stdin/stdout.
+//! A USB device on a pipe: serves a device of one or more interfaces, each a
+//! [`UsbTransport`] (in practice the FTDI emulators), to another process over a small framed
+//! binary protocol on stdin/stdout.
 //!
 //! It exists so that the umockdev test harness, which answers the agent's usbdevfs ioctls in
-//! Python, can pass control and bulk transfers to the one FT232H model the rest of the project
+//! Python, can pass control and bulk transfers to the one FTDI model the rest of the project
 //! uses, instead of carrying a second model. It is reached through the hidden subcommand
-//! `xvc-agent sim-usb-device`.
+//! `xvc-agent sim-usb-device [--board NAME] [--serial SERIAL]`.
 //!
 //! # Protocol
 //! All integers little-endian. Each request is `u32 len | u8 op | u32 id | payload`, where
 //! `len` counts everything after itself. Each answer is `u32 len | u32 id | u8 status |
-//! payload`. Requests of different kinds run concurrently (control, bulk OUT and bulk IN each
-//! have their own worker, as the endpoints of a real device are independent); requests of one
-//! kind run in order. Answers may therefore come back in a different order than requests; the
-//! id pairs them.
+//! payload`. Requests of different kinds run concurrently (control, and bulk OUT and bulk IN
+//! of each interface, each have their own worker, as the endpoints of a real device are
+//! independent); requests of one kind run in order. Answers may therefore come back in a
+//! different order than requests; the id pairs them.
 //!
 //! | op | request payload | answer payload (status OK) |
 //! |----|-----------------|----------------------------|
 //! | 1 control out | `u8 request, u16 value, u16 index, u32 timeout_ms` | — |
 //! | 2 control in | `u8 request, u16 value, u16 index, u16 length, u32 timeout_ms` | data |
-//! | 3 bulk out | `u32 timeout_ms, data` | `u32 written` (also with TIMEOUT / CANCELLED) |
-//! | 4 bulk in | `u32 max_len, u32 timeout_ms` | data (at least one byte) |
+//! | 3 bulk out | `u8 endpoint, u32 timeout_ms, data` | `u32 written` (also with TIMEOUT / CANCELLED) |
+//! | 4 bulk in | `u8 endpoint, u32 max_len, u32 timeout_ms` | data (at least one byte) |
 //! | 5 cancel | `u32 target id` | no answer of its own: the target answers CANCELLED |
 //! | 6 unplug | — | — ; from now on everything answers DISCONNECTED |
 //! | 7 reset | — | — ; a fresh device (power cycle), plugged in again |
-//! | 8 info | — | `u32 bulk IN max packet size` |
+//! | 8 info | — | `u32 bulk IN max packet size, u8 interfaces`, then if the device has a USB identity `u16 vid, u16 pid, u16 bcdDevice, manufacturer NUL product NUL serial NUL` |
 //! | 9 halt in | `u8 on` | — ; while on, bulk IN requests get no data (the device NAKs) |
+//! | 10 faults | — | UTF-8, one line per fault the device recorded (empty: none) |
+//!
+//! Endpoints are the FTDI chips': interface `i` (channel A = 0) has bulk IN `0x81 + 2i` and
+//! bulk OUT `0x02 + 2i` (FT2232H: A 0x81/0x02, B 0x83/0x04; FT4232H also C 0x85/0x06, D
+//! 0x87/0x08). Control requests go to the device's one control endpoint (interface 0's
+//! transport, which addresses channels by wIndex like the chip).
 //!
 //! A `timeout_ms` of 0 means "until done or cancelled": a USB request block has no timeout of
 //! its own, the host cancels it. Status codes: 0 OK, 1 TIMEOUT, 2 DISCONNECTED, 3 CANCELLED,
@@ -33,6 +40,7 @@
 //! End of input stops the server: requests still running are cancelled and answered.
 
 use crate::ftdi::transport::{UsbError, UsbTransport};
+use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::sync::mpsc;
@@ -50,6 +58,18 @@ pub mod op {
     pub const RESET: u8 = 7;
     pub const INFO: u8 = 8;
     pub const HALT_IN: u8 = 9;
+    pub const FAULTS: u8 = 10;
+}
+
+/// The interface an FTDI bulk endpoint belongs to, and whether it is the IN endpoint.
+pub fn endpoint_interface(endpoint: u8) -> Option<(usize, bool)> {
+    let number = endpoint & 0x7F;
+    let is_in = endpoint & 0x80 != 0;
+    match (is_in, number) {
+        (true, n) if n % 2 == 1 => Some((usize::from(n / 2), true)),
+        (false, n) if n >= 2 && n % 2 == 0 => Some((usize::from(n / 2 - 1), false)),
+        _ => None,
+    }
 }
 
 /// Answer status codes.
@@ -71,22 +91,53 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024 + 64;
 /// status-only packets exactly as a host would.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// A device served on the pipe.
-pub struct PipeDevice {
+/// Total bytes an interface has accepted on its bulk OUT endpoint.
+pub type AcceptedProbe = Box<dyn Fn() -> u64 + Send + Sync>;
+
+/// One interface of a device served on the pipe.
+pub struct PipeInterface {
     pub usb: Box<dyn UsbTransport>,
-    /// Total bytes the device has accepted on its bulk OUT endpoint, if it can tell. A
+    /// Total bytes the interface has accepted on its bulk OUT endpoint, if it can tell. A
     /// `write_bulk` that times out part-way reports no count; with this probe the server
     /// still knows how far it got and never sends a byte twice.
-    pub accepted_out: Option<Box<dyn Fn() -> u64 + Send + Sync>>,
+    pub accepted_out: Option<AcceptedProbe>,
+}
+
+/// What the device says about itself in its descriptors (for the harness that builds them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeIdentity {
+    pub vid: u16,
+    pub pid: u16,
+    pub bcd_device: u16,
+    pub manufacturer: String,
+    pub product: String,
+    pub serial: String,
+}
+
+/// A device served on the pipe.
+pub struct PipeDevice {
+    /// Interface 0 first; its transport also takes the control requests.
+    pub interfaces: Vec<PipeInterface>,
+    pub identity: Option<PipeIdentity>,
+    /// The faults the device recorded, as lines of text.
+    pub faults: Option<Box<dyn Fn() -> Vec<String> + Send + Sync>>,
 }
 
 impl PipeDevice {
-    /// A device without an accepted-bytes probe.
+    /// A single-interface device without an accepted-bytes probe.
     pub fn new(usb: Box<dyn UsbTransport>) -> Self {
         PipeDevice {
-            usb,
-            accepted_out: None,
+            interfaces: vec![PipeInterface {
+                usb,
+                accepted_out: None,
+            }],
+            identity: None,
+            faults: None,
         }
+    }
+
+    fn control(&self) -> &dyn UsbTransport {
+        self.interfaces[0].usb.as_ref()
     }
 }
 
@@ -234,7 +285,7 @@ fn do_control(shared: &Shared, req: Request) {
         return shared.answer(req.id, st, &[]);
     }
     let dev = shared.device();
-    let dev = &dev.usb;
+    let dev = dev.control();
     let timeout = Duration::from_millis(timeout_ms.max(1).into());
     if req.op == op::CONTROL_OUT {
         match dev.control_out(request, value, index, timeout) {
@@ -251,10 +302,23 @@ fn do_control(shared: &Shared, req: Request) {
     shared.finished(req.id);
 }
 
+/// The interface of bulk endpoint `endpoint` if the device has it and its direction is `is_in`.
+fn bulk_interface(shared: &Shared, endpoint: u8, is_in: bool) -> Option<usize> {
+    let (i, dir) = endpoint_interface(endpoint)?;
+    (dir == is_in && i < shared.device().interfaces.len()).then_some(i)
+}
+
 fn do_bulk_out(shared: &Shared, req: Request) {
     let mut f = Fields(&req.body);
-    let Some(timeout_ms) = f.u32() else {
+    let (Some(endpoint), Some(timeout_ms)) = (f.u8(), f.u32()) else {
         return bad(shared, req.id, "short bulk out request");
+    };
+    let Some(i) = bulk_interface(shared, endpoint, false) else {
+        return bad(
+            shared,
+            req.id,
+            &format!("no bulk OUT endpoint {endpoint:#04x}"),
+        );
     };
     let data = f.0;
     let until = deadline(timeout_ms);
@@ -270,6 +334,7 @@ fn do_bulk_out(shared: &Shared, req: Request) {
             break status::TIMEOUT;
         };
         let dev = shared.device();
+        let dev = &dev.interfaces[i];
         let before = dev.accepted_out.as_ref().map(|probe| probe());
         match dev.usb.write_bulk(&data[written..], slice) {
             Ok(n) => {
@@ -294,8 +359,15 @@ fn do_bulk_out(shared: &Shared, req: Request) {
 
 fn do_bulk_in(shared: &Shared, req: Request) {
     let mut f = Fields(&req.body);
-    let (Some(max_len), Some(timeout_ms)) = (f.u32(), f.u32()) else {
+    let (Some(endpoint), Some(max_len), Some(timeout_ms)) = (f.u8(), f.u32(), f.u32()) else {
         return bad(shared, req.id, "short bulk in request");
+    };
+    let Some(i) = bulk_interface(shared, endpoint, true) else {
+        return bad(
+            shared,
+            req.id,
+            &format!("no bulk IN endpoint {endpoint:#04x}"),
+        );
     };
     let until = deadline(timeout_ms);
     let mut buf = vec![0u8; max_len as usize];
@@ -319,7 +391,7 @@ fn do_bulk_in(shared: &Shared, req: Request) {
             shared.answer(req.id, status::OK, &[]);
             break;
         }
-        match shared.device().usb.read_bulk(&mut buf, slice) {
+        match shared.device().interfaces[i].usb.read_bulk(&mut buf, slice) {
             Ok(0) | Err(UsbError::Timeout) => {}
             Ok(n) => {
                 shared.answer(req.id, status::OK, &buf[..n.min(buf.len())]);
@@ -390,8 +462,8 @@ pub fn serve(
         out: Mutex::new(Box::new(output)),
     });
     let control = worker(&shared, "usb-control", do_control)?;
-    let bulk_out = worker(&shared, "usb-bulk-out", do_bulk_out)?;
-    let bulk_in = worker(&shared, "usb-bulk-in", do_bulk_in)?;
+    // One worker per bulk endpoint, started when first used.
+    let mut bulk: HashMap<u8, Worker> = HashMap::new();
     let result = loop {
         let req = match read_request(&mut input) {
             Ok(Some(r)) => r,
@@ -403,11 +475,26 @@ pub fn serve(
             op::CONTROL_OUT | op::CONTROL_IN => {
                 let _ = control.0.send(req);
             }
-            op::BULK_OUT => {
-                let _ = bulk_out.0.send(req);
-            }
-            op::BULK_IN => {
-                let _ = bulk_in.0.send(req);
+            op::BULK_OUT | op::BULK_IN => {
+                let Some(&endpoint) = req.body.first() else {
+                    bad(&shared, id, "short bulk request");
+                    continue;
+                };
+                let w = match bulk.entry(endpoint) {
+                    Entry::Occupied(w) => w.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let run = if req.op == op::BULK_IN {
+                            do_bulk_in
+                        } else {
+                            do_bulk_out
+                        };
+                        match worker(&shared, &format!("usb-bulk-{endpoint:02x}"), run) {
+                            Ok(w) => slot.insert(w),
+                            Err(e) => break Err(e.into()),
+                        }
+                    }
+                };
+                let _ = w.0.send(req);
             }
             op::CANCEL => match Fields(&req.body).u32() {
                 Some(target) => {
@@ -431,9 +518,15 @@ pub fn serve(
                 shared.changed.notify_all();
                 shared.answer(id, status::OK, &[]);
             }
-            op::INFO => {
-                let mps = shared.device().usb.max_packet_size() as u32;
-                shared.answer(id, status::OK, &mps.to_le_bytes());
+            op::INFO => shared.answer(id, status::OK, &info(&shared.device())),
+            op::FAULTS => {
+                let lines = shared
+                    .device()
+                    .faults
+                    .as_ref()
+                    .map(|f| f())
+                    .unwrap_or_default();
+                shared.answer(id, status::OK, lines.join("\n").as_bytes());
             }
             op::HALT_IN => match Fields(&req.body).u8() {
                 Some(on) => {
@@ -448,11 +541,28 @@ pub fn serve(
     };
     lock(&shared.flags).stopping = true;
     shared.changed.notify_all();
-    for (tx, handle) in [control, bulk_out, bulk_in] {
+    for (tx, handle) in std::iter::once(control).chain(bulk.into_values()) {
         drop(tx);
         let _ = handle.join();
     }
     result
+}
+
+/// The INFO answer for `dev`.
+fn info(dev: &PipeDevice) -> Vec<u8> {
+    let mps = dev.control().max_packet_size() as u32;
+    let mut out = mps.to_le_bytes().to_vec();
+    out.push(dev.interfaces.len() as u8);
+    if let Some(id) = &dev.identity {
+        for n in [id.vid, id.pid, id.bcd_device] {
+            out.extend(n.to_le_bytes());
+        }
+        for s in [&id.manufacturer, &id.product, &id.serial] {
+            out.extend(s.as_bytes());
+            out.push(0);
+        }
+    }
+    out
 }
 
 /// Serves devices made by `factory` on this process's stdin/stdout.
@@ -526,15 +636,13 @@ mod tests {
 
     impl Client {
         fn start() -> Client {
+            Client::serving(Box::new(|| PipeDevice::new(Box::new(Echo::default()))))
+        }
+
+        fn serving(factory: DeviceFactory) -> Client {
             let (ours, theirs) = UnixStream::pair().unwrap();
             let reader = theirs.try_clone().unwrap();
-            let server = std::thread::spawn(move || {
-                serve(
-                    Box::new(|| PipeDevice::new(Box::new(Echo::default()))),
-                    reader,
-                    theirs,
-                )
-            });
+            let server = std::thread::spawn(move || serve(factory, reader, theirs));
             ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             Client {
                 stream: ours,
@@ -567,7 +675,12 @@ mod tests {
     }
 
     fn bulk_in(max: u32, timeout_ms: u32) -> Vec<u8> {
-        [max.to_le_bytes(), timeout_ms.to_le_bytes()].concat()
+        [&[0x81][..], &max.to_le_bytes(), &timeout_ms.to_le_bytes()].concat()
+    }
+
+    /// A bulk OUT payload for endpoint 0x02 with no timeout.
+    fn bulk_out(data: &[u8]) -> Vec<u8> {
+        [&[0x02, 0, 0, 0, 0][..], data].concat()
     }
 
     #[test]
@@ -581,12 +694,74 @@ mod tests {
         assert_eq!(c.recv(), (1, status::OK, vec![]));
         c.send(op::CONTROL_IN, 2, &[0x0A, 0, 0, 1, 0, 2, 0, 100, 0, 0, 0]);
         assert_eq!(c.recv(), (2, status::OK, vec![0x0A, 0x0A]));
-        c.send(op::BULK_OUT, 3, &[100, 0, 0, 0, 0xAA, 0x55]);
+        c.send(op::BULK_OUT, 3, &[0x02, 100, 0, 0, 0, 0xAA, 0x55]);
         assert_eq!(c.recv(), (3, status::OK, 2u32.to_le_bytes().to_vec()));
         c.send(op::BULK_IN, 4, &bulk_in(512, 1000));
         assert_eq!(c.recv(), (4, status::OK, vec![0xAA, 0x55]));
         c.send(op::INFO, 5, &[]);
-        assert_eq!(c.recv(), (5, status::OK, 512u32.to_le_bytes().to_vec()));
+        assert_eq!(c.recv(), (5, status::OK, vec![0, 2, 0, 0, 1]));
+        c.send(op::FAULTS, 6, &[]);
+        assert_eq!(c.recv(), (6, status::OK, vec![]));
+        c.stop();
+    }
+
+    #[test]
+    fn ftdi_endpoints_name_their_interfaces() {
+        assert_eq!(endpoint_interface(0x81), Some((0, true)));
+        assert_eq!(endpoint_interface(0x02), Some((0, false)));
+        assert_eq!(endpoint_interface(0x83), Some((1, true)));
+        assert_eq!(endpoint_interface(0x04), Some((1, false)));
+        assert_eq!(endpoint_interface(0x87), Some((3, true)));
+        assert_eq!(endpoint_interface(0x08), Some((3, false)));
+        assert_eq!(endpoint_interface(0x80), None);
+        assert_eq!(endpoint_interface(0x01), None);
+    }
+
+    /// An FT4232H board on the pipe: its identity, a UART round trip on channel C's
+    /// endpoints while a read waits on channel D's, and the fault list.
+    #[test]
+    fn a_board_serves_every_channel_and_its_faults() {
+        let mut c = Client::serving(Box::new(|| {
+            crate::sim::SimBoard::new("zcu104", "ZCU0001", crate::sim::JtagChain::xc7a35t())
+                .unwrap()
+                .pipe_device()
+        }));
+        c.send(op::INFO, 1, &[]);
+        let (_, st, info) = c.recv();
+        assert_eq!(st, status::OK);
+        assert_eq!(
+            &info[..11],
+            &[0, 2, 0, 0, 4, 0x03, 0x04, 0x11, 0x60, 0x00, 0x08]
+        );
+        assert_eq!(&info[11..], b"Xilinx\0JTAG+3xSerial\0ZCU0001\0");
+        // A read pending on D (no timeout) does not hold up C. D answers with status-only
+        // packets whenever its latency timer runs out: those answers are skipped.
+        let read = |ep: u8| [&[ep][..], &512u32.to_le_bytes(), &[0; 4]].concat();
+        c.send(op::BULK_IN, 2, &read(0x87));
+        c.send(
+            op::BULK_OUT,
+            3,
+            &[&[0x06, 0, 0, 0, 0][..], b"hello"].concat(),
+        );
+        let next = |c: &mut Client| loop {
+            let answer = c.recv();
+            if answer.0 != 2 {
+                return answer;
+            }
+        };
+        assert_eq!(next(&mut c), (3, status::OK, 5u32.to_le_bytes().to_vec()));
+        c.send(op::BULK_IN, 4, &read(0x85));
+        let (id, st, data) = next(&mut c);
+        assert_eq!((id, st), (4, status::OK));
+        assert_eq!(&data[2..], b"hello");
+        c.send(op::FAULTS, 5, &[]);
+        assert_eq!(c.recv(), (5, status::OK, vec![]));
+        // EEPROM write: a fault.
+        c.send(op::CONTROL_OUT, 6, &[0x91, 0, 0, 1, 0, 100, 0, 0, 0]);
+        assert_eq!(c.recv().1, status::OK);
+        c.send(op::FAULTS, 7, &[]);
+        let (_, _, text) = c.recv();
+        assert_eq!(text, b"EEPROM write request 0x91 (wIndex 0x0001)");
         c.stop();
     }
 
@@ -595,7 +770,7 @@ mod tests {
         let mut c = Client::start();
         // Issued first, answered once the OUT arrives: the endpoints are independent.
         c.send(op::BULK_IN, 1, &bulk_in(64, 0));
-        c.send(op::BULK_OUT, 2, &[0, 0, 0, 0, 7]);
+        c.send(op::BULK_OUT, 2, &bulk_out(&[7]));
         let mut got = [c.recv(), c.recv()];
         got.sort();
         assert_eq!(got[0], (1, status::OK, vec![7]));
@@ -614,7 +789,7 @@ mod tests {
         // Halted IN: data is there but not delivered until the halt ends.
         c.send(op::HALT_IN, 3, &[1]);
         assert_eq!(c.recv(), (3, status::OK, vec![]));
-        c.send(op::BULK_OUT, 4, &[0, 0, 0, 0, 9]);
+        c.send(op::BULK_OUT, 4, &bulk_out(&[9]));
         assert_eq!(c.recv().1, status::OK);
         c.send(op::BULK_IN, 5, &bulk_in(64, 50));
         assert_eq!(c.recv(), (5, status::TIMEOUT, vec![]));
@@ -688,8 +863,12 @@ mod tests {
                 let usb = device.clone();
                 let probe = device.clone();
                 PipeDevice {
-                    usb: Box::new(usb),
-                    accepted_out: Some(Box::new(move || lock(&probe.got).len() as u64)),
+                    interfaces: vec![PipeInterface {
+                        usb: Box::new(usb),
+                        accepted_out: Some(Box::new(move || lock(&probe.got).len() as u64)),
+                    }],
+                    identity: None,
+                    faults: None,
                 }
             });
             serve(factory, reader, theirs)
@@ -702,7 +881,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let payload: Vec<u8> = (1..=10).collect();
-        c.send(op::BULK_OUT, 1, &[&[0u8, 0, 0, 0][..], &payload].concat());
+        c.send(op::BULK_OUT, 1, &bulk_out(&payload));
         assert_eq!(c.recv(), (1, status::OK, 10u32.to_le_bytes().to_vec()));
         assert_eq!(*lock(&chip.got), payload);
         c.stop();
@@ -713,7 +892,20 @@ mod tests {
         let mut c = Client::start();
         c.send(42, 1, &[]);
         assert_eq!(c.recv().1, status::BAD_REQUEST);
-        c.send(op::BULK_IN, 2, &[1]);
+        c.send(op::BULK_IN, 2, &[0x81, 1]);
+        assert_eq!(c.recv().1, status::BAD_REQUEST);
+        // Interface 1 does not exist; 0x02 is not an IN endpoint.
+        c.send(
+            op::BULK_IN,
+            4,
+            &[&[0x83][..], &bulk_in(64, 0)[1..]].concat(),
+        );
+        assert_eq!(c.recv().1, status::BAD_REQUEST);
+        c.send(
+            op::BULK_IN,
+            5,
+            &[&[0x02][..], &bulk_in(64, 0)[1..]].concat(),
+        );
         assert_eq!(c.recv().1, status::BAD_REQUEST);
         c.send(op::INFO, 3, &[]);
         assert_eq!(c.recv().1, status::OK);

@@ -25,20 +25,25 @@ from process import stop_agent  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
 
-# FT232H descriptors as the chip reports them: device descriptor, then configuration 1 with
-# one vendor-specific interface and bulk endpoints 0x81 (IN) and 0x02 (OUT), 512 bytes each.
-FT232H_DESCRIPTORS = bytes([
-    0x12, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x40,  # USB 2.0, class in interface, EP0 64
-]) + struct.pack("<HH", HS2_VID, HS2_PID) + bytes([   # idVendor, idProduct
-    0x00, 0x09, 0x01, 0x02,                          # bcdDevice 9.00, strings 1,2
-    0x03, 0x01,                                      # serial string 3, one configuration
-    0x09, 0x02, 0x20, 0x00, 0x01, 0x01, 0x00, 0x80,  # config: 32 bytes, 1 interface, value 1
-    0x2D,                                            # 90 mA
-    0x09, 0x04, 0x00, 0x00, 0x02, 0xFF, 0xFF, 0xFF,  # interface 0, 2 endpoints, vendor class
-    0x02,                                            # interface string 2
-    0x07, 0x05, 0x81, 0x02, 0x00, 0x02, 0x00,        # EP 0x81 bulk IN, 512
-    0x07, 0x05, 0x02, 0x02, 0x00, 0x02, 0x00,        # EP 0x02 bulk OUT, 512
-])
+
+def ftdi_descriptors(vid, pid, bcd, interfaces):
+    """Device and configuration descriptors as an FTDI chip reports them: configuration 1
+    with one vendor-specific interface per channel, channel i with bulk endpoints 0x81 + 2i
+    (IN) and 0x02 + 2i (OUT) of 512 bytes."""
+    device = bytes([0x12, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x40])  # USB 2.0, EP0 64
+    device += struct.pack("<HHH", vid, pid, bcd)
+    device += bytes([0x01, 0x02, 0x03, 0x01])  # strings 1, 2, 3; one configuration
+    total = 9 + interfaces * (9 + 2 * 7)
+    config = struct.pack("<BBHBBBBB", 0x09, 0x02, total, interfaces, 0x01, 0x00, 0x80, 0x2D)
+    for i in range(interfaces):
+        config += bytes([0x09, 0x04, i, 0x00, 0x02, 0xFF, 0xFF, 0xFF, 0x02])
+        config += bytes([0x07, 0x05, 0x81 + 2 * i, 0x02, 0x00, 0x02, 0x00])
+        config += bytes([0x07, 0x05, 0x02 + 2 * i, 0x02, 0x00, 0x02, 0x00])
+    return device + config
+
+
+# The HS2's FT232H (bcdDevice 9.00, one interface).
+FT232H_DESCRIPTORS = ftdi_descriptors(HS2_VID, HS2_PID, 0x0900, 1)
 
 _testbed = None
 
@@ -79,11 +84,17 @@ class UsbDevice:
     """A mocked USB device that can be plugged into a port, unplugged and plugged again.
 
     With `emulate=True` the device node is backed by the FT232H emulator (an xc7a35t on its
-    JTAG chain) through `xvc-agent sim-usb-device`.
+    JTAG chain) through `xvc-agent sim-usb-device`. With `board` (a row of the agent's board
+    table, e.g. "arty", "nexys-video", "zcu104") it is that board instead: its chip, EEPROM,
+    USB strings and wiring, one interface per channel; the identity comes from the emulator.
+    Without it: today's HS2 (the plain FT232H emulator, blank EEPROM).
     """
 
     def __init__(self, serial, vid=HS2_VID, pid=HS2_PID, manufacturer=HS2_MANUFACTURER,
-                 product=HS2_PRODUCT, emulate=True, bus=1):
+                 product=HS2_PRODUCT, emulate=True, bus=1, board=None):
+        self.board = board
+        self.bcd = 0x0900
+        self.interfaces = 1
         self.serial = serial
         self.vid = vid
         self.pid = pid
@@ -100,12 +111,24 @@ class UsbDevice:
         self.plugged_at = None
         self.unplugged_at = None
 
+    def faults(self):
+        """What the emulated board recorded as harmful to it (strings; [] = none)."""
+        return self.pipe.faults() if self.pipe is not None else []
+
+    def drivers(self):
+        """Kernel driver per interface number now (missing: none bound)."""
+        return dict(self.handler.drivers)
+
+    def _interface_paths(self):
+        return [f"{self.usb_path}:1.{i}" for i in range(self.interfaces)]
+
     @property
     def devnode(self):
         return f"/dev/bus/usb/{self.bus:03d}/{self.devnum:03d}"
 
     def _description(self):
-        hexdesc = FT232H_DESCRIPTORS.hex().upper()
+        hexdesc = ftdi_descriptors(self.vid, self.pid, self.bcd, self.interfaces).hex().upper()
+        bcd = f"{self.bcd:04x}"
         devname = f"bus/usb/{self.bus:03d}/{self.devnum:03d}"
         dev = f"/devices/pci0000:00/0000:00:14.0/usb{self.bus}/{self.usb_path}"
         model = self.product.replace(" ", "_")
@@ -118,13 +141,13 @@ class UsbDevice:
             "MINOR": str((self.bus - 1) * 128 + self.devnum - 1),
             "BUSNUM": f"{self.bus:03d}",
             "DEVNUM": f"{self.devnum:03d}",
-            "PRODUCT": f"{self.vid:x}/{self.pid:x}/900",
+            "PRODUCT": f"{self.vid:x}/{self.pid:x}/{self.bcd:x}",
             "TYPE": "0/0/0",
             "ID_VENDOR": self.manufacturer.replace(" ", "_"),
             "ID_VENDOR_ID": f"{self.vid:04x}",
             "ID_MODEL": model,
             "ID_MODEL_ID": f"{self.pid:04x}",
-            "ID_REVISION": "0900",
+            "ID_REVISION": bcd,
             "ID_BUS": "usb",
         }
         if self.serial:
@@ -140,11 +163,11 @@ class UsbDevice:
             "devpath": self.usb_path.split("-", 1)[1],
             "speed": "480",
             "version": " 2.00",
-            "bcdDevice": "0900",
+            "bcdDevice": bcd,
             "bDeviceClass": "00",
             "bNumConfigurations": "1",
             "bConfigurationValue": "1",
-            "bNumInterfaces": " 1",
+            "bNumInterfaces": f"{self.interfaces:2d}",
             "maxchild": "0",
         }
         if self.serial:
@@ -162,27 +185,29 @@ class UsbDevice:
             f"E:{k}={v}\n" for k, v in db_props.items()) + "V:1\n"
         self._db_name = f"c189:{props['MINOR']}"
         self._db = db
-        iface = "\n".join([
-            f"P: {dev}/{self.usb_path}:1.0",
-            "E: SUBSYSTEM=usb",
-            "E: DEVTYPE=usb_interface",
-            "E: DRIVER=ftdi_sio",
-            f"E: PRODUCT={self.vid:x}/{self.pid:x}/900",
-            "E: INTERFACE=255/255/255",
-            "A: bInterfaceNumber=00\\n",
-            "A: bInterfaceClass=ff\\n",
-            "A: bNumEndpoints=02\\n",
-        ]) + "\n"
-        return dev, device, iface
+        ifaces = []
+        for i, path in enumerate(self._interface_paths()):
+            ifaces.append("\n".join([
+                f"P: {dev}/{path}",
+                "E: SUBSYSTEM=usb",
+                "E: DEVTYPE=usb_interface",
+                "E: DRIVER=ftdi_sio",
+                f"E: PRODUCT={self.vid:x}/{self.pid:x}/{self.bcd:x}",
+                "E: INTERFACE=255/255/255",
+                f"A: bInterfaceNumber={i:02x}\\n",
+                "A: bInterfaceClass=ff\\n",
+                "A: bNumEndpoints=02\\n",
+            ]) + "\n")
+        return dev, device, ifaces
 
     def _remove_stale_links(self):
         """umockdev 0.17 leaves the /sys/bus and /sys/dev links of a removed device behind,
         and refuses to add a device of the same name again; remove them as the kernel would."""
         root = testbed().get_root_dir()
         minor = (self.bus - 1) * 128 + self.devnum - 1
-        for link in (f"sys/bus/usb/devices/{self.usb_path}",
-                     f"sys/bus/usb/devices/{self.usb_path}:1.0",
-                     f"sys/dev/char/189:{minor}"):
+        links = [f"sys/bus/usb/devices/{self.usb_path}", f"sys/dev/char/189:{minor}"]
+        links += [f"sys/bus/usb/devices/{p}" for p in self._interface_paths()]
+        for link in links:
             path = os.path.join(root, link)
             if os.path.islink(path):
                 os.unlink(path)
@@ -193,14 +218,21 @@ class UsbDevice:
         tb = testbed()
         self.usb_path = usb_path
         self.devnum = devnum
-        dev, device, iface = self._description()
-        self._remove_stale_links()
-        self.syspath = "/sys" + dev
         if self.emulate:
             env = dict(os.environ)
             env.pop("LD_PRELOAD", None)
-            self.pipe = usbdevfs.EmulatorPipe(AGENT, env=env)
-        self.handler = usbdevfs.UsbDeviceHandler(self.pipe, devnum)
+            self.pipe = usbdevfs.EmulatorPipe(AGENT, env=env, board=self.board,
+                                              serial=self.serial if self.board else None)
+            if self.board is not None:
+                facts = self.pipe.info()
+                self.vid, self.pid, self.bcd = facts["vid"], facts["pid"], facts["bcd_device"]
+                self.manufacturer, self.product = facts["manufacturer"], facts["product"]
+                self.serial = facts["serial"]
+                self.interfaces = facts["interfaces"]
+        dev, device, ifaces = self._description()
+        self._remove_stale_links()
+        self.syspath = "/sys" + dev
+        self.handler = usbdevfs.UsbDeviceHandler(self.pipe, devnum, interfaces=self.interfaces)
         self.handlers.append(self.handler)
         tb.attach_ioctl(self.devnode, self.handler.base)
         db_dir = os.path.join(tb.get_root_dir(), "run", "udev", "data")
@@ -209,7 +241,8 @@ class UsbDevice:
             f.write(self._db)
         self.plugged_at = time.monotonic()
         tb.add_from_string(device)
-        tb.add_from_string(iface)
+        for iface in ifaces:
+            tb.add_from_string(iface)
         return self.plugged_at
 
     def unplug(self):
@@ -224,7 +257,8 @@ class UsbDevice:
         before the device's event. The sysfs entry is still there until finish_unplug()."""
         tb = testbed()
         self.handler.unplug()
-        tb.uevent(f"{self.syspath}/{self.usb_path}:1.0", "remove")
+        for path in self._interface_paths():
+            tb.uevent(f"{self.syspath}/{path}", "remove")
         self.unplugged_at = time.monotonic()
         tb.uevent(self.syspath, "remove")
         return self.unplugged_at

@@ -1,4 +1,5 @@
-"""usbdevfs emulation for one mocked USB device, backed by the Rust FT232H model.
+"""usbdevfs emulation for one mocked USB device, backed by the Rust FTDI models (the HS2's
+FT232H, or any board of the board table with its FT232H, FT2232H or FT4232H).
 
 umockdev forwards every ioctl the agent makes on the mocked `/dev/bus/usb/BBB/DDD` node to a
 `UMockdev.IoctlBase` in this process. This module answers them the way the kernel's usbfs
@@ -70,7 +71,7 @@ USB_SPEED_HIGH = 3
 
 # Pipe protocol of `xvc-agent sim-usb-device` (src/sim/usb_pipe.rs).
 OP_CONTROL_OUT, OP_CONTROL_IN, OP_BULK_OUT, OP_BULK_IN = 1, 2, 3, 4
-OP_CANCEL, OP_UNPLUG, OP_RESET, OP_INFO, OP_HALT_IN = 5, 6, 7, 8, 9
+OP_CANCEL, OP_UNPLUG, OP_RESET, OP_INFO, OP_HALT_IN, OP_FAULTS = 5, 6, 7, 8, 9, 10
 ST_OK, ST_TIMEOUT, ST_DISCONNECTED, ST_CANCELLED, ST_ERROR, ST_BAD = 0, 1, 2, 3, 4, 5
 
 
@@ -78,10 +79,14 @@ class EmulatorPipe:
     """Client of `xvc-agent sim-usb-device`: requests go out tagged with an id; a reader
     thread calls each request's callback with (status, payload) when its answer arrives."""
 
-    def __init__(self, agent_binary, env=None):
+    def __init__(self, agent_binary, env=None, board=None, serial=None):
+        args = [agent_binary, "sim-usb-device"]
+        if board is not None:
+            args += ["--board", board]
+        if serial:
+            args += ["--serial", serial]
         self.proc = subprocess.Popen(
-            [agent_binary, "sim-usb-device"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, bufsize=0)
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
         self._lock = threading.Lock()
         self._next_id = 1
         self._waiting = {}
@@ -125,6 +130,25 @@ class EmulatorPipe:
         if not done.wait(timeout):
             raise TimeoutError(f"emulator did not answer op {op}")
         return result[0]
+
+    def info(self):
+        """The device's facts: dict with max_packet, interfaces and, for a simulated board,
+        vid, pid, bcd_device, manufacturer, product, serial."""
+        status, data = self.call(OP_INFO)
+        assert status == ST_OK, status
+        facts = {"max_packet": struct.unpack("<I", data[:4])[0], "interfaces": data[4]}
+        if len(data) > 5:
+            facts["vid"], facts["pid"], facts["bcd_device"] = struct.unpack("<HHH", data[5:11])
+            names = data[11:].split(b"\0")
+            for key, value in zip(("manufacturer", "product", "serial"), names):
+                facts[key] = value.decode()
+        return facts
+
+    def faults(self):
+        """What the device recorded as harmful to the board, one string each."""
+        status, data = self.call(OP_FAULTS)
+        assert status == ST_OK, status
+        return [line for line in data.decode().split("\n") if line]
 
     def _read_exact(self, n):
         buf = b""
@@ -200,7 +224,8 @@ class UsbDeviceHandler:
         self.pipe = pipe
         self.devnum = devnum
         self.interfaces = interfaces
-        self.drivers = dict(drivers or {0: "ftdi_sio"})
+        # Kernel driver bound to each interface (ftdi_sio on every channel at plug).
+        self.drivers = dict(drivers or {i: "ftdi_sio" for i in range(interfaces)})
         self.claimed = set()
         self.events = []
         self.gone = False
@@ -243,6 +268,11 @@ class UsbDeviceHandler:
         with self._lock:
             self._closed = True
             self._park_wake.notify_all()
+
+    def driver(self, ifno):
+        """The kernel driver bound to interface `ifno` now (None: none)."""
+        with self._lock:
+            return self.drivers.get(ifno)
 
     def saw(self, name):
         return [e for e in self.events if e[0] == name]
@@ -428,7 +458,8 @@ class UsbDeviceHandler:
                     self.bulk_in_bytes += len(reply)
                     self._finish(urb, *_status_to_urb(st, reply))
 
-                urb.pipe_id = self.pipe.request(OP_BULK_IN, struct.pack("<II", length, 0), read)
+                urb.pipe_id = self.pipe.request(
+                    OP_BULK_IN, struct.pack("<BII", endpoint, length, 0), read)
             else:
                 data = buffer_data.retrieve() if buffer_data is not None else b""
                 self.bulk_out_bytes += len(data)
@@ -439,7 +470,7 @@ class UsbDeviceHandler:
                     self._finish(urb, status, b"", actual=n)
 
                 urb.pipe_id = self.pipe.request(
-                    OP_BULK_OUT, struct.pack("<I", 0) + data, written)
+                    OP_BULK_OUT, struct.pack("<BI", endpoint, 0) + data, written)
         else:
             self._finish(urb, -errno.EINVAL, b"")
         return True

@@ -130,8 +130,11 @@ impl Engine {
     fn control(&mut self, io: &mut Io<'_>, opcode: u8, a: u8, b: u8) {
         let pins = &mut *io.pins;
         match opcode {
-            op::SET_LOW => pins.gpio.low = chip::Port::new(a, b),
-            op::SET_HIGH => pins.gpio.high = chip::Port::new(a, b),
+            op::SET_LOW => pins.set_low(chip::Port::new(a, b)),
+            op::SET_HIGH => {
+                io.counters.high_byte_commands += 1;
+                pins.set_high(chip::Port::new(a, b));
+            }
             op::GET_LOW => {
                 let tdo = if self.loopback {
                     pins.tdi()
@@ -140,7 +143,10 @@ impl Engine {
                 };
                 io.fifos.tx.push_back(pins.read_low(tdo));
             }
-            op::GET_HIGH => io.fifos.tx.push_back(pins.read_high()),
+            op::GET_HIGH => {
+                io.counters.high_byte_commands += 1;
+                io.fifos.tx.push_back(pins.read_high());
+            }
             op::LOOPBACK_ON => self.loopback = true,
             op::LOOPBACK_OFF => self.loopback = false,
             op::SET_DIVISOR => self.divisor = u16::from_le_bytes([a, b]),

@@ -63,6 +63,8 @@ pub struct Counters {
     pub bad_commands: u64,
     /// EEPROM write or erase requests (the driver must never send one).
     pub eeprom_writes: u64,
+    /// SET_HIGH and GET_HIGH commands executed (an FT4232H channel has no high byte).
+    pub high_byte_commands: u64,
 }
 
 /// The whole chip, behind the handle's lock.
@@ -189,6 +191,18 @@ impl Ft232h {
     /// Whether the chip is in MPSSE mode.
     pub fn is_mpsse(&self) -> bool {
         self.lock().usb.mpsse
+    }
+
+    /// Every pin of the low and the high byte that was ever made an output.
+    pub fn outputs_ever(&self) -> (u8, u8) {
+        let c = self.lock();
+        (c.pins.ever_out_low, c.pins.ever_out_high)
+    }
+
+    /// Whether bytes written outside MPSSE mode come back on bulk IN (a UART with TX wired to
+    /// RX). Off by default: a cable's channel drops them.
+    pub fn set_uart_loopback(&self, on: bool) {
+        self.lock().usb.uart_loopback = on;
     }
 
     /// Low and high GPIO bytes as (value, direction) pairs.

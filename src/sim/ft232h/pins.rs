@@ -6,7 +6,7 @@
 //! clocked only while TCK is an output and the board's buffers are enabled, and TDO reads
 //! high when the chain is not connected.
 
-use crate::ftdi::chip::{pin, Gpio};
+use crate::ftdi::chip::{pin, Gpio, Port};
 use crate::sim::chain::JtagChain;
 
 /// Board wiring between the chip and the JTAG connector: the target sees TCK only while these
@@ -17,6 +17,8 @@ pub struct Wiring {
     pub low_value: u8,
     pub high_mask: u8,
     pub high_value: u8,
+    /// No TAP behind these pins at all (a UART or FIFO channel of a multi-channel chip).
+    pub no_tap: bool,
 }
 
 impl Wiring {
@@ -26,12 +28,25 @@ impl Wiring {
         low_value: 0x20,
         high_mask: 0x60,
         high_value: 0x00,
+        no_tap: false,
+    };
+
+    /// A channel with no JTAG behind it: the chain is never clocked, TDO reads high.
+    pub const NO_TAP: Wiring = Wiring {
+        low_mask: 0,
+        low_value: 0,
+        high_mask: 0,
+        high_value: 0,
+        no_tap: true,
     };
 }
 
 /// The GPIO state and the target behind it.
 pub(super) struct Pins {
     pub(super) gpio: Gpio,
+    /// Every pin ever made an output (direction bits ORed over all writes).
+    pub(super) ever_out_low: u8,
+    pub(super) ever_out_high: u8,
     wiring: Wiring,
     pub(super) chain: JtagChain,
 }
@@ -40,9 +55,23 @@ impl Pins {
     pub(super) fn new(chain: JtagChain, wiring: Wiring) -> Self {
         Pins {
             gpio: Gpio::default(),
+            ever_out_low: 0,
+            ever_out_high: 0,
             wiring,
             chain,
         }
+    }
+
+    /// Sets the low byte (ADBUS), remembering which pins were ever outputs.
+    pub(super) fn set_low(&mut self, port: Port) {
+        self.gpio.low = port;
+        self.ever_out_low |= port.dir;
+    }
+
+    /// Sets the high byte (ACBUS), remembering which pins were ever outputs.
+    pub(super) fn set_high(&mut self, port: Port) {
+        self.gpio.high = port;
+        self.ever_out_high |= port.dir;
     }
 
     /// Whether TCK reaches the chain: TCK is an output and the wiring's enables hold.
@@ -52,7 +81,7 @@ impl Pins {
         let low_ok = low.dir & w.low_mask == w.low_mask && low.value & w.low_mask == w.low_value;
         let high_ok =
             high.dir & w.high_mask == w.high_mask && high.value & w.high_mask == w.high_value;
-        tck_out && low_ok && high_ok
+        !w.no_tap && tck_out && low_ok && high_ok
     }
 
     /// The level the chip drives on TMS.

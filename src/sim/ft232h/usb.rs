@@ -55,6 +55,8 @@ pub(super) struct Usb {
     pub(super) packet_size: usize,
     /// In MPSSE bit mode (bytes written reach the engine).
     pub(super) mpsse: bool,
+    /// Outside MPSSE mode, bytes written come back on bulk IN (TX wired to RX).
+    pub(super) uart_loopback: bool,
     pub(super) latency: Duration,
     pub(super) gone: bool,
     unplug_after: Option<u64>,
@@ -68,6 +70,7 @@ impl Usb {
         Usb {
             packet_size: chip::HIGH_SPEED_PACKET,
             mpsse: false,
+            uart_loopback: false,
             latency: Duration::from_millis(chip::DEFAULT_LATENCY_MS.into()),
             gone: false,
             unplug_after: None,
@@ -141,6 +144,18 @@ fn addresses_interface(req: u8, index: u16) -> bool {
 }
 
 impl Chip {
+    /// Bytes a bulk OUT can hand over now: room in the command FIFO in MPSSE mode, in the
+    /// reply FIFO for a looped-back UART; a UART with nothing on its TX pin takes everything.
+    fn out_room(&self) -> usize {
+        if self.usb.mpsse {
+            RX_FIFO - self.fifos.rx.len()
+        } else if self.usb.uart_loopback {
+            TX_FIFO - self.fifos.tx.len()
+        } else {
+            usize::MAX
+        }
+    }
+
     /// The checks every USB request starts with: still plugged in, addressed to us.
     fn accept_control(&mut self, req: u8, index: u16) -> Result<(), UsbError> {
         if self.usb.gone {
@@ -293,7 +308,7 @@ impl UsbTransport for Ft232h {
             if c.usb.gone {
                 return Err(UsbError::Disconnected);
             }
-            let mut room = RX_FIFO - c.fifos.rx.len();
+            let mut room = c.out_room();
             if let Some(limit) = c.usb.unplug_after {
                 let allowed = limit.saturating_sub(c.counters.bytes_out) as usize;
                 if allowed == 0 {
@@ -307,7 +322,7 @@ impl UsbTransport for Ft232h {
             if room == 0 {
                 let (g, timed_out) = self.wait_until(c, deadline);
                 c = g;
-                if timed_out && RX_FIFO == c.fifos.rx.len() && !c.usb.gone {
+                if timed_out && c.out_room() == 0 && !c.usb.gone {
                     return Err(UsbError::Timeout);
                 }
                 continue;
@@ -317,6 +332,8 @@ impl UsbTransport for Ft232h {
             if c.usb.mpsse {
                 c.fifos.rx.extend(&data[written..written + k]);
                 c.run();
+            } else if c.usb.uart_loopback {
+                c.fifos.tx.extend(&data[written..written + k]);
             }
             written += k;
             self.notify();
