@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
+use xvc_agent::ftdi::identify::boards::{Board, BOARDS};
 use xvc_agent::ftdi::profiles::HS2;
 use xvc_agent::sim::series7::write_packets;
 use xvc_agent::xvc::codec::{self, Command as Xvc};
@@ -501,6 +502,10 @@ fn the_python_harnesses_facts_are_the_products() {
         )
     };
     let info = String::from_utf8(codec::getinfo_reply(1)).unwrap();
+    fn python_list<'a>(rows: impl Iterator<Item = &'a Board>) -> String {
+        let names: Vec<String> = rows.map(|b| format!("{:?}", b.name)).collect();
+        format!("[{}]", names.join(", "))
+    }
     let sim = xvc_agent::hotplug::simulated::sim_cable(1);
     let want: BTreeMap<&str, String> = [
         ("HS2_VID", format!("{:#06x}", HS2.vid)),
@@ -522,6 +527,14 @@ fn the_python_harnesses_facts_are_the_products() {
             format!("{:?}", &info[..=info.rfind(':').unwrap()]),
         ),
         ("XVC_DEFAULT_PORT", xvc_agent::xvc::DEFAULT_PORT.to_string()),
+        (
+            "SERVED_BOARDS",
+            python_list(BOARDS.iter().filter(|b| b.wiring().is_some())),
+        ),
+        (
+            "NEVER_BOARDS",
+            python_list(BOARDS.iter().filter(|b| b.wiring().is_none())),
+        ),
         (
             "XVC_MAX_VECTOR_BYTES",
             xvc_agent::xvc::DEFAULT_MAX_VECTOR_BYTES.to_string(),

@@ -20,11 +20,13 @@ pub struct OpenedCable {
 /// An input to the supervisor loop.
 pub enum Input {
     Cable(CableEvent),
-    /// The EEPROM of the device at `key` (attached as device number `devnum`) was read.
+    /// The EEPROM of the device at `key` (attached as device number `devnum`) was read, in
+    /// `took`.
     Identify {
         key: PathBuf,
         devnum: u8,
         eeprom: Result<Vec<u8>, String>,
+        took: std::time::Duration,
     },
     /// The current set of devices, from a re-enumeration (SIGUSR1).
     Present(Vec<CableInfo>),

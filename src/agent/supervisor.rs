@@ -37,7 +37,7 @@ use crate::xvc::reservation::{clock_text, ReservationGate};
 use crate::xvc::server::ServerEvent;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Runs the supervisor loop until [`Input::Shutdown`].
@@ -186,8 +186,9 @@ impl Supervisor {
                 key,
                 devnum,
                 eeprom,
+                took,
             } => {
-                self.identified(&key, devnum, eeprom);
+                self.identified(&key, devnum, eeprom, took);
                 self.reconcile().await;
             }
             Input::Present(infos) => {
@@ -329,17 +330,19 @@ impl Supervisor {
         let (opener, tx, info) = (self.opener.clone(), self.tx.clone(), a.info.clone());
         self.attached.push(a);
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let eeprom = opener.read_eeprom(&info);
             let _ = tx.send(Input::Identify {
                 key: info.syspath,
                 devnum: info.devnum,
                 eeprom,
+                took: started.elapsed(),
             });
         });
     }
 
     /// The EEPROM of an attached device was read: decide what it is, name it, and log why.
-    fn identified(&mut self, key: &Path, devnum: u8, eeprom: EepromResult) {
+    fn identified(&mut self, key: &Path, devnum: u8, eeprom: EepromResult, took: Duration) {
         let Some(a) = self.attached.iter_mut().find(|a| a.key() == key) else {
             return; // detached meanwhile
         };
@@ -356,19 +359,20 @@ impl Supervisor {
             .eeprom_name
             .as_deref()
             .map_or(String::new(), |n| format!("{n}: "));
+        let took = format!("EEPROM read in {:.1} ms", took.as_secs_f64() * 1000.0);
         match &id.verdict {
             Verdict::Serve { .. } => cable_log!(
                 info,
                 a.fields(),
                 message_id = message_id::CABLE_IDENTIFIED,
-                "identified {name}{}",
+                "identified ({took}) {name}{}",
                 id.evidence
             ),
             Verdict::Never | Verdict::AskForRule { .. } => cable_log!(
                 warn,
                 a.fields(),
                 message_id = message_id::CABLE_IDENTIFIED,
-                "not identified for serving: {name}{}",
+                "not identified for serving ({took}): {name}{}",
                 id.evidence
             ),
         }

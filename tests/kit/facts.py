@@ -24,3 +24,8 @@ XVC_SHIFT = b"shift:"
 XVC_INFO_PREFIX = "xvcServer_v1.0:"
 XVC_DEFAULT_PORT = 2542
 XVC_MAX_VECTOR_BYTES = 16384
+
+# The rows of the board table (ftdi::identify::boards::BOARDS): those the agent serves, and
+# those it must never drive.
+SERVED_BOARDS = ["hs2", "hs3", "zedboard", "smt2", "smt2-nc", "hs1", "smt1", "arty", "basys3", "nexys4", "zybo-z7", "arty-z7", "cmod-a7", "genesys-zu", "eclypse-z7", "nexys-video", "genesys2", "zcu104", "vck190", "sp701", "vcu128", "vcu1525", "pynq-z2", "minized"]
+NEVER_BOARDS = ["discovery"]

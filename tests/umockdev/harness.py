@@ -293,7 +293,7 @@ class Agent:
         if not os.path.exists(config):
             with open(config, "w") as f:
                 f.write(config_text)
-        control = os.path.join(workdir, "control.sock")
+        control = self.control = os.path.join(workdir, "control.sock")
         env = dict(os.environ)
         env["UMOCKDEV_DIR"] = testbed().get_root_dir()
         env.setdefault("RUST_LOG", "info,xvc_agent=debug")

@@ -6,9 +6,9 @@
 //! Exists so the agent's EEPROM identification meets every board the way it meets hardware.
 //! Pure: a row in, 256 bytes out.
 
-use super::dumps;
 use crate::ftdi::chip;
 use crate::ftdi::identify::boards::{Board, Key};
+use crate::ftdi::identify::eeprom::dumps;
 use crate::ftdi::identify::eeprom::{checksum, Chip, DIGILENT_OEM_ID, IMAGE_LEN};
 
 /// Firmware class given to a Digilent row whose sources name none: not one of the classes with

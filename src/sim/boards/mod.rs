@@ -7,7 +7,6 @@
 //! model of each board written independently of its table ([`wiring`]), from the same
 //! sources the table cites.
 
-pub mod dumps;
 pub mod images;
 pub mod wiring;
 

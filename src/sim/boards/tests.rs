@@ -102,14 +102,9 @@ fn every_board_is_identified_as_its_row_and_its_profile_reaches_the_tap() {
         let mut cable = FtdiCable::open_with(ch, &w.profile, CableOptions::default())
             .unwrap_or_else(|e| panic!("{}: {e}", row.name));
         assert_eq!(idcode(&mut cable), IDCODE, "{}", row.name);
-        // Today's driver writes the high byte on every chip: on an FT4232H that is the only
-        // fault it may cause.
-        let harmful: Vec<_> = b
-            .faults()
-            .into_iter()
-            .filter(|f| row.chip.has_high_byte() || !matches!(f, Fault::NoHighByte { .. }))
-            .collect();
-        assert!(harmful.is_empty(), "{}: {harmful:?}", row.name);
+        // No pin the board uses otherwise, no high byte an FT4232H does not have, no EEPROM
+        // write: nothing the real board would suffer.
+        assert_eq!(b.faults(), Vec::new(), "{}", row.name);
     }
 }
 
