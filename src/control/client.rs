@@ -123,6 +123,8 @@ pub struct CableView {
     pub serial: Option<String>,
     pub usb_path: String,
     pub profile: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
     pub port: Option<u16>,
     pub state: String,
     pub reason: Option<String>,
@@ -241,7 +243,12 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
                 c.name.clone(),
                 c.serial.clone().unwrap_or_else(|| "-".into()),
                 c.usb_path.clone(),
-                c.profile.clone().unwrap_or_else(|| "-".into()),
+                // The channel only where it is not the usual A (Nexys Video, Genesys 2).
+                match (&c.profile, c.channel.as_deref()) {
+                    (Some(p), Some(ch)) if ch != "A" => format!("{p} ({ch})"),
+                    (Some(p), _) => p.clone(),
+                    (None, _) => "-".into(),
+                },
                 c.port.map_or("-".into(), |p| p.to_string()),
                 c.state.clone(),
                 client,

@@ -104,6 +104,17 @@ fn reservation(owner: &str, until: u64, note: Option<&str>, now: SystemTime) -> 
     )
 }
 
+/// What a cable is, in one cell: the EEPROM's name for it (else the USB product), its profile
+/// and the channel that profile drives.
+fn device_text(c: &crate::agent::status::CableStatus) -> String {
+    let name = c.device.as_deref().unwrap_or("-");
+    match (&c.profile, &c.channel) {
+        (Some(p), Some(ch)) => format!("{name} ({p}, channel {ch})"),
+        (Some(p), None) => format!("{name} ({p})"),
+        _ => name.to_string(),
+    }
+}
+
 /// This host's cables. `host` is the name the browser reached us by (for the Vivado lines).
 pub fn status(status: &AgentStatus, host: &str, now: SystemTime) -> String {
     let mut out = String::new();
@@ -126,7 +137,7 @@ pub fn status(status: &AgentStatus, host: &str, now: SystemTime) -> String {
         return out;
     }
     out.push_str(
-        "<table id=\"cables\"><thead><tr><th>Name</th><th>Serial</th><th>USB path</th>\
+        "<table id=\"cables\"><thead><tr><th>Name</th><th>Device</th><th>Serial</th><th>USB path</th>\
 <th>Port</th><th>State</th><th>Client</th><th>Chain</th><th>Vivado</th></tr></thead><tbody>\n",
     );
     for c in &status.cables {
@@ -157,12 +168,13 @@ pub fn status(status: &AgentStatus, host: &str, now: SystemTime) -> String {
         let _ = writeln!(
             out,
             "<tr class=\"cable\" data-serial=\"{}\" data-port=\"{}\" data-state=\"{}\">\
-<td>{}</td><td>{}</td><td>{}</td><td class=\"port\">{}</td><td class=\"{}\">{}{}</td>\
-<td>{}</td><td>{}</td><td>{}</td></tr>",
+<td>{}</td><td class=\"device\">{}</td><td>{}</td><td>{}</td><td class=\"port\">{}</td>\
+<td class=\"{}\">{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(serial),
             esc(&port),
             c.state,
             esc(&c.name),
+            esc(&device_text(c)),
             esc(serial),
             esc(&c.usb_path),
             esc(&port),

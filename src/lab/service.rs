@@ -109,6 +109,14 @@ pub(crate) fn txt_records(cable: &CableStatus, version: &str) -> Vec<(String, St
             "profile".to_string(),
             cable.profile.clone().unwrap_or_default(),
         ),
+        (
+            "channel".to_string(),
+            cable.channel.clone().unwrap_or_default(),
+        ),
+        (
+            "device".to_string(),
+            cable.device.clone().unwrap_or_default(),
+        ),
         ("chain".to_string(), chain_text(cable)),
         ("state".to_string(), cable.state.to_string()),
         ("version".to_string(), version.to_string()),
@@ -191,6 +199,12 @@ pub struct LabCable {
     pub serial: Option<String>,
     pub usb_path: Option<String>,
     pub profile: Option<String>,
+    /// The FTDI channel the profile drives (`A`, `B`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// What the cable's EEPROM calls it ("Digilent Nexys Video").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// Part names on the JTAG chain, nearest TDO first.
     pub chain: Vec<String>,
     pub state: Option<String>,
@@ -228,6 +242,8 @@ impl LabCable {
             serial: take("serial"),
             usb_path: take("usb_path"),
             profile: take("profile"),
+            channel: take("channel"),
+            device: take("device"),
             chain,
             state: take("state"),
             version: take("version"),
@@ -400,11 +416,14 @@ mod tests {
         let keys: Vec<&str> = txt.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["name", "serial", "usb_path", "profile", "chain", "state", "version"]
+            [
+                "name", "serial", "usb_path", "profile", "channel", "device", "chain", "state",
+                "version"
+            ]
         );
         let wire = encode_txt(&txt);
         assert_eq!(wire[1], b"serial=210249A85A1E");
-        assert_eq!(wire[5], b"state=busy");
+        assert_eq!(wire[7], b"state=busy");
         let back = LabCable::from_resolved("bench-a on pi", "pi.local", "10.0.0.2", 2542, &wire);
         assert_eq!(back.name, "bench-a");
         assert_eq!(back.serial.as_deref(), Some("210249A85A1E"));
