@@ -432,6 +432,19 @@ impl State<'_> {
             },
         );
         let rule = candidate.rule.map(|i| &self.config.cables[i]);
+        let mut settings = self.config.cable_settings(rule);
+        // Served as identified, the unit's own TDO edge applies unless the rule gives one (an
+        // FT232H saying "Digilent USB Device" samples on the falling edge from 15 MHz).
+        if let (None, Verdict::Serve { board, tdo_edge }) =
+            (settings.tdo_edge, candidate.cable.identification.verdict)
+        {
+            let profile = board.wiring().map(|w| &w.profile);
+            if candidate.profile == profile
+                && profile.is_some_and(|p| p.default_tdo_edge != tdo_edge)
+            {
+                settings.tdo_edge = Some(tdo_edge);
+            }
+        }
         self.outcome[candidate.index] = Some(Outcome::Served(Served {
             key: candidate.cable.info.syspath.clone(),
             identity: candidate.identity,
@@ -440,7 +453,7 @@ impl State<'_> {
             rule: candidate.rule,
             priority: candidate.priority,
             profile: candidate.profile,
-            settings: self.config.cable_settings(rule),
+            settings,
             kept_for_session,
         }));
     }
@@ -532,7 +545,7 @@ impl State<'_> {
 mod tests {
     use super::*;
     use crate::config::{Glob, Match, Rule};
-    use crate::ftdi::profiles::HS2;
+    use crate::ftdi::profiles::{TdoEdge, HS2};
     use proptest::prelude::*;
 
     fn hs2(serial: &str, usb_path: &str) -> AttachedCable {
@@ -815,6 +828,25 @@ mod tests {
         let a = assign(&config, std::slice::from_ref(&busy), &Leases::new());
         assert_eq!(a.port_of(key(&busy)), Some(2542));
         assert!(a.served[0].kept_for_session);
+    }
+
+    #[test]
+    fn the_units_own_tdo_edge_applies_unless_a_rule_gives_one() {
+        // The HS2 dump's USB product is "Digilent USB Device": falling edge from 15 MHz.
+        let mut cable = hs2("210249AAAAAA", "1-1.2");
+        cable.info.product = Some("Digilent USB Device".into());
+        cable.identification = identify(&cable.info, &crate::ftdi::identify::eeprom::dumps::HS2);
+        let a = assign(
+            &Config::default(),
+            std::slice::from_ref(&cable),
+            &Leases::new(),
+        );
+        assert_eq!(a.served[0].settings.tdo_edge, Some(TdoEdge::Auto));
+        let mut config = Config::default();
+        config.cables.push(rule("r", "210249*", None, 1));
+        config.cables[0].tdo_edge = Some(TdoEdge::Rising);
+        let a = assign(&config, std::slice::from_ref(&cable), &Leases::new());
+        assert_eq!(a.served[0].settings.tdo_edge, Some(TdoEdge::Rising));
     }
 
     #[test]
