@@ -1,6 +1,9 @@
-//! xvc-agent: serves Digilent JTAG-HS2 cables (and other FTDI MPSSE JTAG cables) to Vivado,
+//! xvc-agent: serves Digilent and Xilinx FTDI JTAG cables and boards to Vivado,
 //! openFPGALoader and other Xilinx Virtual Cable (XVC) clients over TCP, one port per cable,
 //! following USB hotplug.
+//!
+//! `ARCHITECTURE.md` at the root of the repository maps every module, the layers, the two
+//! main walks through the code and where each kind of test goes.
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Data flows one way:
 //! cable events (udev or simulated) → [`agent`] supervisor → per-cable [`xvc`] servers, each

@@ -222,3 +222,65 @@ fn the_checks_see_a_use_that_goes_up() {
         .collect();
     assert_eq!(refs, vec!["a"]);
 }
+
+/// The module files ARCHITECTURE.md names: `dir/file.rs` in backticks, relative to `src/`
+/// (paths under `src/` or `tests/` written out in full are other files).
+fn mapped_modules(map: &str) -> BTreeSet<String> {
+    map.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| {
+            name.ends_with(".rs")
+                && name.contains('/')
+                && !name.starts_with("src/")
+                && !name.starts_with("tests/")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_/.".contains(c))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every module file as ARCHITECTURE.md names it: `agent/assign.rs`; a top-level single-file
+/// module by its name as a `- \`name\`` list entry.
+#[test]
+fn the_architecture_map_names_every_module_and_no_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut nested = BTreeSet::new();
+    let mut single = BTreeSet::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        if rel.contains('/') {
+            nested.insert(rel);
+        } else if !matches!(rel.as_str(), "lib.rs" | "main.rs") {
+            single.insert(rel.trim_end_matches(".rs").to_string());
+        }
+    }
+    let mapped = mapped_modules(&map);
+    let unnamed: Vec<&String> = nested.difference(&mapped).collect();
+    let stale: Vec<&String> = mapped.difference(&nested).collect();
+    let single_unnamed: Vec<&String> = single
+        .iter()
+        .filter(|m| !map.contains(&format!("- `{m}` — ")))
+        .collect();
+    assert!(
+        unnamed.is_empty() && stale.is_empty() && single_unnamed.is_empty(),
+        "ARCHITECTURE.md and src/ differ:\n  modules it does not name: {unnamed:?} {single_unnamed:?}\n  \
+         names of modules that do not exist: {stale:?}"
+    );
+}
+
+#[test]
+fn the_map_check_reads_names_in_backticks_only() {
+    let map = "- `agent/assign.rs` — x\n`ftdi/usb.rs::read_eeprom` and `make test`, `a/b.rs`, \
+               `mod.rs`, `tests/layering.rs`";
+    assert_eq!(
+        mapped_modules(map),
+        BTreeSet::from(["agent/assign.rs".to_string(), "a/b.rs".to_string()])
+    );
+}
