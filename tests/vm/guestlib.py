@@ -1,4 +1,5 @@
-"""Guest-side queries the scenarios share: the agent's status, the journal."""
+"""Guest-side queries the scenarios share: the agent's status, the journal, interface
+drivers and serial ports, installing the package."""
 
 import json
 import os
