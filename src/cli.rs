@@ -43,9 +43,10 @@ pub enum Command {
     /// (protocol: src/sim/usb_pipe.rs).
     #[command(hide = true)]
     SimUsbDevice(SimUsbDeviceArgs),
-    /// Serve an emulated HS2 as a usbredir device on a unix socket, for QEMU's usb-redir
-    /// device (the virtual-machine tests; protocol: src/sim/usbredir.rs). Lines `unplug` and
-    /// `plug` on stdin pull and replug it from the device side.
+    /// Serve an emulated HS2, or with --board any board of the board table with all its
+    /// channels, as a usbredir device on a unix socket, for QEMU's usb-redir device (the
+    /// virtual-machine tests; protocol: src/sim/usbredir/mod.rs). Lines `unplug` and `plug` on
+    /// stdin pull and replug it from the device side; `faults` prints the board's fault list.
     #[command(hide = true)]
     SimUsbredir(SimUsbredirArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
@@ -71,9 +72,12 @@ pub struct SimUsbredirArgs {
     /// Unix socket to listen on (QEMU connects to it).
     #[arg(long, value_name = "PATH")]
     pub listen: PathBuf,
-    /// The cable's USB serial number.
+    /// The cable's USB serial number (boards whose units share one keep theirs).
     #[arg(long, default_value = "SIMREDIR0001")]
     pub serial: String,
+    /// Board row to simulate (chip, EEPROM, wiring, faults). Without it: the plain HS2.
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
     /// The USB product string.
     #[arg(long)]
     pub product: Option<String>,
@@ -583,11 +587,20 @@ fn sim_usb_device(args: &SimUsbDeviceArgs) -> ExitCode {
 
 fn sim_usbredir(args: &SimUsbredirArgs) -> ExitCode {
     use crate::sim::usbredir;
-    let mut identity = usbredir::CableIdentity::hs2(&args.serial);
+    let mut served = match &args.board {
+        None => usbredir::Served::hs2(&args.serial),
+        Some(name) => match usbredir::Served::board(name, &args.serial) {
+            Ok(served) => served,
+            Err(e) => {
+                eprintln!("xvc-agent sim-usbredir: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     if let Some(p) = &args.product {
-        identity.product = p.clone();
+        served.described.identity.product = p.clone();
     }
-    match usbredir::serve(&args.listen, identity, std::io::stdin()) {
+    match usbredir::serve(&args.listen, served, std::io::stdin(), std::io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xvc-agent sim-usbredir: {e}");

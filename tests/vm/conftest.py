@@ -52,10 +52,11 @@ def pytest_terminal_summary(terminalreporter):
 class Lab:
     """The booted guest plus the host side: cables, forwarded ports, the package."""
 
-    def __init__(self, m, cables, deb):
+    def __init__(self, m, cables, deb, agent):
         self.m = m
         self.cables = cables
         self.deb = deb
+        self.agent = agent  # the host binary that serves emulated devices (sim-usbredir)
 
     def __getattr__(self, name):
         return getattr(self.m, name)
@@ -91,7 +92,7 @@ def vm():
         except machine.VmError as e:
             pytest.fail(str(e))
         figure("boot to the guest's command agent", boot, "s")
-        yield Lab(m, cables, deb)
+        yield Lab(m, cables, deb, agent)
     finally:
         m.stop()
         for c in cables:

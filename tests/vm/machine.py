@@ -9,6 +9,7 @@ only; the guest reaches nothing but QEMU's user network (no route out is needed 
 import base64
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -139,15 +140,20 @@ class Qmp:
 
 
 class Cable:
-    """An emulated HS2 served by `xvc-agent sim-usbredir` on a unix socket."""
+    """An emulated HS2, or with `board` a simulated board of the board table (every channel),
+    served by `xvc-agent sim-usbredir` on a unix socket."""
 
-    def __init__(self, agent_binary, workdir, serial):
+    def __init__(self, agent_binary, workdir, serial, board=None):
         self.serial = serial
+        self.board = board
         self.socket = os.path.join(workdir, f"cable-{serial}.sock")
         self.log = open(os.path.join(workdir, f"cable-{serial}.log"), "wb")
-        self.proc = subprocess.Popen(
-            [agent_binary, "sim-usbredir", "--listen", self.socket, "--serial", serial],
-            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT)
+        argv = [agent_binary, "sim-usbredir", "--listen", self.socket, "--serial", serial]
+        if board:
+            argv += ["--board", board]
+        # stdout carries the answers to commands (`faults`); diagnostics go to the log.
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, bufsize=0)
         wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10,
                  f"cable {serial}'s socket")
         if self.proc.poll() is not None:
@@ -158,10 +164,28 @@ class Cable:
         self.proc.stdin.write((line + "\n").encode())
         self.proc.stdin.flush()
 
+    def faults(self, timeout=10):
+        """The fault list of the device plugged in last (the server's `faults` answer): a
+        list of strings, or None for a device that keeps no such record."""
+        self.command("faults")
+        line = b""
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready = select.select([self.proc.stdout], [], [], max(left, 0))[0]
+            if not ready:
+                raise VmError(f"sim-usbredir {self.serial}: no answer to faults in {timeout} s")
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise VmError(f"sim-usbredir {self.serial} ended before answering faults")
+            line += chunk
+        return json.loads(line)["faults"]
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.stdin.close()
             end_process(self.proc)
+        self.proc.stdout.close()
         self.log.close()
 
 

@@ -1,6 +1,7 @@
 # The virtual-machine tests: the .deb under real systemd, udevd and journald in a Debian 12
-# guest (QEMU, TCG), with emulated HS2 cables hot-plugged into the guest's kernel through
-# usb-redir. Included from the top-level Makefile.
+# guest (QEMU, TCG), with emulated HS2 cables and simulated boards (every FTDI channel an
+# interface) hot-plugged into the guest's kernel through usb-redir. Included from the
+# top-level Makefile.
 #
 #   make vm-test            build the packages, then boot the guest and run tests/vm
 #   make vm-test-only       the same on the package already built

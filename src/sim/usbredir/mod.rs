@@ -1,38 +1,51 @@
-//! An emulated JTAG-HS2 as a usbredir device server, for QEMU's `usb-redir` device.
+//! An emulated FTDI device — a JTAG-HS2, or with `--board` any simulated board of the board
+//! table with all its channels — as a usbredir device server, for QEMU's `usb-redir` device.
 //!
-//! It exists so that the virtual-machine tests can hot-plug cables into a guest's real
-//! kernel (xHCI, usbfs, `ftdi_sio`) while the chip behind them is the project's one FT232H
-//! model ([`Ft232h`]), exactly as `sim-usb-device` serves the same model to the umockdev
-//! harness. Reached through the hidden subcommand `xvc-agent sim-usbredir`.
+//! It exists so that the virtual-machine tests can hot-plug cables and boards into a guest's
+//! real kernel (xHCI, usbfs, `ftdi_sio`) while the chip behind them is the project's own
+//! emulator ([`Ft232h`], or a [`SimBoard`](crate::sim::SimBoard)'s multi-channel device),
+//! exactly as `sim-usb-device` serves the same models to the umockdev harness: both take a
+//! [`PipeDevice`]. Reached through the hidden subcommand `xvc-agent sim-usbredir`.
 //!
 //! The server listens on a unix socket; QEMU connects to it (a `socket` chardev with
 //! `server: false`, then `device_add usb-redir`). Each connection is one plug-in of a fresh
-//! chip; the connection ending is the cable being pulled on the QEMU side. The cable can
-//! also be pulled from the device side (`device_disconnect`) and plugged in again, by
-//! writing `unplug` or `plug` lines to the server's standard input.
+//! device; the connection ending is the cable being pulled on the QEMU side.
+//!
+//! # Commands on standard input
+//! One per line:
+//! - `unplug` / `plug`: pull the device from the device side (`device_disconnect`) and plug a
+//!   fresh one in again.
+//! - `faults`: answered with one JSON line on standard output, `{"faults": [...]}`: what the
+//!   device plugged in last (still after it was pulled) recorded as harmful to the board, one
+//!   string per fault, in order; `[]` before the first plug-in; `null` for a device that keeps
+//!   no such record (the plain HS2).
 //!
 //! # Protocol (usbredir 0.7, the subset a bulk-only full/high-speed device needs)
 //! All integers little-endian. Each packet is a header `u32 type | u32 length | id`, where
 //! `length` counts what follows the header (a type-specific header, then data) and `id` is
 //! a u32 until both sides' hellos offered `64bits_ids`, a u64 from then on. QEMU speaks
-//! first; the server answers with its hello, then describes the device (`interface_info`,
-//! `ep_info`, `device_connect`). QEMU handles SET_ADDRESS itself, turns SET_CONFIGURATION /
-//! SET_INTERFACE into their own packets, and forwards every other control transfer and
-//! every bulk transfer as a data packet, which the server answers with the same id.
-//! `bulk_receiving` is deliberately not offered: QEMU would then switch the FTDI's IN
-//! endpoint to its own buffered path, and the point here is the kernel's plain bulk path.
-//! An IN request with nothing to read waits for the chip's latency timer and returns the two
-//! modem-status bytes, as the chip does.
+//! first; the server answers with its hello, then describes the device (`interface_info` with
+//! every interface, `ep_info` with every endpoint, `device_connect`). QEMU handles
+//! SET_ADDRESS itself, turns SET_CONFIGURATION / SET_INTERFACE into their own packets, and
+//! forwards every other control transfer and every bulk transfer as a data packet, which the
+//! server answers with the same id. Control transfers go to interface 0's handle, which
+//! routes vendor requests by wIndex as the chip's shared control endpoint does; a bulk
+//! transfer goes to the interface its endpoint belongs to (A 0x81/0x02, B 0x83/0x04, C
+//! 0x85/0x06, D 0x87/0x08), each endpoint with its own worker so that a UART read waiting on
+//! one channel never holds up another. `bulk_receiving` is deliberately not offered: QEMU
+//! would then switch the FTDI's IN endpoints to its own buffered path, and the point here is
+//! the kernel's plain bulk path. An IN request with nothing to read waits for the chip's
+//! latency timer and returns the two modem-status bytes, as the chip does.
 
 pub mod descriptors;
 pub mod wire;
 
-use crate::ftdi::chip::HIGH_SPEED_PACKET as PACKET_SIZE;
-use crate::ftdi::transport::{UsbError, UsbTransport};
+use crate::ftdi::transport::UsbError;
 use crate::sim::ft232h::Ft232h;
-pub use descriptors::CableIdentity;
-use descriptors::{descriptor, device_connect, ep_info, interface_info, BULK_IN_EP, BULK_OUT_EP};
-use std::collections::HashSet;
+use crate::sim::usb_pipe::{endpoint_interface, PipeDevice, PipeInterface};
+pub use descriptors::Described;
+use descriptors::{bulk_in_ep, bulk_out_ep};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -41,31 +54,111 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 pub use wire::RedirError;
 use wire::{hello_body, hello_caps, ptype, status, Codec, Header, Setup, MAX_PACKET};
-/// How long one chip call may block before a worker looks at cancellations again.
+/// How long one device call may block before a worker looks at cancellations again.
 const SLICE: Duration = Duration::from_millis(50);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A command to the cable from the device side.
+/// A command to the device from the device side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// Pull the cable (`device_disconnect`).
     Unplug,
-    /// Plug a fresh chip in again.
+    /// Plug a fresh device in again.
     Plug,
 }
 
-/// The chip currently plugged in (replaced on every plug-in).
-type ChipFactory = Arc<dyn Fn() -> Ft232h + Send + Sync>;
+/// Makes a fresh device for every plug-in.
+pub type DeviceFactory = Arc<dyn Fn() -> PipeDevice + Send + Sync>;
+
+/// What a server serves: the device's description and how to make one.
+#[derive(Clone)]
+pub struct Served {
+    pub described: Described,
+    pub factory: DeviceFactory,
+    /// The device plugged in last (kept after it is pulled, for its fault list).
+    last: Arc<Mutex<Option<Arc<PipeDevice>>>>,
+}
+
+impl Served {
+    /// Devices made by `factory`, described by `described` (which must name as many
+    /// interfaces as the factory's devices have).
+    pub fn new(described: Described, factory: DeviceFactory) -> Self {
+        Served {
+            described,
+            factory,
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A JTAG-HS2 (an xc7a35t behind it) with serial `serial`.
+    pub fn hs2(serial: &str) -> Self {
+        Self::new(
+            Described::hs2(serial),
+            Arc::new(|| {
+                let chip = Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+                let probe = chip.clone();
+                PipeDevice {
+                    interfaces: vec![PipeInterface {
+                        usb: Box::new(chip),
+                        accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+                    }],
+                    identity: None,
+                    faults: None,
+                }
+            }),
+        )
+    }
+
+    /// Simulated board `board` (an xc7a35t behind its JTAG channel) with serial `serial`.
+    pub fn board(board: &str, serial: &str) -> Result<Self, crate::sim::boards::SimBoardError> {
+        let make = {
+            let (board, serial) = (board.to_string(), serial.to_string());
+            move || crate::sim::SimBoard::new(&board, &serial, crate::sim::JtagChain::xc7a35t())
+        };
+        let first = make()?;
+        let usb = first.usb_identity();
+        let described = Described {
+            identity: first
+                .pipe_device()
+                .identity
+                .expect("a board's pipe device names its identity"),
+            interfaces: usb.interfaces,
+        };
+        Ok(Self::new(
+            described,
+            Arc::new(move || make().expect("made once at start").pipe_device()),
+        ))
+    }
+
+    fn make(&self) -> Arc<PipeDevice> {
+        let device = Arc::new((self.factory)());
+        *lock(&self.last) = Some(device.clone());
+        device
+    }
+
+    /// The fault list of the device plugged in last (see the module documentation).
+    pub fn faults(&self) -> Option<Vec<String>> {
+        match &*lock(&self.last) {
+            None => Some(Vec::new()),
+            Some(device) => device.faults.as_ref().map(|f| f()),
+        }
+    }
+
+    /// The answer to a `faults` command: one JSON line.
+    pub fn faults_line(&self) -> String {
+        serde_json::json!({ "faults": self.faults() }).to_string()
+    }
+}
 
 struct Conn {
     out: Mutex<UnixStream>,
     codec: Codec,
-    chip: Mutex<Option<Ft232h>>,
+    device: Mutex<Option<Arc<PipeDevice>>>,
     cancelled: Mutex<HashSet<u64>>,
-    identity: CableIdentity,
+    described: Described,
     configuration: Mutex<u8>,
 }
 
@@ -76,8 +169,8 @@ impl Conn {
         let _ = lock(&self.out).write_all(&packet);
     }
 
-    fn chip(&self) -> Option<Ft232h> {
-        lock(&self.chip).clone()
+    fn device(&self) -> Option<Arc<PipeDevice>> {
+        lock(&self.device).clone()
     }
 
     fn take_cancel(&self, id: u64) -> bool {
@@ -85,26 +178,27 @@ impl Conn {
     }
 
     fn describe(&self) {
-        self.send(ptype::INTERFACE_INFO, 0, &interface_info(), &[]);
-        self.send(ptype::EP_INFO, 0, &ep_info(), &[]);
+        let d = &self.described;
+        self.send(ptype::INTERFACE_INFO, 0, &d.interface_info(), &[]);
+        self.send(ptype::EP_INFO, 0, &d.ep_info(), &[]);
     }
 
-    fn plug(&self, chip: Ft232h) {
-        *lock(&self.chip) = Some(chip);
+    fn plug(&self, device: Arc<PipeDevice>) {
+        *lock(&self.device) = Some(device);
         self.describe();
-        self.send(ptype::DEVICE_CONNECT, 0, &device_connect(), &[]);
+        let connect = self.described.device_connect();
+        self.send(ptype::DEVICE_CONNECT, 0, &connect, &[]);
     }
 
+    /// Pulls the device: its workers see no device at their next slice and end what waits.
     fn unplug(&self) {
-        if let Some(chip) = lock(&self.chip).take() {
-            chip.unplug();
-        }
+        lock(&self.device).take();
         self.send(ptype::DEVICE_DISCONNECT, 0, &[], &[]);
     }
 
     fn control(&self, id: u64, setup: Setup, data: &[u8]) {
         let input = setup.endpoint & 0x80 != 0;
-        let Some(chip) = self.chip() else {
+        let Some(device) = self.device() else {
             return self.send(
                 ptype::CONTROL_PACKET,
                 id,
@@ -112,6 +206,8 @@ impl Conn {
                 &[],
             );
         };
+        // Interface 0's handle: the control endpoint is the chip's, shared by its channels.
+        let chip = device.interfaces[0].usb.as_ref();
         let kind = setup.request_type & 0x60;
         let reply: Result<Vec<u8>, u8> = if kind == 0x40 {
             // Vendor requests go to the chip as they are.
@@ -129,7 +225,7 @@ impl Conn {
             }
         } else if kind == 0 {
             match (setup.request_type, setup.request) {
-                (0x80, 6) => descriptor(&self.identity, setup.value).ok_or(status::STALL),
+                (0x80, 6) => self.described.descriptor(setup.value).ok_or(status::STALL),
                 (0x80..=0x82, 0) => Ok(vec![0, 0]), // GET_STATUS
                 (0x00..=0x02, 1 | 3) => Ok(Vec::new()), // CLEAR/SET_FEATURE
                 _ => Err(status::STALL),
@@ -158,7 +254,7 @@ impl Conn {
         }
     }
 
-    fn bulk_out(&self, id: u64, data: &[u8]) {
+    fn bulk_out(&self, interface: usize, id: u64, data: &[u8]) {
         let mut written = 0usize;
         let st = loop {
             if written == data.len() {
@@ -167,25 +263,29 @@ impl Conn {
             if self.take_cancel(id) {
                 break status::CANCELLED;
             }
-            let Some(chip) = self.chip() else {
+            let Some(device) = self.device() else {
                 break status::IOERROR;
             };
-            let before = chip.counters().bytes_out;
-            match chip.write_bulk(&data[written..], SLICE) {
+            let port = &device.interfaces[interface];
+            let accepted = || port.accepted_out.as_ref().map_or(0, |f| f());
+            let before = accepted();
+            match port.usb.write_bulk(&data[written..], SLICE) {
                 Ok(n) => written += n,
                 // Count what went in before the time ran out, so it is not sent again.
                 Err(UsbError::Timeout) => {
-                    let taken = chip.counters().bytes_out.saturating_sub(before) as usize;
+                    let taken = accepted().saturating_sub(before) as usize;
                     written = (written + taken).min(data.len());
                 }
                 Err(e) => break usb_status(&e),
             }
         };
-        let h = self.codec.bulk_header(BULK_OUT_EP, st, written as u32);
+        let h = self
+            .codec
+            .bulk_header(bulk_out_ep(interface as u8), st, written as u32);
         self.send(ptype::BULK_PACKET, id, &h, &[]);
     }
 
-    fn bulk_in(&self, id: u64, length: u32, leftover: &mut Vec<u8>) {
+    fn bulk_in(&self, interface: usize, id: u64, length: u32, leftover: &mut Vec<u8>) {
         let want = length as usize;
         let (st, bytes) = loop {
             if want == 0 {
@@ -198,12 +298,14 @@ impl Conn {
             if self.take_cancel(id) {
                 break (status::CANCELLED, Vec::new());
             }
-            let Some(chip) = self.chip() else {
+            let Some(device) = self.device() else {
                 break (status::IOERROR, Vec::new());
             };
+            let usb = device.interfaces[interface].usb.as_ref();
             // The chip hands out whole packets: read at least one, keep any excess.
-            let mut buf = vec![0u8; want.max(PACKET_SIZE).div_ceil(PACKET_SIZE) * PACKET_SIZE];
-            match chip.read_bulk(&mut buf, SLICE) {
+            let packet = usb.max_packet_size();
+            let mut buf = vec![0u8; want.max(packet).div_ceil(packet) * packet];
+            match usb.read_bulk(&mut buf, SLICE) {
                 Ok(n) => {
                     buf.truncate(n);
                     if n > want {
@@ -216,7 +318,9 @@ impl Conn {
                 Err(e) => break (usb_status(&e), Vec::new()),
             }
         };
-        let h = self.codec.bulk_header(BULK_IN_EP, st, bytes.len() as u32);
+        let h = self
+            .codec
+            .bulk_header(bulk_in_ep(interface as u8), st, bytes.len() as u32);
         self.send(ptype::BULK_PACKET, id, &h, &bytes);
     }
 }
@@ -235,16 +339,15 @@ enum Bulk {
     In(u64, u32),
 }
 
-fn bulk_worker(conn: Arc<Conn>, rx: mpsc::Receiver<Bulk>) {
+fn bulk_worker(conn: Arc<Conn>, interface: usize, rx: mpsc::Receiver<Bulk>) {
     let mut leftover = Vec::new();
     for job in rx {
         match job {
-            Bulk::Out(id, data) => conn.bulk_out(id, &data),
-            Bulk::In(id, len) => conn.bulk_in(id, len, &mut leftover),
+            Bulk::Out(id, data) => conn.bulk_out(interface, id, &data),
+            Bulk::In(id, len) => conn.bulk_in(interface, id, len, &mut leftover),
         }
     }
 }
-
 /// Reads packets until the peer closes, answering each one.
 struct Reader {
     stream: UnixStream,
@@ -294,12 +397,11 @@ impl Reader {
     }
 }
 
-/// The device side of one connection: the plug-in of a fresh chip, until the peer closes.
+/// The device side of one connection: the plug-in of a fresh device, until the peer closes.
 /// `commands` delivers device-side unplug/plug requests while it lasts.
 pub fn serve_connection(
     stream: UnixStream,
-    identity: &CableIdentity,
-    make_chip: &ChipFactory,
+    served: &Served,
     commands: &Mutex<Option<mpsc::Receiver<Command>>>,
 ) -> Result<(), RedirError> {
     let mut reader = Reader::new(stream.try_clone()?);
@@ -309,25 +411,25 @@ pub fn serve_connection(
     let conn = Arc::new(Conn {
         out: Mutex::new(stream.try_clone()?),
         codec,
-        chip: Mutex::new(None),
+        device: Mutex::new(None),
         cancelled: Mutex::new(HashSet::new()),
-        identity: identity.clone(),
+        described: served.described.clone(),
         configuration: Mutex::new(0),
     });
-    conn.plug(make_chip());
+    conn.plug(served.make());
 
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cmd_thread = spawn_commands(lock(commands).take(), &conn, make_chip, &done)?;
-    let (out_tx, out_rx) = mpsc::channel();
-    let (in_tx, in_rx) = mpsc::channel();
-    let workers = [
-        spawn_bulk_worker("usbredir-out", &conn, out_rx)?,
-        spawn_bulk_worker("usbredir-in", &conn, in_rx)?,
-    ];
-    let bulk = BulkQueues {
-        out: out_tx,
-        r#in: in_tx,
-    };
+    let cmd_thread = spawn_commands(lock(commands).take(), &conn, served, &done)?;
+    // One worker per bulk endpoint, so a pending IN never holds up an OUT or another channel.
+    let mut bulk = HashMap::new();
+    let mut workers = Vec::new();
+    for i in 0..served.described.interfaces {
+        for ep in [bulk_out_ep(i), bulk_in_ep(i)] {
+            let (tx, rx) = mpsc::channel();
+            workers.push(spawn_bulk_worker(ep, &conn, usize::from(i), rx)?);
+            bulk.insert(ep, tx);
+        }
+    }
 
     let result = loop {
         match reader.next(&codec) {
@@ -341,9 +443,7 @@ pub fn serve_connection(
         }
     };
     // The cable is gone with the connection: end what is still running.
-    if let Some(chip) = lock(&conn.chip).take() {
-        chip.unplug();
-    }
+    lock(&conn.device).take();
     drop(bulk);
     for w in workers {
         let _ = w.join();
@@ -378,10 +478,10 @@ fn handshake(reader: &mut Reader, stream: &UnixStream) -> Result<Option<Codec>, 
 fn spawn_commands(
     rx: Option<mpsc::Receiver<Command>>,
     conn: &Arc<Conn>,
-    make_chip: &ChipFactory,
+    served: &Served,
     done: &Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<Option<mpsc::Receiver<Command>>>> {
-    let (conn, done, make_chip) = (conn.clone(), done.clone(), make_chip.clone());
+    let (conn, done, served) = (conn.clone(), done.clone(), served.clone());
     std::thread::Builder::new()
         .name("usbredir-cmd".into())
         .spawn(move || {
@@ -389,7 +489,7 @@ fn spawn_commands(
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
                 match rx.recv_timeout(Duration::from_millis(100)) {
                     Ok(Command::Unplug) => conn.unplug(),
-                    Ok(Command::Plug) => conn.plug(make_chip()),
+                    Ok(Command::Plug) => conn.plug(served.make()),
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return None,
                 }
@@ -399,24 +499,24 @@ fn spawn_commands(
 }
 
 fn spawn_bulk_worker(
-    name: &str,
+    endpoint: u8,
     conn: &Arc<Conn>,
+    interface: usize,
     rx: mpsc::Receiver<Bulk>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let conn = conn.clone();
     std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || bulk_worker(conn, rx))
+        .name(format!("usbredir-{endpoint:02x}"))
+        .spawn(move || bulk_worker(conn, interface, rx))
 }
 
-/// Where bulk requests go: one worker per direction, so a pending IN never holds up an OUT.
-struct BulkQueues {
-    out: mpsc::Sender<Bulk>,
-    r#in: mpsc::Sender<Bulk>,
-}
-
-/// Answers one packet from QEMU (bulk transfers are queued for their worker).
-fn dispatch(conn: &Conn, bulk: &BulkQueues, h: &Header, body: &[u8]) -> Result<(), RedirError> {
+/// Answers one packet from QEMU (bulk transfers are queued for their endpoint's worker).
+fn dispatch(
+    conn: &Conn,
+    bulk: &HashMap<u8, mpsc::Sender<Bulk>>,
+    h: &Header,
+    body: &[u8],
+) -> Result<(), RedirError> {
     match h.ptype {
         ptype::RESET | ptype::FILTER_FILTER | ptype::FILTER_REJECT => {}
         ptype::DEVICE_DISCONNECT_ACK => {}
@@ -461,16 +561,18 @@ fn dispatch(conn: &Conn, bulk: &BulkQueues, h: &Header, body: &[u8]) -> Result<(
             None => return Err(RedirError::Protocol("short control packet".into())),
         },
         ptype::BULK_PACKET => match conn.codec.parse_bulk(body) {
-            Some((ep, _, data)) if ep == BULK_OUT_EP => {
-                let _ = bulk.out.send(Bulk::Out(h.id, data.to_vec()));
-            }
-            Some((ep, length, _)) if ep == BULK_IN_EP => {
-                let _ = bulk.r#in.send(Bulk::In(h.id, length));
-            }
-            Some((ep, _, _)) => {
-                let h2 = conn.codec.bulk_header(ep, status::INVAL, 0);
-                conn.send(ptype::BULK_PACKET, h.id, &h2, &[]);
-            }
+            Some((ep, length, data)) => match (bulk.get(&ep), endpoint_interface(ep)) {
+                (Some(worker), Some((_, true))) => {
+                    let _ = worker.send(Bulk::In(h.id, length));
+                }
+                (Some(worker), Some((_, false))) => {
+                    let _ = worker.send(Bulk::Out(h.id, data.to_vec()));
+                }
+                _ => {
+                    let h2 = conn.codec.bulk_header(ep, status::INVAL, 0);
+                    conn.send(ptype::BULK_PACKET, h.id, &h2, &[]);
+                }
+            },
             None => return Err(RedirError::Protocol("short bulk packet".into())),
         },
         other => {
@@ -480,30 +582,39 @@ fn dispatch(conn: &Conn, bulk: &BulkQueues, h: &Header, body: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Serves the cable on the unix socket `path`, one plug-in per connection, forever.
-/// Lines `unplug` / `plug` on `control` pull and replug the cable from the device side.
+/// Serves `served` on the unix socket `path`, one plug-in per connection, forever. Lines on
+/// `control` are the commands of the module documentation; `faults` is answered on
+/// `answers`.
 pub fn serve(
     path: &Path,
-    identity: CableIdentity,
+    served: Served,
     control: impl Read + Send + 'static,
+    answers: impl Write + Send + 'static,
 ) -> Result<(), RedirError> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
-    let make_chip: ChipFactory = Arc::new(|| Ft232h::hs2(crate::sim::JtagChain::xc7a35t()));
     let (tx, rx) = mpsc::channel();
     let commands = Mutex::new(Some(rx));
+    let queried = served.clone();
     std::thread::Builder::new()
         .name("usbredir-stdin".into())
         .spawn(move || {
             use std::io::BufRead;
+            let mut answers = answers;
             for line in io::BufReader::new(control).lines() {
                 let Ok(line) = line else { break };
                 let cmd = match line.trim() {
                     "unplug" => Command::Unplug,
                     "plug" => Command::Plug,
+                    "faults" => {
+                        let answer = queried.faults_line() + "\n";
+                        let _ = answers.write_all(answer.as_bytes());
+                        let _ = answers.flush();
+                        continue;
+                    }
                     "" => continue,
                     other => {
-                        eprintln!("sim-usbredir: unknown command {other:?} (unplug, plug)");
+                        eprintln!("sim-usbredir: unknown command {other:?} (unplug, plug, faults)");
                         continue;
                     }
                 };
@@ -514,8 +625,8 @@ pub fn serve(
         })?;
     for stream in listener.incoming() {
         let stream = stream?;
-        if let Err(e) = serve_connection(stream, &identity, &make_chip, &commands) {
-            eprintln!("sim-usbredir {}: {e}", identity.serial);
+        if let Err(e) = serve_connection(stream, &served, &commands) {
+            eprintln!("sim-usbredir {}: {e}", served.described.identity.serial);
         }
     }
     Ok(())
@@ -563,9 +674,13 @@ mod tests {
             .is_err());
     }
 
+    const BULK_IN_EP: u8 = bulk_in_ep(0);
+    const BULK_OUT_EP: u8 = bulk_out_ep(0);
+
     #[test]
     fn descriptors_are_an_hs2() {
-        let id = CableIdentity::hs2("210249A8E7E2");
+        let id = Described::hs2("210249A8E7E2");
+        let descriptor = |d: &Described, v| d.descriptor(v);
         let dev = descriptor(&id, 0x0100).unwrap();
         assert_eq!(dev.len(), 18);
         assert_eq!(&dev[8..12], &[0x03, 0x04, 0x14, 0x60]);
@@ -579,10 +694,53 @@ mod tests {
             .collect();
         assert_eq!(String::from_utf16(&text).unwrap(), "210249A8E7E2");
         assert!(descriptor(&id, 0x0304).is_none());
-        assert_eq!(interface_info().len(), 132);
-        assert_eq!(ep_info().len(), 160);
-        assert_eq!(ep_info()[ep_index(0x81)], 2);
-        assert_eq!(device_connect().len(), 10);
+        assert_eq!(
+            cfg,
+            vec![
+                9, 2, 32, 0, 1, 1, 0, 0x80, 45, 9, 4, 0, 0, 2, 0xFF, 0xFF, 0xFF, 2, 7, 5, 0x81, 2,
+                0, 2, 0, 7, 5, 0x02, 2, 0, 2, 0
+            ]
+        );
+        let info = id.interface_info();
+        assert_eq!(
+            (info.len(), &info[..5], info[36]),
+            (132, &[1, 0, 0, 0, 0][..], 0xFF)
+        );
+        assert_eq!(id.ep_info().len(), 160);
+        assert_eq!(id.ep_info()[ep_index(0x81)], 2);
+        assert_eq!(id.ep_info()[ep_index(0x83)], 255);
+        assert_eq!(id.device_connect().len(), 10);
+    }
+
+    #[test]
+    fn a_boards_descriptors_have_every_channel() {
+        let zcu = Served::board("zcu104", "SIMZCU1").unwrap().described;
+        assert_eq!(zcu.interfaces, 4);
+        assert_eq!(zcu.identity.pid, crate::ftdi::chip::PID_FT4232H);
+        let cfg = zcu.descriptor(0x0200).unwrap();
+        assert_eq!(
+            (cfg.len(), usize::from(cfg[2]), cfg[4]),
+            (9 + 4 * 23, cfg.len(), 4)
+        );
+        // Interface 2 (C): its number and endpoints 0x85 / 0x06.
+        let c = &cfg[9 + 2 * 23..9 + 3 * 23];
+        assert_eq!((c[1], c[2], c[9 + 2], c[16 + 2]), (4, 2, 0x85, 0x06));
+        let info = zcu.interface_info();
+        assert_eq!(&info[..4], &[4, 0, 0, 0]);
+        assert_eq!(&info[4..8], &[0, 1, 2, 3]);
+        assert_eq!(&info[36..40], &[0xFF; 4]);
+        let ep = zcu.ep_info();
+        for (endpoint, interface) in [(0x81, 0), (0x02, 0), (0x83, 1), (0x06, 2), (0x87, 3)] {
+            assert_eq!(ep[ep_index(endpoint)], 2, "{endpoint:#x} is bulk");
+            assert_eq!(ep[64 + ep_index(endpoint)], interface, "{endpoint:#x}");
+        }
+        assert_eq!(ep[ep_index(0x89)], 255);
+        let arty = Served::board("arty", "SIMARTY1").unwrap().described;
+        assert_eq!(
+            (arty.interfaces, arty.identity.serial.as_str()),
+            (2, "SIMARTY1")
+        );
+        assert!(Served::board("no-such-board", "X").is_err());
     }
 
     /// A peer playing QEMU's part over a socket pair.
@@ -611,17 +769,14 @@ mod tests {
     }
 
     fn start() -> (Qemu, std::thread::JoinHandle<Result<(), RedirError>>) {
+        start_serving(Served::hs2("SIMREDIR0001"))
+    }
+
+    fn start_serving(served: Served) -> (Qemu, std::thread::JoinHandle<Result<(), RedirError>>) {
         let (ours, theirs) = UnixStream::pair().unwrap();
         ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let server = std::thread::spawn(move || {
-            let make: ChipFactory = Arc::new(|| Ft232h::hs2(crate::sim::JtagChain::xc7a35t()));
-            serve_connection(
-                theirs,
-                &CableIdentity::hs2("SIMREDIR0001"),
-                &make,
-                &Mutex::new(None),
-            )
-        });
+        let server =
+            std::thread::spawn(move || serve_connection(theirs, &served, &Mutex::new(None)));
         let mut q = Qemu {
             reader: Reader::new(ours.try_clone().unwrap()),
             s: ours,
@@ -665,12 +820,16 @@ mod tests {
     }
 
     fn bulk_in(q: &mut Qemu, id: u64, len: u32) -> (u8, Vec<u8>) {
-        let th = q.codec.bulk_header(BULK_IN_EP, 0, len);
+        bulk_in_on(q, BULK_IN_EP, id, len)
+    }
+
+    fn bulk_in_on(q: &mut Qemu, endpoint: u8, id: u64, len: u32) -> (u8, Vec<u8>) {
+        let th = q.codec.bulk_header(endpoint, 0, len);
         q.send(ptype::BULK_PACKET, id, &th, &[]);
         let (h, body) = q.recv_type(ptype::BULK_PACKET);
         assert_eq!(h.id, id);
         let (ep, length, data) = q.codec.parse_bulk(&body).unwrap();
-        assert_eq!((ep, length as usize), (BULK_IN_EP, data.len()));
+        assert_eq!((ep, length as usize), (endpoint, data.len()));
         (body[1], data.to_vec())
     }
 
@@ -714,6 +873,56 @@ mod tests {
         // A cancelled request is answered, cancelled.
         q.send(ptype::CANCEL_DATA_PACKET, 50, &[], &[]);
         assert_eq!(bulk_in(&mut q, 50, 512).0, status::CANCELLED);
+        q.s.shutdown(std::net::Shutdown::Both).unwrap();
+        server.join().unwrap().unwrap();
+    }
+
+    /// A ZCU104 (FT4232H) over usbredir: the EEPROM read on the control endpoint, a UART
+    /// round trip on channel C's endpoints while a read waits on channel D's, an unknown
+    /// endpoint refused, and the fault list, empty, then naming what harmed the board.
+    #[test]
+    fn a_board_serves_every_channel_and_its_faults() {
+        let served = Served::board("zcu104", "SIMZCU1").unwrap();
+        assert_eq!(served.faults_line(), r#"{"faults":[]}"#);
+        let (mut q, server) = start_serving(served.clone());
+        let (st, word) = control(&mut q, 1, 0xC0, 0x90, 0, 1, 2);
+        assert_eq!((st, word), (status::SUCCESS, vec![0x03, 0x04]));
+        // D: a read that waits (status bytes only) is issued first, then C loops back.
+        let th = q.codec.bulk_header(bulk_in_ep(3), 0, 512);
+        q.send(ptype::BULK_PACKET, 2, &th, &[]);
+        let th = q.codec.bulk_header(bulk_out_ep(2), 0, 5);
+        q.send(ptype::BULK_PACKET, 3, &th, b"hello");
+        let mut answered = HashMap::new();
+        while answered.len() < 2 {
+            let (h, body) = q.recv_type(ptype::BULK_PACKET);
+            answered.insert(h.id, q.codec.parse_bulk(&body).unwrap().0);
+        }
+        assert_eq!(answered, HashMap::from([(2, 0x87), (3, 0x06)]));
+        let mut got = Vec::new();
+        for id in 10..40 {
+            let (st, data) = bulk_in_on(&mut q, bulk_in_ep(2), id, 512);
+            assert_eq!((st, &data[..2]), (status::SUCCESS, &[0x32, 0x60][..]));
+            got.extend_from_slice(&data[2..]);
+            if got.len() >= 5 {
+                break;
+            }
+        }
+        assert_eq!(got, b"hello");
+        assert_eq!(bulk_in_on(&mut q, 0x89, 50, 512).0, status::INVAL);
+        assert_eq!(served.faults(), Some(Vec::new()));
+        // An EEPROM write is a fault the board records.
+        assert_eq!(control(&mut q, 51, 0x40, 0x91, 0, 0, 0).0, status::SUCCESS);
+        let faults = served.faults().unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        let line: serde_json::Value = serde_json::from_str(&served.faults_line()).unwrap();
+        assert_eq!(line["faults"][0], faults[0].as_str());
+        q.s.shutdown(std::net::Shutdown::Both).unwrap();
+        server.join().unwrap().unwrap();
+        // Kept after the device is pulled; the plain HS2 keeps no record.
+        assert_eq!(served.faults().unwrap().len(), 1);
+        let hs2 = Served::hs2("X");
+        let (q, server) = start_serving(hs2.clone());
+        assert_eq!(hs2.faults_line(), r#"{"faults":null}"#);
         q.s.shutdown(std::net::Shutdown::Both).unwrap();
         server.join().unwrap().unwrap();
     }
