@@ -16,8 +16,9 @@
 
 use crate::agent::leases::Leases;
 use crate::config::{CableSettings, Config, Preempt};
+use crate::ftdi::identify::profile_by_name;
 use crate::ftdi::identify::{Identification, Verdict};
-use crate::ftdi::profiles::{self, Profile};
+use crate::ftdi::profiles::Profile;
 use crate::hotplug::CableInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -265,7 +266,7 @@ fn classify<'a>(
     match config.rule_for(&cable.info) {
         Some((rule_index, rule)) => {
             let profile = match &rule.profile {
-                Some(name) => profiles::by_name(name),
+                Some(name) => profile_by_name(name),
                 None => detected,
             };
             let name = rule.name.clone().unwrap_or_else(|| identity.clone());

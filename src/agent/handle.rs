@@ -5,71 +5,11 @@
 //! input queue, so they cannot inject cable events or stop the agent, and the supervisor does
 //! not need to know who is asking.
 
-use crate::agent::reservations::{Released, Requester, ReservationError, ReserveRequest, Reserved};
+use crate::agent::input::Input;
+use crate::agent::replies::{Disconnected, HandleError, ReservationDone};
+use crate::agent::reservations::{Requester, ReserveRequest};
 use crate::agent::status::AgentStatus;
-use crate::agent::supervisor::Input;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-
-/// What `disconnect` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Disconnected {
-    /// The cable's name (rule name, else its identity).
-    pub cable: String,
-    pub port: Option<u16>,
-    /// The client whose session was ended (`None`: the cable had no client).
-    pub client: Option<String>,
-}
-
-/// What `reserve` or `release` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReservationDone {
-    /// The cable's name (rule name, else its identity).
-    pub cable: String,
-    pub port: Option<u16>,
-    /// `reserved`, `extended`, `released`, `forced` or `not_reserved`.
-    pub outcome: String,
-    /// The owner, before a release; the requester after a reserve.
-    pub owner: Option<String>,
-    /// When the reservation ends (reserve) or was to end (release), seconds since the epoch.
-    pub until: Option<u64>,
-    /// The same, as the host's clock says it (`17:00`).
-    pub until_text: Option<String>,
-    pub from: Vec<String>,
-    pub note: Option<String>,
-    /// A client outside the reservation whose session goes on until it ends.
-    pub session_continues: Option<String>,
-}
-
-impl ReservationDone {
-    pub(crate) fn outcome_of_reserve(r: Reserved) -> &'static str {
-        match r {
-            Reserved::New => "reserved",
-            Reserved::Extended => "extended",
-        }
-    }
-
-    pub(crate) fn outcome_of_release(r: Released) -> &'static str {
-        match r {
-            Released::Released => "released",
-            Released::Forced => "forced",
-            Released::NotReserved => "not_reserved",
-        }
-    }
-}
-
-/// Why a request got no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandleError {
-    #[error("agent is stopping")]
-    Stopping,
-    /// No attached cable answers to that name (the message lists the attached ones).
-    #[error("{0}")]
-    NoSuchCable(String),
-    /// The reservation was not made or not released.
-    #[error("{0}")]
-    Reservation(#[from] ReservationError),
-}
 
 /// A cheap, cloneable way to ask the supervisor things.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! results, timers, signals and requests. One queue of these is the only way in, which is
 //! what keeps the supervisor's changes in order.
 
-use crate::agent::handle::{Disconnected, HandleError, ReservationDone};
+use crate::agent::replies::{Disconnected, HandleError, ReservationDone};
 use crate::agent::reservations::{Requester, ReserveRequest};
 use crate::agent::status::{AgentStatus, ChainDevice};
 use crate::hotplug::{CableEvent, CableInfo};

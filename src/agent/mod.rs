@@ -14,6 +14,7 @@ pub mod leases;
 pub mod listing;
 pub mod notify;
 pub mod opener;
+pub mod replies;
 pub mod reservations;
 pub mod run;
 pub mod state;

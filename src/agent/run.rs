@@ -5,8 +5,8 @@
 //! Nothing here decides anything about cables; it only builds the [`Wiring`] the
 //! [`supervisor`](super::supervisor) runs with.
 
+use crate::agent::input::Input;
 use crate::agent::opener::{CableOpener, SimulatedOpener};
-use crate::agent::supervisor::Input;
 use crate::agent::usb_opener::UsbOpener;
 use crate::config::{self, Config, ConfigSource};
 use crate::hotplug::{self, CableEvent, CableInfo};

@@ -16,12 +16,13 @@ use crate::agent::attached::{
     apply, same_place, start, stop_running, Attached, Endpoint, Env, Running,
 };
 use crate::agent::cable::{Effect, Lifecycle};
-use crate::agent::handle::{AgentHandle, Disconnected, HandleError, ReservationDone};
+use crate::agent::handle::AgentHandle;
 use crate::agent::identification::{self, EepromResult};
 pub use crate::agent::input::{Input, OpenedCable};
 use crate::agent::leases::Leases;
 use crate::agent::notify;
 use crate::agent::opener::CableOpener;
+use crate::agent::replies::{Disconnected, HandleError, ReservationDone};
 use crate::agent::reservations::{
     Released, Requester, ReservationFileError, Reservations, ReserveRequest, Reserved,
 };

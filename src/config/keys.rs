@@ -8,15 +8,16 @@
 //! a row and a field of [`Config`]; the packaging tests then fail until xvc-agent.yaml(5)
 //! documents it.
 
+use super::draft::{Draft, RuleDraft};
 use super::glob::Glob;
 use super::schema::{
     AdvertiseMode, Config, Match, Metrics, OnBusyMode, Preempt, ReservationLimits, Rule, TdoEdge,
 };
-use super::validate::{Draft, RuleDraft, Walker};
 use super::values::{
     format_duration, format_frequency, parse_duration, parse_frequency, parse_ip,
     parse_socket_addr, parse_vid_pid, PortPool,
 };
+use super::walker::{words, Key, KeyDoc, Kind, Shape, Walker, Word};
 use super::yaml::Node;
 use crate::xvc::access::AccessMode;
 use crate::xvc::connection::Keepalive;
@@ -24,67 +25,6 @@ use ipnet::IpNet;
 use std::path::PathBuf;
 use std::time::Duration;
 use yaml_serde::{Mapping, Value};
-
-/// One key: its name, its documentation, and how its value goes from a file into the draft
-/// `D` being read and from a config section `C` back into a file.
-pub(super) struct Key<D: 'static, C: 'static> {
-    pub name: &'static str,
-    /// What the value is, as the heading of the key's entry in the manual says.
-    pub value: Kind,
-    /// What the key is for, in one line.
-    pub doc: &'static str,
-    /// Reads the value at a node (its path for messages) into the draft, reporting problems.
-    /// A null value counts as not given: the draft keeps its default.
-    pub read: fn(&mut Walker, &Node, &str, &mut D),
-    /// The value as written in a file; `None`: left out.
-    pub print: fn(&C) -> Option<Value>,
-    pub shape: Shape,
-}
-
-/// What a key's value is, for the manual.
-pub(super) enum Kind {
-    /// Said in words: "duration", "list of networks".
-    Is(&'static str),
-    /// One of the words of an enumeration ([`words`]).
-    OneOf(fn() -> Vec<&'static str>),
-    /// A value said in words, or one word: "duration, or off".
-    Or(&'static str, &'static str),
-}
-
-/// Where a key sits among the documented keys.
-pub(super) enum Shape {
-    /// A value (or a list of values): documented as itself.
-    Value,
-    /// A mapping documented by its keys only (`http.listen`).
-    Section(fn(&str) -> Vec<KeyDoc>),
-    /// A mapping documented as itself and by its keys (`cables[].match.serial`).
-    Mapping(fn(&str) -> Vec<KeyDoc>),
-    /// A list of mappings documented as itself and by its entries' keys (`cables[].port`).
-    List(fn(&str) -> Vec<KeyDoc>),
-}
-
-/// A documented key: its path (`ports`, `http.listen`, `cables[].match.serial`), its value
-/// as the heading of its entry in xvc-agent.yaml(5) gives it (`duration`,
-/// `_idle_ | _never_`), and what it is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyDoc {
-    pub name: String,
-    pub value: String,
-    pub doc: &'static str,
-}
-
-/// An enumeration a key takes as one of a few words (`preempt: idle`). Each type's words are
-/// spelled once, in its `word`.
-pub(super) trait Word: Copy + 'static {
-    /// Every value, in the order messages and the manual list them.
-    const ALL: &'static [Self];
-    fn word(self) -> &'static str;
-}
-
-/// The words of `W`, in order.
-pub(super) fn words<W: Word>() -> Vec<&'static str> {
-    W::ALL.iter().map(|w| w.word()).collect()
-}
 
 impl Word for AccessMode {
     const ALL: &'static [Self] = &[AccessMode::Strict, AccessMode::Permissive, AccessMode::Off];
@@ -675,12 +615,12 @@ fn parse_max_tck(text: &str) -> Result<u64, String> {
 
 /// The name of a row of the cable table.
 fn parse_profile(name: &str) -> Result<String, String> {
-    use crate::ftdi::profiles::{by_name, names};
-    match by_name(name) {
+    use crate::ftdi::identify::{profile_by_name, profile_names};
+    match profile_by_name(name) {
         Some(p) => Ok(p.name.to_string()),
         None => Err(format!(
             "unknown cable profile {name:?} (known: {})",
-            names().collect::<Vec<_>>().join(", ")
+            profile_names().collect::<Vec<_>>().join(", ")
         )),
     }
 }

@@ -10,21 +10,33 @@
 //! ([`keys`]) reading its value → checks across keys → [`Config`] ([`validate`]). Printing
 //! (`--dump-config`) goes the other way through the same table, then `yaml_serde`.
 
+mod draft;
 mod error;
 mod glob;
 mod keys;
 mod schema;
 mod validate;
 mod values;
+mod walker;
 mod yaml;
 
 pub use error::{ConfigError, Diagnostic};
-pub use keys::KeyDoc;
 pub(crate) use schema::{AdvertiseMode, CableSettings, Preempt};
 pub use schema::{Config, ReservationLimits};
 pub(crate) use values::parse_net;
 pub use values::{format_duration, parse_duration};
+pub use walker::KeyDoc;
 // What the agent's unit tests build configurations from.
+impl Config {
+    /// The configuration as YAML (`xvc-agent run --dump-config`), every key written the way
+    /// an operator would write it (`5s`, `2542-2573`, `15MHz`). Parsing the output gives back
+    /// an equal `Config`. Here rather than in `schema.rs` so the data types do not depend on
+    /// the key table that reads and prints them.
+    pub fn to_yaml(&self) -> String {
+        yaml_serde::to_string(&keys::print(keys::TOP, self)).expect("config serialises to YAML")
+    }
+}
+
 #[cfg(test)]
 pub(crate) use {
     glob::Glob,

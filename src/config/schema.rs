@@ -296,14 +296,6 @@ impl Config {
             profile: rule.and_then(|r| r.profile.clone()),
         }
     }
-
-    /// The configuration as YAML (`xvc-agent run --dump-config`), every key written the way
-    /// an operator would write it (`5s`, `2542-2573`, `15MHz`). Parsing the output gives back
-    /// an equal `Config`.
-    pub fn to_yaml(&self) -> String {
-        yaml_serde::to_string(&super::keys::print(super::keys::TOP, self))
-            .expect("config serialises to YAML")
-    }
 }
 
 #[cfg(test)]

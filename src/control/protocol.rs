@@ -45,7 +45,7 @@ pub enum Request {
     },
 }
 
-pub use crate::agent::handle::{Disconnected, ReservationDone};
+pub use crate::agent::replies::{Disconnected, ReservationDone};
 
 /// The reply to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

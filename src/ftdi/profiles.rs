@@ -1,7 +1,7 @@
-//! How a cable is wired ([`Profile`]: channel, pins, clock, TDO edge) and the names a rule may
-//! give with `profile:`. Which device is which cable is decided by
-//! [`identify`](crate::ftdi::identify) from the board table; this module holds the wiring type
-//! the driver reads and the generic profiles a rule may name beyond that table.
+//! How a cable is wired ([`Profile`]: channel, pins, clock, TDO edge). Which device is which
+//! cable, and the names a rule may give with `profile:`, are
+//! [`identify`](crate::ftdi::identify)'s: the board table's rows plus the generic profiles
+//! here. This module holds the wiring type the driver reads, below both.
 //!
 //! ADBUS0..3 are TCK/TDI/TDO/TMS on every profile; the remaining bits drive each cable's
 //! buffer enables and mode selects.
@@ -126,42 +126,9 @@ pub(crate) const DIGILENT_ONBOARD: Profile = Profile {
 /// Profiles a rule may name beyond the rows of the board table.
 pub const GENERIC: &[Profile] = &[DIGILENT_ONBOARD];
 
-/// Looks a profile up by its config name: a served row of the board table, else a generic
-/// profile.
-pub(crate) fn by_name(name: &str) -> Option<&'static Profile> {
-    crate::ftdi::identify::boards::by_name(name)
-        .and_then(|b| b.wiring())
-        .map(|w| &w.profile)
-        .or_else(|| GENERIC.iter().find(|p| p.name == name))
-}
-
-/// Every profile name a rule may use, in table order.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    crate::ftdi::identify::boards::BOARDS
-        .iter()
-        .filter(|b| b.wiring().is_some())
-        .map(|b| b.name)
-        .chain(GENERIC.iter().map(|p| p.name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_resolve_to_their_profiles() {
-        for name in names() {
-            assert_eq!(by_name(name).map(|p| p.name), Some(name));
-        }
-        assert_eq!(
-            by_name("hs2"),
-            Some(&HS2),
-            "the constant is the table's hs2 row"
-        );
-        assert_eq!(by_name("nexys-video").map(|p| p.interface), Some(1));
-        assert_eq!(by_name("discovery"), None, "an instrument has no profile");
-        assert_eq!(by_name("nope"), None);
-    }
 
     #[test]
     fn every_generic_profile_wires_jtag_the_standard_way() {

@@ -16,7 +16,7 @@ use super::session::Session;
 pub use super::session::SessionEnd;
 use super::shutdown::Shutdown;
 use super::slot::{CableSlot, Closing, Holder, Lend};
-pub use super::stats::{CableStats, LatencyHistogram, SHIFT_LATENCY_BUCKETS};
+pub use super::stats::{CableStats, LatencyHistogram, RefuseReason, SHIFT_LATENCY_BUCKETS};
 use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, message_id, CableFields};
 use crate::xvc::access::{AccessPolicy, Verdict};
@@ -103,41 +103,6 @@ impl ServerSettings {
             idle_timeout: None,
             keepalive: Some(Keepalive::default()),
             reservation: ReservationGate::new(),
-        }
-    }
-}
-
-/// Why a connection was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefuseReason {
-    /// Peer outside the allowlist (strict access).
-    NotAllowed,
-    /// Another client holds the cable.
-    Busy,
-    /// Waited in the queue longer than allowed.
-    QueueTimeout,
-    /// The cable failed and is being reopened.
-    CableUnavailable,
-    /// The cable is reserved and the peer is not among the reservation's addresses.
-    Reserved,
-}
-
-impl RefuseReason {
-    pub(crate) const ALL: [RefuseReason; 5] = [
-        RefuseReason::NotAllowed,
-        RefuseReason::Busy,
-        RefuseReason::QueueTimeout,
-        RefuseReason::CableUnavailable,
-        RefuseReason::Reserved,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefuseReason::NotAllowed => "not_allowed",
-            RefuseReason::Busy => "busy",
-            RefuseReason::QueueTimeout => "queue_timeout",
-            RefuseReason::CableUnavailable => "cable_unavailable",
-            RefuseReason::Reserved => "reserved",
         }
     }
 }

@@ -1,9 +1,43 @@
 //! Per-cable counters and the shift latency histogram: updated with atomics on the shift path
 //! (no lock), read at any time for status and metrics.
 
-use super::server::RefuseReason;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// Peer outside the allowlist (strict access).
+    NotAllowed,
+    /// Another client holds the cable.
+    Busy,
+    /// Waited in the queue longer than allowed.
+    QueueTimeout,
+    /// The cable failed and is being reopened.
+    CableUnavailable,
+    /// The cable is reserved and the peer is not among the reservation's addresses.
+    Reserved,
+}
+
+impl RefuseReason {
+    pub(crate) const ALL: [RefuseReason; 5] = [
+        RefuseReason::NotAllowed,
+        RefuseReason::Busy,
+        RefuseReason::QueueTimeout,
+        RefuseReason::CableUnavailable,
+        RefuseReason::Reserved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::NotAllowed => "not_allowed",
+            RefuseReason::Busy => "busy",
+            RefuseReason::QueueTimeout => "queue_timeout",
+            RefuseReason::CableUnavailable => "cable_unavailable",
+            RefuseReason::Reserved => "reserved",
+        }
+    }
+}
 
 /// Upper bounds (seconds) of the shift latency histogram buckets: from a short scan on a fast
 /// cable to a megabyte at a slow clock.

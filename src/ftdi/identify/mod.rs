@@ -61,7 +61,7 @@ pub mod eeprom;
 use std::fmt;
 
 use crate::ftdi::chip;
-use crate::ftdi::profiles::TdoEdge;
+use crate::ftdi::profiles::{Profile, TdoEdge, GENERIC};
 use boards::{Action, Board, Key, BOARDS};
 use eeprom::{Chip, DigilentInfo, UserArea, XilinxInfo};
 
@@ -473,6 +473,24 @@ impl fmt::Display for boards::Wiring {
             f.write_str(", high byte untouched")
         }
     }
+}
+
+/// Looks a profile up by the name a rule gives it (`profile: nexys-video`): a served row of
+/// the board table, else a generic profile.
+pub fn profile_by_name(name: &str) -> Option<&'static Profile> {
+    boards::by_name(name)
+        .and_then(|b| b.wiring())
+        .map(|w| &w.profile)
+        .or_else(|| GENERIC.iter().find(|p| p.name == name))
+}
+
+/// Every profile name a rule may use, in table order.
+pub fn profile_names() -> impl Iterator<Item = &'static str> {
+    BOARDS
+        .iter()
+        .filter(|b| b.wiring().is_some())
+        .map(|b| b.name)
+        .chain(GENERIC.iter().map(|p| p.name))
 }
 
 #[cfg(test)]
@@ -1079,5 +1097,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn profile_names_resolve_to_their_profiles() {
+        for name in profile_names() {
+            assert_eq!(profile_by_name(name).map(|p| p.name), Some(name));
+        }
+        assert_eq!(
+            profile_by_name("hs2"),
+            Some(&crate::ftdi::profiles::HS2),
+            "the constant is the table's hs2 row"
+        );
+        assert_eq!(profile_by_name("nexys-video").map(|p| p.interface), Some(1));
+        assert_eq!(
+            profile_by_name("discovery"),
+            None,
+            "an instrument has no profile"
+        );
+        assert_eq!(profile_by_name("nope"), None);
     }
 }
