@@ -284,3 +284,181 @@ fn the_map_check_reads_names_in_backticks_only() {
         BTreeSet::from(["agent/assign.rs".to_string(), "a/b.rs".to_string()])
     );
 }
+
+/// The submodule a source file is (`src/agent/cable.rs` → (`agent`, `cable`);
+/// `src/sim/ft232h/usb.rs` → (`sim::ft232h`, `usb`); a `mod.rs` is its directory's module
+/// itself, `(parent, dir)`).
+fn submodule_of(src: &Path, file: &Path) -> Option<(String, String)> {
+    let rel = file.strip_prefix(src).ok()?.with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    if parts.len() < 2 {
+        return None;
+    }
+    let name = parts.pop()?;
+    Some((parts.join("::"), name))
+}
+
+/// The sibling submodules of `parent` a line mentions: `crate::parent::x`, `super::x` (from
+/// a file directly in `parent`), grouped forms included.
+fn sibling_references(line: &str, parent: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in [format!("crate::{parent}::"), "super::".to_string()] {
+        let mut rest = line;
+        while let Some(at) = rest.find(&prefix) {
+            let before = &rest[..at];
+            let after = &rest[at + prefix.len()..];
+            rest = after;
+            // `super::super::x` is a grandparent's child, and `a::super::x` not a path of ours.
+            if prefix == "super::" && after.starts_with("super::") {
+                rest = after.trim_start_matches("super::");
+                continue;
+            }
+            if prefix == "super::" && before.ends_with("::") {
+                continue;
+            }
+            let names: Vec<&str> = match after.strip_prefix('{') {
+                Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                None => vec![after],
+            };
+            for part in names {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != "super" && name != "self" {
+                    found.push(name);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Within each directory module, the files use each other without a cycle: a reader can go
+/// from the leaves up (`agent/assign.rs` before `agent/supervisor.rs`), never in circles.
+#[test]
+fn submodules_do_not_use_each_other_in_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    // parent → (file's module → (sibling → where)).
+    let mut graphs: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> = BTreeMap::new();
+    let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some((parent, name)) = submodule_of(&src, file) else {
+            continue;
+        };
+        members.entry(parent).or_default().insert(name);
+    }
+    for file in &files {
+        let Some((parent, name)) = submodule_of(&src, file) else {
+            continue;
+        };
+        // In `dir/x.rs` and in `dir/x/mod.rs` alike, `super::` is `dir`.
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line_no, code) in code_lines(&text) {
+            for to in sibling_references(&code, &parent) {
+                if to != name && members[&parent].contains(&to) {
+                    graphs
+                        .entry(parent.clone())
+                        .or_default()
+                        .entry(name.clone())
+                        .or_default()
+                        .entry(to)
+                        .or_insert(format!(
+                            "src/{}:{line_no}",
+                            file.strip_prefix(&src).unwrap().display()
+                        ));
+                }
+            }
+        }
+    }
+    let mut cycles = Vec::new();
+    for (parent, graph) in &graphs {
+        if let Some(cycle) = find_cycle(graph) {
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|w| format!("{parent}::{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
+                .collect();
+            cycles.push(steps.join("\n"));
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n\n"));
+}
+
+/// The first cycle of a directed graph, as the nodes along it (first = last).
+fn find_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeMap<String, String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flat_map(|m| m.keys()) {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_submodule_check_sees_super_and_crate_paths() {
+    assert_eq!(
+        sibling_references("use super::{cable::Lifecycle, state};", "agent"),
+        vec!["cable", "state"]
+    );
+    assert_eq!(
+        sibling_references(
+            "let x = crate::agent::run::bind(); use super::super::y;",
+            "agent"
+        ),
+        vec!["run"]
+    );
+    let src = Path::new("/s");
+    assert_eq!(
+        submodule_of(src, Path::new("/s/sim/ft232h/usb.rs")),
+        Some(("sim::ft232h".into(), "usb".into()))
+    );
+    assert_eq!(
+        submodule_of(src, Path::new("/s/sim/ft232h/mod.rs")),
+        Some(("sim".into(), "ft232h".into()))
+    );
+    assert_eq!(submodule_of(src, Path::new("/s/agent/mod.rs")), None);
+    let mut g: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    g.entry("a".into())
+        .or_default()
+        .insert("b".into(), "x".into());
+    assert_eq!(find_cycle(&g), None);
+    g.entry("b".into())
+        .or_default()
+        .insert("a".into(), "y".into());
+    assert_eq!(
+        find_cycle(&g),
+        Some(vec!["a".into(), "b".into(), "a".into()])
+    );
+}
