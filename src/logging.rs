@@ -141,8 +141,10 @@ impl Visit for PlainVisitor<'_> {
 /// [`cable_log!`] on every line about that cable.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CableFields<'a> {
-    /// The serial, else the USB path.
-    pub serial: &'a str,
+    /// The cable's identity: its serial (with the channel letter on a multi-channel board),
+    /// else its USB path. Logged as `cable_serial` (journal `CABLE_SERIAL`), the field name
+    /// operators filter on.
+    pub identity: &'a str,
     pub usb_path: &'a str,
     /// The port, while it has one.
     pub port: Option<u16>,
@@ -154,7 +156,7 @@ macro_rules! cable_log {
     ($level:ident, $fields:expr, $($rest:tt)+) => {{
         let fields: $crate::logging::CableFields<'_> = $fields;
         tracing::$level!(
-            cable_serial = %fields.serial,
+            cable_serial = %fields.identity,
             cable_path = %fields.usb_path,
             xvc_port = fields.port,
             $($rest)+
@@ -269,7 +271,7 @@ mod tests {
     #[test]
     fn stderr_lines_keep_the_cable_fields_and_drop_the_message_id() {
         let fields = CableFields {
-            serial: "210249A85F1B",
+            identity: "210249A85F1B",
             usb_path: "1-2.4",
             port: Some(2542),
         };

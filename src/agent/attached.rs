@@ -105,7 +105,7 @@ impl Attached {
     /// Its journal fields: serial, USB path and, while it has one, the port.
     pub(super) fn fields(&self) -> CableFields<'_> {
         CableFields {
-            serial: &self.identity,
+            identity: &self.identity,
             usb_path: &self.info.usb_path,
             port: self.run.as_ref().map(|r| r.port),
         }
@@ -304,7 +304,7 @@ fn start_server(
 ) -> std::io::Result<()> {
     let label = CableLabel {
         name: a.name.clone(),
-        serial: a.info.identity(),
+        identity: a.identity.clone(),
         usb_path: a.info.usb_path.clone(),
     };
     let key = a.info.syspath.clone();

@@ -96,7 +96,7 @@ impl CableOpener for SimulatedOpener {
         let (identity, usb_path) = (info.identity(), info.usb_path.clone());
         chain.on_configured(Arc::new(move |r: &ConfigRecord| {
             let fields = CableFields {
-                serial: &identity,
+                identity: &identity,
                 usb_path: &usb_path,
                 port: None,
             };

@@ -772,7 +772,7 @@ impl Supervisor {
             .release(&identity, &name, who, force, now)?;
         let fields = self.find(which).ok().map(Attached::fields);
         let fields = fields.unwrap_or(crate::logging::CableFields {
-            serial: &identity,
+            identity: &identity,
             usb_path: "",
             port: None,
         });
@@ -825,7 +825,7 @@ impl Supervisor {
             let fields = attached
                 .map(Attached::fields)
                 .unwrap_or(crate::logging::CableFields {
-                    serial: identity,
+                    identity,
                     usb_path: "",
                     port: None,
                 });

@@ -58,8 +58,9 @@ const LINGER: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CableLabel {
     pub name: String,
-    /// Serial number, else the USB path (the cable's identity).
-    pub serial: String,
+    /// The cable's identity: its serial (with the channel letter on a multi-channel board),
+    /// else its USB path.
+    pub identity: String,
     pub usb_path: String,
 }
 
@@ -68,7 +69,7 @@ impl CableLabel {
     pub fn named(name: impl Into<String>) -> Self {
         let name = name.into();
         CableLabel {
-            serial: name.clone(),
+            identity: name.clone(),
             name,
             usb_path: String::new(),
         }
@@ -169,7 +170,7 @@ impl Shared {
     /// The cable's journal fields, for [`cable_log!`].
     fn fields(&self) -> CableFields<'_> {
         CableFields {
-            serial: &self.settings.cable.serial,
+            identity: &self.settings.cable.identity,
             usb_path: &self.settings.cable.usb_path,
             port: Some(self.port),
         }
