@@ -1,11 +1,11 @@
 //! An attached cable and what its lifecycle holds: the port, its XVC server, the blocking
 //! open, the timers, the log lines.
 //!
-//! [`Lifecycle`](super::cable::Lifecycle) decides; [`apply`] carries its effects out on the
+//! [`Lifecycle`](super::lifecycle::Lifecycle) decides; [`apply`] carries its effects out on the
 //! cable's resources. The supervisor calls these for one cable at a time and owns the list.
 
 use crate::agent::assign::Served;
-use crate::agent::cable::{Effect, Lifecycle, Report};
+use crate::agent::lifecycle::{Effect, Lifecycle, Report};
 use crate::agent::input::{Input, OpenedCable};
 use crate::agent::opener::CableOpener;
 use crate::agent::reservations::Reservation;

@@ -6,11 +6,11 @@
 
 pub mod assign;
 mod attached;
-pub mod cable;
 pub mod handle;
 mod identification;
 pub mod input;
 pub mod leases;
+pub mod lifecycle;
 pub mod listing;
 pub mod notify;
 pub mod opener;

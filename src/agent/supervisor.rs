@@ -7,7 +7,7 @@
 //! [`Supervisor::reconcile`] applies only the difference: a cable whose port and settings did
 //! not change keeps its listener and its session.
 //!
-//! Each cable's [`Lifecycle`] (in [`cable`](super::cable)) decides what a step means — open,
+//! Each cable's [`Lifecycle`] (in [`lifecycle`](super::lifecycle)) decides what a step means — open,
 //! serve, reopen after a delay, give up — and [`attached`](super::attached) carries out the
 //! [`Effect`]s on that cable's port, server and timers; this loop routes inputs to cables.
 
@@ -15,7 +15,7 @@ use crate::agent::assign::{assign, AttachedCable};
 use crate::agent::attached::{
     apply, same_place, start, stop_running, Attached, Endpoint, Env, Running,
 };
-use crate::agent::cable::{Effect, Lifecycle};
+use crate::agent::lifecycle::{Effect, Lifecycle};
 use crate::agent::handle::AgentHandle;
 use crate::agent::identification::{self, EepromResult};
 pub use crate::agent::input::{Input, OpenedCable};
