@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use xvc_agent::agent::state::{self, CableState};
+use xvc_agent::agent::retry::BIND_RETRY;
+use xvc_agent::agent::state::CableState;
 use xvc_agent::ftdi::{CableOptions, FtdiCable, Timeouts};
 use xvc_agent::hotplug::simulated::sim_cable;
 use xvc_agent::sim::ft232h::{Ft232h, ReplyFault};
@@ -248,13 +249,13 @@ fn a_port_held_by_another_program_is_an_error_and_is_served_once_free() {
     let freed = std::time::Instant::now();
     poll(
         "cable 1 served after its port was freed",
-        state::BIND_RETRY + T,
+        BIND_RETRY + T,
         || (h.state_of("SIM000001") == Some((CableState::Serving, Some(p)))).then_some(()),
     );
     println!(
         "port freed -> served: {:.2} s (bind retry every {:?})",
         freed.elapsed().as_secs_f64(),
-        state::BIND_RETRY
+        BIND_RETRY
     );
     let mut a = XvcClient::connect(loopback(p)).unwrap();
     assert_eq!(a.read_idcode().unwrap(), IDCODE);

@@ -284,13 +284,13 @@ fn log_report(a: &Attached, report: &Report) {
             fields,
             message_id = message_id::CABLE_OFFLINE,
             "cable offline after {} reopen attempts; replug it or send SIGUSR1",
-            crate::agent::state::MAX_REOPEN_ATTEMPTS
+            crate::agent::retry::MAX_REOPEN_ATTEMPTS
         ),
         Report::CannotListen(why) => cable_log!(
             error,
             fields,
             "{why}; retrying every {:?}",
-            crate::agent::state::BIND_RETRY
+            crate::agent::retry::BIND_RETRY
         ),
         Report::CannotServe(why) => cable_log!(error, fields, "cannot start server: {why}"),
     }

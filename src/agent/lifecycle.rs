@@ -15,7 +15,8 @@
 //!   Queued ──bind_failed──▶ Error (retried)      Starting ──serve_failed──▶ Error
 //! ```
 
-use crate::agent::state::{self, CableState};
+use crate::agent::retry;
+use crate::agent::state::CableState;
 use std::time::Duration;
 
 /// Where an attached cable stands.
@@ -157,7 +158,7 @@ impl Lifecycle {
         if self.reason() != Some(reason.as_str()) {
             effects.push(Effect::Log(Report::CannotListen(reason.clone())));
         }
-        effects.push(Effect::RetryBindAfter(state::BIND_RETRY));
+        effects.push(Effect::RetryBindAfter(retry::BIND_RETRY));
         *self = Lifecycle::Error { reason };
         effects
     }
@@ -228,7 +229,7 @@ impl Lifecycle {
 
     /// Reopen attempt `done + 1`, or offline once the attempts are used up.
     fn schedule_reopen(&mut self, done: u32, reason: String) -> Vec<Effect> {
-        match state::reopen_delay(done) {
+        match retry::reopen_delay(done) {
             Some(delay) => {
                 *self = Lifecycle::Degraded {
                     attempt: done + 1,
@@ -261,7 +262,7 @@ impl Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::state::MAX_REOPEN_ATTEMPTS;
+    use crate::agent::retry::MAX_REOPEN_ATTEMPTS;
 
     fn started() -> Lifecycle {
         let mut l = Lifecycle::default();
@@ -352,7 +353,7 @@ mod tests {
             seen.extend(delays(&l.open_failed("gone")));
         }
         let expected: Vec<Duration> = (0..MAX_REOPEN_ATTEMPTS)
-            .map(|n| state::reopen_delay(n).unwrap())
+            .map(|n| retry::reopen_delay(n).unwrap())
             .collect();
         assert_eq!(seen, expected);
         let last = l.open_failed("gone");
@@ -420,14 +421,14 @@ mod tests {
             l.bind_failed(why.clone()),
             vec![
                 Effect::Log(Report::CannotListen(why.clone())),
-                Effect::RetryBindAfter(state::BIND_RETRY)
+                Effect::RetryBindAfter(retry::BIND_RETRY)
             ]
         );
         assert_eq!(l.state(false), CableState::Error);
         assert!(l.may_start());
         assert_eq!(
             l.bind_failed(why.clone()),
-            vec![Effect::RetryBindAfter(state::BIND_RETRY)],
+            vec![Effect::RetryBindAfter(retry::BIND_RETRY)],
             "the same reason again is not logged again"
         );
     }

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod opener;
 pub mod replies;
 pub mod reservations;
+pub mod retry;
 pub mod run;
 pub mod state;
 mod state_file;
