@@ -5,8 +5,8 @@
 //! cable's resources. The supervisor calls these for one cable at a time and owns the list.
 
 use crate::agent::assign::Served;
-use crate::agent::lifecycle::{Effect, Lifecycle, Report};
 use crate::agent::input::{Input, OpenedCable};
+use crate::agent::lifecycle::{Effect, Lifecycle, Report};
 use crate::agent::opener::CableOpener;
 use crate::agent::reservations::Reservation;
 use crate::agent::run::bind;
@@ -144,7 +144,7 @@ impl Attached {
 }
 
 /// What carrying out effects needs besides the cable itself.
-pub(super) struct Env<'a> {
+pub(super) struct EffectContext<'a> {
     pub(super) opener: &'a Arc<dyn CableOpener>,
     pub(super) tx: &'a mpsc::UnboundedSender<Input>,
 }
@@ -157,7 +157,7 @@ pub(super) fn same_place(s: &Served, r: &Running) -> bool {
 }
 
 /// Binds the port the plan gives the cable and starts its lifecycle.
-pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, env: &Env<'_>) {
+pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, env: &EffectContext<'_>) {
     let Some(profile) = s.profile else {
         return; // only a cable kept for its session has no profile, and it is running
     };
@@ -184,7 +184,7 @@ pub(super) fn apply(
     a: &mut Attached,
     effects: Vec<Effect>,
     mut cable: Option<Box<dyn Cable>>,
-    env: &Env<'_>,
+    env: &EffectContext<'_>,
 ) {
     let mut effects = VecDeque::from(effects);
     while let Some(effect) = effects.pop_front() {
@@ -300,7 +300,7 @@ fn log_report(a: &Attached, report: &Report) {
 fn start_server(
     a: &mut Attached,
     cable: Option<Box<dyn Cable>>,
-    env: &Env<'_>,
+    env: &EffectContext<'_>,
 ) -> std::io::Result<()> {
     let label = CableLabel {
         name: a.name.clone(),
@@ -372,7 +372,7 @@ fn cable_options(settings: &CableSettings) -> CableOptions {
 }
 
 /// Opens and identifies a cable on a blocking thread; the result comes back as an input.
-fn spawn_open(info: CableInfo, run: &Running, env: &Env<'_>) {
+fn spawn_open(info: CableInfo, run: &Running, env: &EffectContext<'_>) {
     let (profile, options, generation) =
         (run.profile, cable_options(&run.settings), run.generation);
     let (opener, tx) = (env.opener.clone(), env.tx.clone());

@@ -13,13 +13,13 @@
 
 use crate::agent::assign::{assign, AttachedCable};
 use crate::agent::attached::{
-    apply, same_place, start, stop_running, Attached, Endpoint, Env, Running,
+    apply, same_place, start, stop_running, Attached, EffectContext, Endpoint, Running,
 };
-use crate::agent::lifecycle::{Effect, Lifecycle};
 use crate::agent::handle::AgentHandle;
 use crate::agent::identification::{self, EepromResult};
 pub use crate::agent::input::{Input, OpenedCable};
 use crate::agent::leases::Leases;
+use crate::agent::lifecycle::{Effect, Lifecycle};
 use crate::agent::notify;
 use crate::agent::opener::CableOpener;
 use crate::agent::replies::{Disconnected, HandleError, ReservationDone};
@@ -521,7 +521,7 @@ impl Supervisor {
                 stop_running(a, timeout).await;
             }
         }
-        let env = Env {
+        let env = EffectContext {
             opener: &self.opener,
             tx: &self.tx,
         };
@@ -558,7 +558,7 @@ impl Supervisor {
         generation: u64,
         transition: impl FnOnce(&mut Attached, &mut Option<Box<dyn Cable>>) -> Vec<Effect>,
     ) {
-        let env = Env {
+        let env = EffectContext {
             opener: &self.opener,
             tx: &self.tx,
         };
