@@ -157,7 +157,7 @@ pub(super) fn same_place(s: &Served, r: &Running) -> bool {
 }
 
 /// Binds the port the plan gives the cable and starts its lifecycle.
-pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, env: &EffectContext<'_>) {
+pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, ctx: &EffectContext<'_>) {
     let Some(profile) = s.profile else {
         return; // only a cable kept for its session has no profile, and it is running
     };
@@ -176,7 +176,7 @@ pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, env: &EffectC
         generation,
         endpoint,
     });
-    apply(a, effects, None, env);
+    apply(a, effects, None, ctx);
 }
 
 /// Carries out a transition's effects in order. `cable` is the cable an open just produced.
@@ -184,18 +184,18 @@ pub(super) fn apply(
     a: &mut Attached,
     effects: Vec<Effect>,
     mut cable: Option<Box<dyn Cable>>,
-    env: &EffectContext<'_>,
+    ctx: &EffectContext<'_>,
 ) {
     let mut effects = VecDeque::from(effects);
     while let Some(effect) = effects.pop_front() {
         match effect {
             Effect::OpenCable => {
                 if let Some(run) = &a.run {
-                    spawn_open(a.info.clone(), run, env);
+                    spawn_open(a.info.clone(), run, ctx);
                 }
             }
             Effect::StartServer { with_cable } => {
-                if let Err(e) = start_server(a, with_cable.then(|| cable.take()).flatten(), env) {
+                if let Err(e) = start_server(a, with_cable.then(|| cable.take()).flatten(), ctx) {
                     // Nothing else of this step happens: the cable is not served.
                     effects = a.life.serve_failed(e.to_string()).into();
                     a.run = None;
@@ -210,7 +210,7 @@ pub(super) fn apply(
                 if let Some(run) = &a.run {
                     let key = a.info.syspath.clone();
                     let generation = run.generation;
-                    send_after(env.tx, delay, Input::RetryOpen { key, generation });
+                    send_after(ctx.tx, delay, Input::RetryOpen { key, generation });
                 }
             }
             Effect::RetryBindAfter(delay) => {
@@ -218,7 +218,7 @@ pub(super) fn apply(
                     run.endpoint = Endpoint::Unbound;
                     let key = a.info.syspath.clone();
                     let generation = run.generation;
-                    send_after(env.tx, delay, Input::RetryBind { key, generation });
+                    send_after(ctx.tx, delay, Input::RetryBind { key, generation });
                 }
             }
             Effect::CloseServer => {
@@ -300,7 +300,7 @@ fn log_report(a: &Attached, report: &Report) {
 fn start_server(
     a: &mut Attached,
     cable: Option<Box<dyn Cable>>,
-    env: &EffectContext<'_>,
+    ctx: &EffectContext<'_>,
 ) -> std::io::Result<()> {
     let label = CableLabel {
         name: a.name.clone(),
@@ -315,7 +315,7 @@ fn start_server(
     else {
         return Ok(());
     };
-    let sink = event_sink(env.tx, key, run.generation);
+    let sink = event_sink(ctx.tx, key, run.generation);
     let server = CableServer::start(
         listener,
         cable,
@@ -372,10 +372,10 @@ fn cable_options(settings: &CableSettings) -> CableOptions {
 }
 
 /// Opens and identifies a cable on a blocking thread; the result comes back as an input.
-fn spawn_open(info: CableInfo, run: &Running, env: &EffectContext<'_>) {
+fn spawn_open(info: CableInfo, run: &Running, ctx: &EffectContext<'_>) {
     let (profile, options, generation) =
         (run.profile, cable_options(&run.settings), run.generation);
-    let (opener, tx) = (env.opener.clone(), env.tx.clone());
+    let (opener, tx) = (ctx.opener.clone(), ctx.tx.clone());
     tokio::task::spawn_blocking(move || {
         let result = opener.open(&info, profile, &options).and_then(|mut cable| {
             let chain = identify::read_chain(&mut *cable)?;

@@ -521,7 +521,7 @@ impl Supervisor {
                 stop_running(a, timeout).await;
             }
         }
-        let env = EffectContext {
+        let ctx = EffectContext {
             opener: &self.opener,
             tx: &self.tx,
         };
@@ -531,15 +531,15 @@ impl Supervisor {
                 if a.run.is_none() && a.life.may_start() {
                     let generation = self.next_generation;
                     self.next_generation += 1;
-                    start(a, s, generation, &env);
+                    start(a, s, generation, &ctx);
                 }
             } else if let Some(q) = plan.queued(a.key()) {
                 a.name = q.name.clone();
                 let effects = a.life.queue(&q.reason);
-                apply(a, effects, None, &env);
+                apply(a, effects, None, &ctx);
             } else if let Some(ig) = plan.ignored.iter().find(|i| i.key == a.key()) {
                 let effects = a.life.ignore(&ig.reason);
-                apply(a, effects, None, &env);
+                apply(a, effects, None, &ctx);
             }
         }
         if plan.leases != self.leases {
@@ -558,7 +558,7 @@ impl Supervisor {
         generation: u64,
         transition: impl FnOnce(&mut Attached, &mut Option<Box<dyn Cable>>) -> Vec<Effect>,
     ) {
-        let env = EffectContext {
+        let ctx = EffectContext {
             opener: &self.opener,
             tx: &self.tx,
         };
@@ -570,7 +570,7 @@ impl Supervisor {
         }
         let mut cable = None;
         let effects = transition(a, &mut cable);
-        apply(a, effects, cable, &env);
+        apply(a, effects, cable, &ctx);
     }
 
     async fn server_event(&mut self, key: &Path, generation: u64, event: ServerEvent) {
