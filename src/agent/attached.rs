@@ -30,12 +30,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// A running (or starting) server for an attached cable: what holds its port.
-pub(super) struct Running {
+/// Where and how an attached cable is served now: its port (bound, or to be bound again), the
+/// settings and profile it was opened with, and the server once it runs.
+pub(super) struct Placement {
     pub(super) port: u16,
     pub(super) settings: CableSettings,
     pub(super) profile: &'static Profile,
-    /// Tells this run's late events (open results, timers, server events) from a later run's.
+    /// Tells this placement's late events (open results, timers, server events) from a later
+    /// placement's.
     pub(super) generation: u64,
     pub(super) endpoint: Endpoint,
 }
@@ -59,7 +61,7 @@ pub(super) struct Attached {
     pub(super) identity: String,
     pub(super) name: String,
     pub(super) life: Lifecycle,
-    pub(super) run: Option<Running>,
+    pub(super) placement: Option<Placement>,
     pub(super) chain: Vec<ChainDevice>,
     pub(super) usb_errors: u64,
     pub(super) reconnects: u64,
@@ -73,8 +75,8 @@ impl Attached {
     }
 
     pub(super) fn server(&self) -> Option<&CableServer> {
-        match &self.run {
-            Some(Running {
+        match &self.placement {
+            Some(Placement {
                 endpoint: Endpoint::Server(server),
                 ..
             }) => Some(server),
@@ -107,7 +109,7 @@ impl Attached {
         CableFields {
             identity: &self.identity,
             usb_path: &self.info.usb_path,
-            port: self.run.as_ref().map(|r| r.port),
+            port: self.placement.as_ref().map(|r| r.port),
         }
     }
 
@@ -122,10 +124,14 @@ impl Attached {
                 name: &self.name,
                 info: &self.info,
                 identity: &self.identity,
-                profile: self.run.as_ref().map(|r| r.profile).or(self.detected()),
+                profile: self
+                    .placement
+                    .as_ref()
+                    .map(|r| r.profile)
+                    .or(self.detected()),
                 identification: self.identification.as_ref(),
-                port: self.run.as_ref().map(|r| r.port),
-                listen: self.run.as_ref().map(|r| r.settings.listen),
+                port: self.placement.as_ref().map(|r| r.port),
+                listen: self.placement.as_ref().map(|r| r.settings.listen),
                 state: self.state(),
                 reason: self.life.reason(),
                 usb_errors: self.usb_errors,
@@ -150,7 +156,7 @@ pub(super) struct EffectContext<'a> {
 }
 
 /// True when the running server already matches what the plan wants.
-pub(super) fn same_place(s: &Served, r: &Running) -> bool {
+pub(super) fn same_place(s: &Served, r: &Placement) -> bool {
     s.port == r.port
         && s.settings == r.settings
         && s.profile.map(|p| p.name) == Some(r.profile.name)
@@ -169,7 +175,7 @@ pub(super) fn start(a: &mut Attached, s: &Served, generation: u64, ctx: &EffectC
             a.life.bind_failed(format!("cannot listen on {addr}: {e}")),
         ),
     };
-    a.run = Some(Running {
+    a.placement = Some(Placement {
         port: s.port,
         settings: s.settings.clone(),
         profile,
@@ -190,15 +196,15 @@ pub(super) fn apply(
     while let Some(effect) = effects.pop_front() {
         match effect {
             Effect::OpenCable => {
-                if let Some(run) = &a.run {
-                    spawn_open(a.info.clone(), run, ctx);
+                if let Some(placement) = &a.placement {
+                    spawn_open(a.info.clone(), placement, ctx);
                 }
             }
             Effect::StartServer { with_cable } => {
                 if let Err(e) = start_server(a, with_cable.then(|| cable.take()).flatten(), ctx) {
                     // Nothing else of this step happens: the cable is not served.
                     effects = a.life.serve_failed(e.to_string()).into();
-                    a.run = None;
+                    a.placement = None;
                 }
             }
             Effect::InstallCable => {
@@ -207,25 +213,25 @@ pub(super) fn apply(
                 }
             }
             Effect::RetryOpenAfter(delay) => {
-                if let Some(run) = &a.run {
+                if let Some(placement) = &a.placement {
                     let key = a.info.syspath.clone();
-                    let generation = run.generation;
+                    let generation = placement.generation;
                     send_after(ctx.tx, delay, Input::RetryOpen { key, generation });
                 }
             }
             Effect::RetryBindAfter(delay) => {
-                if let Some(run) = &mut a.run {
-                    run.endpoint = Endpoint::Unbound;
+                if let Some(placement) = &mut a.placement {
+                    placement.endpoint = Endpoint::Unbound;
                     let key = a.info.syspath.clone();
-                    let generation = run.generation;
+                    let generation = placement.generation;
                     send_after(ctx.tx, delay, Input::RetryBind { key, generation });
                 }
             }
             Effect::CloseServer => {
-                if let Some(Running {
+                if let Some(Placement {
                     endpoint: Endpoint::Server(server),
                     ..
-                }) = a.run.take()
+                }) = a.placement.take()
                 {
                     tokio::spawn(server.shutdown(Duration::from_secs(1)));
                 }
@@ -308,21 +314,22 @@ fn start_server(
         usb_path: a.info.usb_path.clone(),
     };
     let key = a.info.syspath.clone();
-    let Some(run) = a.run.as_mut() else {
+    let Some(placement) = a.placement.as_mut() else {
         return Ok(());
     };
-    let Endpoint::Listening(listener) = std::mem::replace(&mut run.endpoint, Endpoint::Unbound)
+    let Endpoint::Listening(listener) =
+        std::mem::replace(&mut placement.endpoint, Endpoint::Unbound)
     else {
         return Ok(());
     };
-    let sink = event_sink(ctx.tx, key, run.generation);
+    let sink = event_sink(ctx.tx, key, placement.generation);
     let server = CableServer::start(
         listener,
         cable,
-        server_settings(&run.settings, label, a.gate.clone()),
+        server_settings(&placement.settings, label, a.gate.clone()),
         Some(sink),
     )?;
-    run.endpoint = Endpoint::Server(server);
+    placement.endpoint = Endpoint::Server(server);
     Ok(())
 }
 
@@ -372,9 +379,12 @@ fn cable_options(settings: &CableSettings) -> CableOptions {
 }
 
 /// Opens and identifies a cable on a blocking thread; the result comes back as an input.
-fn spawn_open(info: CableInfo, run: &Running, ctx: &EffectContext<'_>) {
-    let (profile, options, generation) =
-        (run.profile, cable_options(&run.settings), run.generation);
+fn spawn_open(info: CableInfo, placement: &Placement, ctx: &EffectContext<'_>) {
+    let (profile, options, generation) = (
+        placement.profile,
+        cable_options(&placement.settings),
+        placement.generation,
+    );
     let (opener, tx) = (ctx.opener.clone(), ctx.tx.clone());
     tokio::task::spawn_blocking(move || {
         let result = opener.open(&info, profile, &options).and_then(|mut cable| {
@@ -393,15 +403,15 @@ fn spawn_open(info: CableInfo, run: &Running, ctx: &EffectContext<'_>) {
 }
 
 pub(super) async fn stop_running(a: &mut Attached, timeout: Duration) {
-    if let Some(run) = a.run.take() {
-        if let Endpoint::Server(server) = run.endpoint {
+    if let Some(placement) = a.placement.take() {
+        if let Endpoint::Server(server) = placement.endpoint {
             server.shutdown(timeout).await;
         }
         a.life.stopped();
         let fields = CableFields {
-            port: Some(run.port),
+            port: Some(placement.port),
             ..a.fields()
         };
-        cable_log!(info, fields, "stopped serving on port {}", run.port);
+        cable_log!(info, fields, "stopped serving on port {}", placement.port);
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::agent::assign::{assign, AttachedCable};
 use crate::agent::attached::{
-    apply, same_place, start, stop_running, Attached, EffectContext, Endpoint, Running,
+    apply, same_place, start, stop_running, Attached, EffectContext, Endpoint, Placement,
 };
 use crate::agent::handle::AgentHandle;
 use crate::agent::identification::{self, EepromResult};
@@ -207,12 +207,15 @@ impl Supervisor {
                 result,
             } => self.opened(&key, generation, result),
             Input::RetryOpen { key, generation } => {
-                self.with_run(&key, generation, |a, _| a.life.reopen_due());
+                self.with_placement(&key, generation, |a, _| a.life.reopen_due());
             }
             Input::RetryBind { key, generation } => {
                 if let Some(a) = self.find_mut(&key) {
-                    if a.run.as_ref().is_some_and(|r| r.generation == generation) {
-                        a.run = None;
+                    if a.placement
+                        .as_ref()
+                        .is_some_and(|r| r.generation == generation)
+                    {
+                        a.placement = None;
                     }
                 }
                 self.reconcile().await;
@@ -313,7 +316,7 @@ impl Supervisor {
             info,
             identification: None,
             life: Lifecycle::default(),
-            run: None,
+            placement: None,
             chain: Vec::new(),
             usb_errors: 0,
             reconnects: 0,
@@ -412,7 +415,7 @@ impl Supervisor {
             return;
         };
         let mut a = self.attached.remove(i);
-        let port = a.run.as_ref().map(|r| r.port);
+        let port = a.placement.as_ref().map(|r| r.port);
         stop_running(&mut a, self.config.shutdown_timeout).await;
         cable_log!(
             info,
@@ -441,7 +444,7 @@ impl Supervisor {
 
     fn rescan(&mut self) {
         for a in &mut self.attached {
-            if a.run.is_none() {
+            if a.placement.is_none() {
                 a.life.rescan();
             }
         }
@@ -502,7 +505,7 @@ impl Supervisor {
                 Some(AttachedCable {
                     info: a.info.clone(),
                     identification: a.identification.clone()?,
-                    port: a.run.as_ref().map(|r| r.port),
+                    port: a.placement.as_ref().map(|r| r.port),
                     session_active: a.session_active(),
                 })
             })
@@ -512,7 +515,7 @@ impl Supervisor {
         // Stop first, so a port handed from one cable to another is free before it is bound.
         let timeout = self.config.shutdown_timeout;
         for a in &mut self.attached {
-            let keep = match (plan.served(a.key()), &a.run) {
+            let keep = match (plan.served(a.key()), &a.placement) {
                 (Some(s), Some(r)) => s.kept_for_session || same_place(s, r),
                 (_, None) => true,
                 (None, Some(_)) => false,
@@ -528,7 +531,7 @@ impl Supervisor {
         for a in &mut self.attached {
             if let Some(s) = plan.served(a.key()) {
                 a.name = s.name.clone();
-                if a.run.is_none() && a.life.may_start() {
+                if a.placement.is_none() && a.life.may_start() {
                     let generation = self.next_generation;
                     self.next_generation += 1;
                     start(a, s, generation, &ctx);
@@ -550,9 +553,9 @@ impl Supervisor {
         }
     }
 
-    /// Runs a transition on the cable `key` if its current run is `generation`, and carries
+    /// Runs a transition on the cable `key` if its current placement is `generation`, and carries
     /// out the effects.
-    fn with_run(
+    fn with_placement(
         &mut self,
         key: &Path,
         generation: u64,
@@ -565,7 +568,7 @@ impl Supervisor {
         let Some(a) = self.attached.iter_mut().find(|a| a.key() == key) else {
             return;
         };
-        if a.run.as_ref().map(|r| r.generation) != Some(generation) {
+        if a.placement.as_ref().map(|r| r.generation) != Some(generation) {
             return; // stopped meanwhile: a late result (and its cable) is dropped here
         }
         let mut cable = None;
@@ -577,25 +580,25 @@ impl Supervisor {
         match event {
             ServerEvent::ClientConnected { .. } | ServerEvent::Refused { .. } => {}
             ServerEvent::ClientDisconnected { .. } => {
-                if self.run_is(key, generation) {
+                if self.placement_is(key, generation) {
                     // A deferred config change or a waiting better cable may apply now.
                     self.reconcile().await;
                 }
             }
             ServerEvent::CableFailed { error } => {
-                self.with_run(key, generation, |a, _| a.life.failed(&error.to_string()));
+                self.with_placement(key, generation, |a, _| a.life.failed(&error.to_string()));
             }
         }
     }
 
-    fn run_is(&self, key: &Path, generation: u64) -> bool {
-        self.attached
-            .iter()
-            .any(|a| a.key() == key && a.run.as_ref().map(|r| r.generation) == Some(generation))
+    fn placement_is(&self, key: &Path, generation: u64) -> bool {
+        self.attached.iter().any(|a| {
+            a.key() == key && a.placement.as_ref().map(|r| r.generation) == Some(generation)
+        })
     }
 
     fn opened(&mut self, key: &Path, generation: u64, result: Result<OpenedCable, CableError>) {
-        self.with_run(key, generation, |a, cable| match result {
+        self.with_placement(key, generation, |a, cable| match result {
             Ok(opened) => {
                 a.chain = opened.chain;
                 *cable = Some(opened.cable);
@@ -634,7 +637,7 @@ impl Supervisor {
                     || a.identity == which
                     || a.info.serial.as_deref() == Some(which)
                     || a.info.usb_path == which
-                    || (port.is_some() && a.run.as_ref().map(|r| r.port) == port)
+                    || (port.is_some() && a.placement.as_ref().map(|r| r.port) == port)
             })
             .ok_or_else(|| {
                 let known: Vec<&str> = self.attached.iter().map(|a| a.name.as_str()).collect();
@@ -663,7 +666,7 @@ impl Supervisor {
         }
         Ok(Disconnected {
             cable: a.name.clone(),
-            port: a.run.as_ref().map(|r| r.port),
+            port: a.placement.as_ref().map(|r| r.port),
             client: client.map(|p| p.to_string()),
         })
     }
@@ -734,7 +737,7 @@ impl Supervisor {
         }
         let done = ReservationDone {
             cable: name,
-            port: a.run.as_ref().map(|r| r.port),
+            port: a.placement.as_ref().map(|r| r.port),
             outcome: ReservationDone::outcome_of_reserve(outcome).into(),
             owner: Some(r.owner.clone()),
             until: Some(crate::xvc::reservation::epoch_seconds(r.until())),
@@ -759,7 +762,7 @@ impl Supervisor {
             Ok(a) => (
                 a.info.identity(),
                 a.name.clone(),
-                a.run.as_ref().map(|r| r.port),
+                a.placement.as_ref().map(|r| r.port),
             ),
             Err(_) if self.reservations.get(which).is_some() => {
                 (which.to_string(), which.to_string(), None)
@@ -878,10 +881,10 @@ impl Supervisor {
         let timeout = self.config.shutdown_timeout;
         let mut stops = tokio::task::JoinSet::new();
         for a in &mut self.attached {
-            if let Some(Running {
+            if let Some(Placement {
                 endpoint: Endpoint::Server(server),
                 ..
-            }) = a.run.take()
+            }) = a.placement.take()
             {
                 stops.spawn(server.shutdown(timeout));
             }
