@@ -1,6 +1,6 @@
 //! Command-line interface: one definition per flag, parsed here and handed to library code.
 
-use crate::agent::run::{self as agent_run, RunOptions};
+use crate::agent::wiring::{self as agent_wiring, RunOptions};
 use crate::config::{self, ConfigSource};
 use crate::logging::{self, LogTarget};
 use clap::{Parser, Subcommand};
@@ -277,7 +277,7 @@ fn list(args: &ListArgs) -> ExitCode {
         Ok((c, _)) => c,
         Err(e) => return config_error_exit(&e),
     };
-    let filter = crate::agent::run::device_filter();
+    let filter = crate::agent::wiring::device_filter();
     let devices = match crate::hotplug::udev::present(&filter) {
         Ok(d) => d,
         Err(e) => {
@@ -516,7 +516,7 @@ fn run(args: RunArgs) -> ExitCode {
         control_socket: args.control_socket,
     };
     if args.dump_config {
-        return match agent_run::load_config(&opts) {
+        return match agent_wiring::load_config(&opts) {
             Ok((cfg, _)) => {
                 print!("{}", cfg.to_yaml());
                 ExitCode::SUCCESS
@@ -525,7 +525,7 @@ fn run(args: RunArgs) -> ExitCode {
         };
     }
     logging::init(args.log);
-    if let Err(e) = agent_run::load_config(&opts) {
+    if let Err(e) = agent_wiring::load_config(&opts) {
         tracing::error!("{e}");
         return config_error_exit(&e);
     }

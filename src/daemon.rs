@@ -6,8 +6,8 @@
 //! [`lab`](crate::lab) so that the agent knows none of them: they get an
 //! [`AgentHandle`](crate::agent::handle::AgentHandle) or the status feed, nothing more.
 
-use crate::agent::run::{self, RunOptions};
 use crate::agent::supervisor::Supervisor;
+use crate::agent::wiring::{self, RunOptions};
 use crate::control::socket::{ControlError, ControlSocket};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 /// Runs the agent until SIGTERM/SIGINT.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let wiring = run::cable_source(&opts, &tx)?;
-    tokio::spawn(run::forward_signals(tx.clone()));
+    let wiring = wiring::cable_source(&opts, &tx)?;
+    tokio::spawn(wiring::forward_signals(tx.clone()));
     let supervisor = Supervisor::new(opts.clone(), wiring, tx)?;
     let socket_path = opts
         .control_socket
@@ -39,7 +39,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 allow: config.allow.clone(),
             },
         };
-        match run::bind(m.listen) {
+        match wiring::bind(m.listen) {
             Ok(listener) => {
                 tracing::info!("HTTP: status page, API and metrics on http://{}/", m.listen);
                 Some(AbortOnDrop(tokio::spawn(crate::control::http::serve(

@@ -434,10 +434,10 @@ fn the_submodule_check_sees_super_and_crate_paths() {
     );
     assert_eq!(
         sibling_references(
-            "let x = crate::agent::run::bind(); use super::super::y;",
+            "let x = crate::agent::wiring::bind(); use super::super::y;",
             "agent"
         ),
-        vec!["run"]
+        vec!["wiring"]
     );
     let src = Path::new("/s");
     assert_eq!(

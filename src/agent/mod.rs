@@ -17,11 +17,11 @@ pub mod opener;
 pub mod replies;
 pub mod reservations;
 pub mod retry;
-pub mod run;
 pub mod state;
 mod state_file;
 pub mod status;
 pub mod supervisor;
 pub mod usb_opener;
+pub mod wiring;
 
-pub use run::RunOptions;
+pub use wiring::RunOptions;

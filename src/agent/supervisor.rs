@@ -26,9 +26,9 @@ use crate::agent::replies::{Disconnected, HandleError, ReservationDone};
 use crate::agent::reservations::{
     Released, Requester, ReservationFileError, Reservations, ReserveRequest, Reserved,
 };
-use crate::agent::run::{load_config, state_dir, Enumerate, RunOptions, Wiring};
 use crate::agent::state::CableState;
 use crate::agent::status::{self, AgentStatus};
+use crate::agent::wiring::{load_config, state_dir, Enumerate, RunOptions, Wiring};
 use crate::config::{Config, ConfigSource};
 use crate::ftdi::identify::Verdict;
 use crate::hotplug::{CableEvent, CableInfo};
