@@ -31,7 +31,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         }
     };
     let config = supervisor.config();
-    let _http = config.metrics.and_then(|m| {
+    let _http = config.http.and_then(|m| {
         let ctx = crate::control::http::HttpContext {
             agent: supervisor.handle(),
             policy: crate::xvc::access::AccessPolicy {

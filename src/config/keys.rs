@@ -11,7 +11,7 @@
 use super::draft::{Draft, RuleDraft};
 use super::glob::Glob;
 use super::schema::{
-    AdvertiseMode, Config, Match, Metrics, OnBusyMode, Preempt, ReservationLimits, Rule, TdoEdge,
+    AdvertiseMode, Config, Match, HttpListener, OnBusyMode, Preempt, ReservationLimits, Rule, TdoEdge,
 };
 use super::values::{
     format_duration, format_frequency, parse_duration, parse_frequency, parse_ip,
@@ -245,7 +245,7 @@ pub(super) static TOP: &[Key<Draft, Config>] = &[
         value: Kind::Is("mapping"),
         doc: "The HTTP listener: metrics, JSON API and status pages (absent: off).",
         read: read_http,
-        print: |c| c.metrics.map(|m| Value::Mapping(print(HTTP, &m))),
+        print: |c| c.http.map(|m| Value::Mapping(print(HTTP, &m))),
         shape: Shape::Section(|prefix| docs(HTTP, prefix)),
     },
     Key {
@@ -293,7 +293,7 @@ pub(super) static TOP: &[Key<Draft, Config>] = &[
 ];
 
 /// The keys of `http:` (and of its older name `metrics:`).
-pub(super) static HTTP: &[Key<Metrics, Metrics>] = &[Key {
+pub(super) static HTTP: &[Key<HttpListener, HttpListener>] = &[Key {
     name: "listen",
     value: Kind::Is("address:port"),
     doc: "Address and port the HTTP listener binds.",
@@ -516,7 +516,7 @@ fn read_http(w: &mut Walker, node: &Node, path: &str, d: &mut Draft) {
         w.type_error(node, path, "a mapping (like `{ listen: 127.0.0.1:9542 }`)");
         None
     } else {
-        let mut http = Metrics::default();
+        let mut http = HttpListener::default();
         w.section(node, &format!("{path}."), HTTP, &mut http);
         Some(http)
     };
@@ -530,7 +530,7 @@ fn read_http(w: &mut Walker, node: &Node, path: &str, d: &mut Draft) {
         );
     }
     d.http_at = Some((path.to_string(), node.pos()));
-    d.config.metrics = http;
+    d.config.http = http;
 }
 
 /// `cables:`, a list of rules.

@@ -186,7 +186,7 @@ cables:
 "#);
         assert_eq!(c.listen, "0.0.0.0".parse::<std::net::IpAddr>().unwrap());
         assert_eq!(c.allow, Config::default().allow);
-        assert_eq!(c.metrics.unwrap().listen.port(), 9542);
+        assert_eq!(c.http.unwrap().listen.port(), 9542);
         assert_eq!(c.cables.len(), 2);
         assert_eq!(c.cables[0].name.as_deref(), Some("zcu104-a"));
         assert_eq!(c.cables[0].port, Some(2600));

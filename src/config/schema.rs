@@ -44,7 +44,7 @@ pub const DEFAULT_PRIORITY: u32 = 100;
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(45);
 
 /// Default HTTP listener address when `http:` (or `metrics:`) is given without `listen:`.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9542";
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9542";
 
 /// The whole configuration. `Default` is the built-in configuration used when there is no
 /// file; the shipped `config/config.yaml` spells the same values out.
@@ -80,7 +80,7 @@ pub struct Config {
     pub(crate) state_dir: PathBuf,
     /// The HTTP listener: metrics, JSON API and status pages (`http:`, formerly `metrics:`;
     /// `None`: off).
-    pub(crate) metrics: Option<Metrics>,
+    pub(crate) http: Option<HttpListener>,
     /// Publish served cables over DNS-SD (`advertise:`).
     pub(crate) advertise: AdvertiseMode,
     /// How long reservations last (`reservations:`).
@@ -106,7 +106,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             max_vector_bytes: crate::xvc::DEFAULT_MAX_VECTOR_BYTES,
             state_dir: PathBuf::from("/var/lib/xvc-agent"),
-            metrics: None,
+            http: None,
             advertise: AdvertiseMode::Auto,
             reservations: ReservationLimits::default(),
             cables: Vec::new(),
@@ -152,14 +152,14 @@ pub enum OnBusyMode {
 
 /// `http:` (older name `metrics:`) — the HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metrics {
+pub struct HttpListener {
     pub listen: SocketAddr,
 }
 
-impl Default for Metrics {
+impl Default for HttpListener {
     fn default() -> Self {
-        Metrics {
-            listen: DEFAULT_METRICS_LISTEN.parse().expect("built-in address"),
+        HttpListener {
+            listen: DEFAULT_HTTP_LISTEN.parse().expect("built-in address"),
         }
     }
 }
