@@ -21,7 +21,6 @@ pub mod state;
 mod state_file;
 pub mod status;
 pub mod supervisor;
-pub mod usb_opener;
 pub mod wiring;
 
 pub use wiring::RunOptions;

@@ -6,8 +6,7 @@
 //! [`supervisor`](super::supervisor) runs with.
 
 use crate::agent::input::Input;
-use crate::agent::opener::{CableOpener, SimulatedOpener};
-use crate::agent::usb_opener::UsbOpener;
+use crate::agent::opener::{CableOpener, SimulatedOpener, UsbOpener};
 use crate::config::{self, Config, ConfigSource};
 use crate::hotplug::{self, CableEvent, CableInfo};
 use std::net::{IpAddr, SocketAddr};

@@ -11,7 +11,8 @@
 use super::draft::{Draft, RuleDraft};
 use super::glob::Glob;
 use super::schema::{
-    AdvertiseMode, Config, Match, HttpListener, OnBusyMode, Preempt, ReservationLimits, Rule, TdoEdge,
+    AdvertiseMode, Config, HttpListener, Match, OnBusyMode, Preempt, ReservationLimits, Rule,
+    TdoEdge,
 };
 use super::values::{
     format_duration, format_frequency, parse_duration, parse_frequency, parse_ip,

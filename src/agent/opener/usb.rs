@@ -1,7 +1,7 @@
 //! Opens discovered USB cables: hands the udev-named device node to the FTDI driver over the
 //! rusb backend, wired as the assigned profile says.
 
-use crate::agent::opener::CableOpener;
+use super::CableOpener;
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
 use crate::hotplug::CableInfo;

@@ -1,9 +1,7 @@
-//! Opening a discovered device as a [`Cable`]: the seam between discovery and the drivers.
-//!
-//! Real devices are opened through the usbfs node named by their udev event; simulated ones
-//! get an emulated FT232H (a JTAG-HS2 with an xc7a35t on its chain) driven through the same
-//! FTDI driver as real hardware.
+//! The opener of `--simulate`: every cable an emulated JTAG-HS2 with an xc7a35t behind it,
+//! driven through the production FTDI driver, its EEPROM a real HS2's.
 
+use super::CableOpener;
 use crate::ftdi::profiles::Profile;
 use crate::ftdi::CableOptions;
 use crate::hotplug::CableInfo;
@@ -14,49 +12,6 @@ use crate::sim::series7::ConfigRecord;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Opens cables for the supervisor.
-pub trait CableOpener: Send + Sync {
-    /// Opens the device `info` describes as a cable wired like `profile`, initialised with
-    /// `options` (TDO edge, clock cap).
-    fn open(
-        &self,
-        info: &CableInfo,
-        profile: &'static Profile,
-        options: &CableOptions,
-    ) -> Result<Box<dyn Cable>, CableError>;
-
-    /// Reads the EEPROM image of the device `info` describes, for identification: vendor
-    /// requests only, no interface claimed. `Err` says why it could not be read; the
-    /// default (an opener with no device behind it) cannot read one.
-    fn read_eeprom(&self, _info: &CableInfo) -> Result<Vec<u8>, String> {
-        Err("this opener has no EEPROM to read".into())
-    }
-
-    /// What the simulated FPGAs behind the cable `info` describes received (empty for real
-    /// hardware, which cannot tell).
-    fn simulated_fpga(&self, _info: &CableInfo) -> Vec<ConfigRecord> {
-        Vec::new()
-    }
-}
-
-/// A function with the signature of [`CableOpener::open`] is an opener, so a caller that only
-/// needs to wrap or gate an opener writes what it does differently, not the trait.
-impl<F> CableOpener for F
-where
-    F: Fn(&CableInfo, &'static Profile, &CableOptions) -> Result<Box<dyn Cable>, CableError>
-        + Send
-        + Sync,
-{
-    fn open(
-        &self,
-        info: &CableInfo,
-        profile: &'static Profile,
-        options: &CableOptions,
-    ) -> Result<Box<dyn Cable>, CableError> {
-        self(info, profile, options)
-    }
-}
 
 /// Opens simulated cables: each is an emulated HS2 (FT232H) with its own chain holding one
 /// xc7a35t, driven by [`FtdiCable`](crate::ftdi::FtdiCable) with the `hs2` profile.
