@@ -7,11 +7,17 @@
 //! model of every cable, so its CPU per megabyte is an upper bound on what the driver alone
 //! costs with real cables.
 
+// The kit is the integration tests'; this bench uses a part of it.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/kit/mod.rs"]
 mod kit;
+// The many-cables run this binary and the bench share (kept out of the kit, which the
+// integration binary uses whole).
+#[path = "../tests/kit/scale.rs"]
+mod scale;
 
-use kit::scale::{run, ScaleRun};
 use kit::{loopback, port_block, refused, InProcess, XvcClient, IDCODE};
+use scale::{run, ScaleRun};
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

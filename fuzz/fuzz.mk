@@ -6,7 +6,7 @@
 #   make fuzz-harness the randomized harness (stable toolchain) for FUZZ_TIME s per target
 #   make stress       the long stress variants (10 000 plug cycles, a minute of 64 cables…)
 #
-# `make test` already runs every fuzz target briefly (tests/fuzz.rs replays fuzz/corpus and
+# `make test` already runs every fuzz target briefly (tests/it/in_process/fuzz.rs replays fuzz/corpus and
 # mutates it for a few seconds each) and the short stress variants.
 
 FUZZ_TARGETS := xvc_codec mpsse_reply config
@@ -35,10 +35,10 @@ fuzz-cmin: fuzz-deps
 	for t in $(FUZZ_TARGETS); do (cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz cmin -O $$t) || exit 1; done
 
 fuzz-harness:
-	FUZZ_SECONDS=$(FUZZ_TIME) FUZZ_SEED=$$(date +%s) $(CARGO_SHARED) test --release --test fuzz -- --nocapture --test-threads 1
+	FUZZ_SECONDS=$(FUZZ_TIME) FUZZ_SEED=$$(date +%s) $(CARGO_SHARED) test --release --test it -- in_process::fuzz:: --nocapture --test-threads 1
 
 stress:
 	XVC_STRESS_CYCLES=10000 $(CARGO_SHARED) test --test stress_flapping -- --nocapture
 	XVC_SCALE_SHIFT_SECONDS=60 XVC_SCALE_IDLE_SECONDS=30 $(CARGO_SHARED) test --test stress_scale -- --nocapture
-	$(CARGO_SHARED) test --test stress_faults --test stress_hostile -- --nocapture
+	$(CARGO_SHARED) test --test it -- stress:: --nocapture
 	XVC_STRESS_UMOCKDEV_CYCLES=1000 CARGO=$(CARGO_SHARED) tests/umockdev/run.sh -k stress -s

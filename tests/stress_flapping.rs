@@ -6,10 +6,13 @@
 //! This file holds a single test on purpose: descriptors, threads and RSS are read from
 //! /proc/self, which a second test running in parallel in this process would disturb.
 
+// The kit serves every integration test; this binary uses a part of it.
+#[allow(dead_code, unused_imports)]
 mod kit;
 
 use indoc::formatdoc;
-use kit::{env_count, loopback, poll, port_block, refused, resources, InProcess, XvcClient};
+use kit::procfs::resources;
+use kit::{env_count, loopback, poll, port_block, refused, InProcess, XvcClient};
 use kit::{IDCODE, T};
 use xvc_agent::agent::state::CableState;
 

@@ -6,10 +6,16 @@
 //! `XVC_SCALE_SHIFT_SECONDS` and `XVC_SCALE_IDLE_SECONDS` lengthen the two phases
 //! (`make stress`).
 
+// The kit serves every integration test; this binary uses a part of it.
+#[allow(dead_code, unused_imports)]
 mod kit;
+// The many-cables run this binary and the bench share (kept out of the kit, which the
+// integration binary uses whole).
+#[path = "kit/scale.rs"]
+mod scale;
 
 use kit::env_count;
-use kit::scale::{run, ScaleRun};
+use scale::{run, ScaleRun};
 use std::time::Duration;
 
 #[test]

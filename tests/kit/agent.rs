@@ -63,11 +63,6 @@ impl NotifySocket {
         NotifySocket { path, seen }
     }
 
-    /// Every notification so far.
-    pub fn messages(&self) -> Vec<String> {
-        self.seen.0.lock().unwrap().clone()
-    }
-
     /// How many notifications so far hold the line `line`.
     pub fn count(&self, line: &str) -> usize {
         self.seen

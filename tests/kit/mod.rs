@@ -10,26 +10,24 @@
 //! - [`procfs`]: a process's descriptors, threads, memory and CPU time; [`scale`]: the
 //!   many-cables run shared by `tests/stress_scale.rs` and `benches/scale.rs`.
 //!
-//! Each test file declares `mod kit;` and uses what it needs; the Python harnesses' client
-//! and product facts live next to this file (`xvc.py`, `facts.py`).
-
-#![allow(dead_code, unused_imports)]
+//! The integration binary (`tests/it`) declares it once; the two stress binaries of their own
+//! and `benches/scale.rs` include it too, and allow what they leave unused at their `mod kit;`.
+//! The Python harnesses' client and product facts live next to this file (`xvc.py`,
+//! `facts.py`).
 
 pub mod agent;
 pub mod in_process;
 pub mod netns;
 pub mod ports;
 pub mod procfs;
-pub mod scale;
 pub mod wait;
 pub mod xvc;
 
-pub use agent::{cli, Agent, Launch, NotifySocket, BINARY};
+pub use agent::{cli, Agent, Launch, BINARY};
 pub use in_process::{opener, runtime, InProcess};
 pub use ports::{loopback, port_block};
-pub use procfs::{resources, Resources};
 pub use wait::{poll, refused, wait_for_port};
-pub use xvc::{bits_to_bytes, raw_stream, session, XvcClient};
+pub use xvc::{raw_stream, session, XvcClient};
 
 use std::time::Duration;
 

@@ -3,9 +3,8 @@
 //! and context switches are read from /proc. Shared by `tests/stress_scale.rs` (assertions,
 //! debug build) and `benches/scale.rs` (figures, optimised build).
 
-use super::procfs::{clock_ticks_per_second, cpu_ticks, switches_between, voluntary_switches};
-use super::{loopback, poll, port_block, XvcClient};
-use super::{Agent, IDCODE, T};
+use crate::kit::{loopback, poll, port_block, XvcClient};
+use crate::kit::{Agent, IDCODE, T};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -233,4 +232,56 @@ pub fn run(spec: &ScaleRun) -> ScaleFigures {
         idle_cpu_secs,
         mismatches,
     }
+}
+
+/// User + system CPU time of a process, in clock ticks (all its threads).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+/// Voluntary context switches of each thread of a process, by thread id.
+pub fn voluntary_switches(pid: u32) -> std::collections::HashMap<u64, u64> {
+    let mut out = std::collections::HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let dir = task.unwrap().path();
+        let Some(tid) = dir.file_name().and_then(|n| n.to_str()?.parse().ok()) else {
+            continue;
+        };
+        if let Ok(text) = std::fs::read_to_string(dir.join("status")) {
+            if let Some(n) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                out.insert(tid, n);
+            }
+        }
+    }
+    out
+}
+
+/// Voluntary context switches between two readings: threads that ended in between count
+/// what they did until their last reading, threads that started count all of theirs.
+pub fn switches_between(
+    before: &std::collections::HashMap<u64, u64>,
+    after: &std::collections::HashMap<u64, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
 }

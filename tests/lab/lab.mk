@@ -12,7 +12,7 @@ DEB_PACKAGES += $(LAB_DEB_PACKAGES)
 .PHONY: lab-http lab-dnssd
 
 lab-http:
-	$(CARGO_SHARED) test --test http_api -- --nocapture
+	$(CARGO_SHARED) test --test it -- binary::http_api:: --nocapture
 
 # tests/lab/dnssd-scenario.sh runs as root in the VM lab's guest (tests/vm/test_70_dnssd.py,
 # also part of make vm-test).

@@ -1,10 +1,8 @@
 //! The agent binary with `--simulate`: real process, real TCP, and a real XVC client
 //! (openFPGALoader) detecting the emulated FPGA.
 
-mod kit;
-
+use crate::kit::{cli, loopback, port_block, session, Agent, Launch, XvcClient, IDCODE, T};
 use indoc::formatdoc;
-use kit::{cli, loopback, port_block, session, Agent, Launch, XvcClient, IDCODE, T};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -173,7 +171,7 @@ fn an_unparsable_fault_setting_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "").unwrap();
-    let out = Command::new(kit::BINARY)
+    let out = Command::new(crate::kit::BINARY)
         .args([
             "run",
             "--simulate",

@@ -1,8 +1,6 @@
 //! The XVC server over real TCP on 127.0.0.1, against simulated cables.
 
-mod kit;
-
-use kit::{poll, runtime, XvcClient, T};
+use crate::kit::{poll, runtime, XvcClient, T};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! plain text a person or `grep` reads — no ANSI colour codes, no journal-only `message_id`
 //! — with each cable line still naming its serial, USB path and port.
 
-mod kit;
-
-use kit::{loopback, port_block, Agent, XvcClient};
+use crate::kit::{loopback, port_block, Agent, XvcClient};
 
 #[test]
 fn stderr_to_a_file_is_plain_text_with_the_cable_fields() {

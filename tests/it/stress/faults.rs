@@ -3,10 +3,10 @@
 //! and SIGTERM during transfers. Each costs at most the session on the faulty cable; the other
 //! cable's session carries on, and the faulty cable is served again once it can be.
 
-mod kit;
-
+use crate::kit::{
+    loopback, opener, poll, port_block, refused, Agent, InProcess, XvcClient, IDCODE, T,
+};
 use indoc::formatdoc;
-use kit::{loopback, opener, poll, port_block, refused, Agent, InProcess, XvcClient, IDCODE, T};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;

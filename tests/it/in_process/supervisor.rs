@@ -1,10 +1,8 @@
 //! The supervisor in-process: config-driven assignment, reloads, priorities, leases and
 //! access control, with simulated cables over real TCP on 127.0.0.1.
 
-mod kit;
-
+use crate::kit::{loopback as addr, opener, poll, port_block, InProcess, XvcClient, IDCODE, T};
 use indoc::{formatdoc, indoc};
-use kit::{loopback as addr, opener, poll, port_block, InProcess, XvcClient, IDCODE, T};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +11,7 @@ use xvc_agent::agent::state::CableState;
 use xvc_agent::jtag::{Cable, CableError};
 
 fn session(port: u16) -> XvcClient {
-    kit::session(addr(port))
+    crate::kit::session(addr(port))
 }
 
 #[test]

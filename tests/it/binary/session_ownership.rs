@@ -3,12 +3,12 @@
 //! a client whose host vanishes without a FIN, and an administrator ending a session. All
 //! over real TCP, against the agent binary or the in-process supervisor.
 
-mod kit;
-
+use crate::kit::netns::{in_namespace, ip, HostAndClient, HOST_ADDR};
+use crate::kit::{
+    cli, loopback, opener, poll, port_block, raw_stream as connect, Agent, InProcess,
+};
+use crate::kit::{XvcClient, IDCODE, T};
 use indoc::formatdoc;
-use kit::netns::{in_namespace, ip, HostAndClient, HOST_ADDR};
-use kit::{cli, loopback, opener, poll, port_block, raw_stream as connect, Agent, InProcess};
-use kit::{XvcClient, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -63,7 +63,7 @@ fn a_client_reconnecting_at_once_after_a_close_is_always_served() {
     let p = port_block(1);
     let agent = one_cable_agent(p);
     let addr = loopback(p);
-    let cycles = kit::env_count("XVC_RECONNECT_CYCLES", 1000);
+    let cycles = crate::kit::env_count("XVC_RECONNECT_CYCLES", 1000);
     let mut refusals = 0;
     let mut handoffs = Vec::with_capacity(cycles);
     let mut previous: Option<TcpStream> = None;
@@ -137,7 +137,7 @@ fn a_client_connecting_right_after_the_agent_closed_a_misbehaving_one_is_served(
     let p = port_block(1);
     let agent = one_cable_agent(p);
     let addr = loopback(p);
-    let cycles = kit::env_count("XVC_GARBAGE_CYCLES", 300);
+    let cycles = crate::kit::env_count("XVC_GARBAGE_CYCLES", 300);
     let mut refusals = 0;
     let mut costs = Vec::with_capacity(cycles);
     for _ in 0..cycles {
@@ -366,7 +366,7 @@ fn only_root_the_agent_user_or_its_group_may_disconnect() {
     let as_nobody = |sock: &str| {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(kit::BINARY)
+            .arg(crate::kit::BINARY)
             .args(["disconnect", "--socket", sock, "SIM000001"])
             .output()
             .expect("run setpriv (util-linux)")

@@ -4,11 +4,9 @@
 //! the test's own. Restarts, replugs, expiry, a damaged file, and everything that shows a
 //! reservation (status, the JSON API, the page, metrics).
 
-mod kit;
-
+use crate::kit::netns::{in_namespace, HostAndClient, CLIENT_ADDR, HOST_ADDR};
+use crate::kit::{cli, loopback, poll, port_block, Agent, InProcess, Launch, XvcClient, IDCODE, T};
 use indoc::formatdoc;
-use kit::netns::{in_namespace, HostAndClient, CLIENT_ADDR, HOST_ADDR};
-use kit::{cli, loopback, poll, port_block, Agent, InProcess, Launch, XvcClient, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
@@ -67,7 +65,7 @@ fn ctl_as(agent: &Agent, in_group: bool, args: &[&str]) -> Output {
     Command::new("setpriv")
         .args(who)
         .arg("--")
-        .arg(kit::BINARY)
+        .arg(crate::kit::BINARY)
         .args(args)
         .args(["--socket", sock.to_str().unwrap()])
         .env_remove("SSH_CONNECTION")
@@ -580,7 +578,7 @@ fn the_api_the_page_and_the_metrics_show_the_reservation() {
         &config(p, &format!("http: {{ listen: 127.0.0.1:{http} }}")),
         &["--simulate", "1"],
     );
-    kit::wait_for_port(loopback(http), T);
+    crate::kit::wait_for_port(loopback(http), T);
     ok(ctl(
         &agent,
         &[

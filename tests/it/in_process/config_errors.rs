@@ -2,7 +2,7 @@
 //! error, in file order, each as `FILE:LINE:COLUMN: message`.
 //!
 //! After an intended change of wording, regenerate the expected files with
-//! `UPDATE_GOLDEN=1 cargo test --test config_errors` and review the diff.
+//! `UPDATE_GOLDEN=1 cargo test --test it -- config_errors` and review the diff.
 
 use std::path::Path;
 use xvc_agent::config::{self, ConfigError, EX_CONFIG};

@@ -8,7 +8,7 @@
 //! (one target only) steer it. A failing input is written to
 //! `target/fuzz-artifacts/<target>/` and named in the failure.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 mod bodies;
 
 use rand::rngs::StdRng;

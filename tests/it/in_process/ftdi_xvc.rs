@@ -2,9 +2,7 @@
 //! per-cable server, the FTDI driver and the FT232H emulator into the 7-series configuration
 //! model, in randomly sized shifts; the model must have received exactly those bits.
 
-mod kit;
-
-use kit::{XvcClient, T};
+use crate::kit::{XvcClient, T};
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;

@@ -4,10 +4,8 @@
 //! render in a real browser (Debian's headless chromium) with a screenshot kept under
 //! target/tmp.
 
-mod kit;
-
+use crate::kit::{cli, loopback, poll, port_block, wait_for_port, Agent, XvcClient, T};
 use indoc::formatdoc;
-use kit::{cli, loopback, poll, port_block, wait_for_port, Agent, XvcClient, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};

@@ -5,10 +5,8 @@
 //! reads the right IDCODE throughout; the agent's memory stays bounded (no allocation sized
 //! by an unchecked length) and its descriptors and threads come back.
 
-mod kit;
-
+use crate::kit::{loopback, poll, port_block, Agent, XvcClient, IDCODE, T};
 use indoc::formatdoc;
-use kit::{loopback, poll, port_block, Agent, XvcClient, IDCODE, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,7 +69,7 @@ impl Owner {
 }
 
 fn connect(port: u16) -> TcpStream {
-    kit::raw_stream(loopback(port))
+    crate::kit::raw_stream(loopback(port))
 }
 
 /// Reads until the server closes the connection; true if it did (EOF or reset) in time.
@@ -100,7 +98,7 @@ fn send_and_expect_close(port: u16, bytes: &[u8], half_close: bool, what: &str) 
 
 /// After a hostile client, the next one on the same cable is served normally.
 fn served_normally(port: u16, what: &str) {
-    let mut c = kit::session(loopback(port));
+    let mut c = crate::kit::session(loopback(port));
     assert_eq!(c.read_idcode().unwrap(), IDCODE, "after {what}");
 }
 

@@ -6,9 +6,7 @@
 //! - probe-rs sends N bytes per vector, so messages of up to 2N + 10 bytes;
 //! - probe-rs never sends `settck:`.
 
-mod kit;
-
-use kit::{poll, runtime, T};
+use crate::kit::{poll, runtime, T};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -177,15 +175,15 @@ fn a_client_that_never_sends_settck_gets_the_default_clock() {
     assert_eq!(default_divisor, 0, "the HS2 opens at 30 MHz");
 
     // A client slows the clock to 1 MHz and leaves.
-    let mut first = kit::session(addr);
+    let mut first = crate::kit::session(addr);
     assert_eq!(first.settck(1000).unwrap(), 1000);
-    assert_eq!(first.read_idcode().unwrap(), kit::IDCODE);
+    assert_eq!(first.read_idcode().unwrap(), crate::kit::IDCODE);
     assert_eq!(chip.divisor(), 29);
     drop(first);
 
     // The next one never sends settck: and gets the default clock again.
-    let mut next = kit::session(addr);
-    assert_eq!(next.read_idcode().unwrap(), kit::IDCODE);
+    let mut next = crate::kit::session(addr);
+    assert_eq!(next.read_idcode().unwrap(), crate::kit::IDCODE);
     assert_eq!(chip.divisor(), default_divisor);
     drop(next);
     rt.block_on(server.shutdown(Duration::from_secs(5)));
