@@ -1,8 +1,8 @@
-# xvc-agent — build, run and test.
+# xvc-agent — build, run and test. `make help` lists every entry target.
 #
 #   make run    build and start the agent with two simulated HS2 cables (ports 2542, 2543)
-#   make test   every test: format, lints, unit + integration tests, umockdev suite, client
-#               conformance suite, packages, virtual-machine suite
+#   make test   every test, as stages: test-host (lints, cargo test, umockdev, clients,
+#               packages, distributions) and test-vm (the amd64 and arm64 guests) beside it
 #   make deps   install the Debian packages needed to build and test (idempotent)
 
 CARGO    ?= cargo
@@ -22,16 +22,25 @@ CARGO_SHARED := $(CURDIR)/.cargo/shared-build.sh
 DEB_PACKAGES := pkg-config libudev-dev libusb-1.0-0-dev openfpgaloader \
 	python3 python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iproute2 util-linux
 
+# `make` alone builds; the included files below define targets first but do not change that.
+.DEFAULT_GOAL := all
+
 include packaging/package.mk
 include tests/vm/vm.mk
 include tests/distros/distros.mk
+include fuzz/fuzz.mk
+include tests/lab/lab.mk
+include tests/clients/clients.mk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test check fmt clippy cargo-test cargo-test-build umockdev bench clean
+.PHONY: all help deps build run test test-host test-host-stages test-vm fmt clippy cargo-test \
+	cargo-test-build umockdev bench clean
 
+## all: build the release binary (the default)
 all: build
 
+## deps: install the Debian packages needed to build and test
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -43,9 +52,11 @@ deps:
 	else echo "all build and test packages present"; fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
+## build: the release binary
 build: deps
 	$(CARGO_SHARED) build --release
 
+## run: start the agent with simulated cables (SIMULATE=2, PORT=2542)
 run: build
 	@echo
 	@echo "Starting xvc-agent with $(SIMULATE) simulated Digilent HS2 cables (an xc7a35t behind each)."
@@ -60,39 +71,46 @@ run: build
 		--config config/config.yaml --state-dir target/run/state \
 		--control-socket target/run/control.sock
 
-# The compiles and the host-side tests run one after the other. The virtual-machine suites
-# (QEMU, one emulated core each) run one after the other in the background beside them, from
-# the moment their package is built: amd64 first, arm64 once the arm64 package is (a lock the
-# foreground holds while it builds it). Their output is kept in target/vm-suites.log and shown
-# at the end; any failure fails make test. The foreground compiles run at a lower priority
-# (nice): a guest starved of CPU time falls behind its own timers and network (QEMU's user
-# network once aborted on a guest that did not drain its sockets), the compiles only take
-# longer. The tests themselves run at normal priority.
-TEST_ARM64_LOCK := target/.test-arm64-package.lock
+## test: every test: the host stages and the VM suites beside them (tests/stages.sh says how)
 test: deps vm-prefetch clients-prefetch fmt package
-	@echo "test: the virtual-machine suites run in the background (log: target/vm-suites.log)"
-	@exec 8>$(TEST_ARM64_LOCK); flock 8; \
-	{ exec 8>&-; $(MAKE) --no-print-directory vm-test-only; amd64=$$?; \
-		flock $(TEST_ARM64_LOCK) $(MAKE) --no-print-directory vm-test-arm64-only && \
-		exit $$amd64; } > target/vm-suites.log 2>&1 & vm=$$!; \
-	nice -n 10 $(MAKE) --no-print-directory package-arch ARCH=arm64; arm64=$$?; exec 8>&-; \
-	[ $$arm64 = 0 ] && nice -n 10 $(MAKE) --no-print-directory clippy cargo-test-build && \
-		$(MAKE) --no-print-directory cargo-test umockdev clients package-check-only \
-		distro-check-only UMOCKDEV_AGENT=$(CURDIR)/target/debug/xvc-agent \
-		CLIENTS_AGENT=$(CURDIR)/target/debug/xvc-agent; \
-	host=$$?; wait $$vm; vm=$$?; \
-	echo "==================== virtual-machine suites (target/vm-suites.log) ===================="; \
-	cat target/vm-suites.log; \
-	[ $$host = 0 ] || echo "test: the host-side tests failed (above the virtual-machine suites)"; \
-	[ $$vm = 0 ] || echo "test: the virtual-machine suites failed"; \
-	[ $$host = 0 ] && [ $$vm = 0 ]
+	MAKE="$(MAKE)" tests/stages.sh
 
+# The host-side stages, in order. make test runs them beside the VM suites; make test-host
+# runs them alone (after building what they check).
+TEST_HOST_STAGES := clippy cargo-test umockdev clients package-check-only distro-check-only
+TEST_AGENT := $(CURDIR)/target/debug/xvc-agent
+
+## test-host: every host-side stage (lints, cargo test, umockdev, clients, packages, distros)
+test-host: deps clients-prefetch fmt package
+	$(MAKE) --no-print-directory package-arch ARCH=arm64
+	$(MAKE) --no-print-directory test-host-stages
+
+# The umockdev and client suites drive the agent cargo test built (the test profile's),
+# which spares compiling the crate once more.
+test-host-stages:
+	$(MAKE) --no-print-directory $(TEST_HOST_STAGES) \
+		UMOCKDEV_AGENT=$(TEST_AGENT) CLIENTS_AGENT=$(TEST_AGENT)
+
+## test-vm: the virtual-machine suites: amd64, then arm64 (each alone: vm-test, vm-test-arm64)
+test-vm: deps vm-prefetch package
+	$(MAKE) --no-print-directory package-arch ARCH=arm64
+	$(MAKE) --no-print-directory vm-test-only
+	$(MAKE) --no-print-directory vm-test-arm64-only
+
+## help: this list
+help:
+	@grep -h '^## [a-z0-9-]*:' $(MAKEFILE_LIST) | \
+		sed 's/^## \([a-z0-9-]*\): */\1\t/' | awk -F'\t' '{ printf "  make %-20s %s\n", $$1, $$2 }'
+
+## fmt: check formatting
 fmt:
 	$(CARGO) fmt --all -- --check
 
+## clippy: lints, warnings as errors
 clippy:
 	$(CARGO_SHARED) clippy --all-targets -- -D warnings
 
+## cargo-test: unit and integration tests (cargo test)
 cargo-test:
 	$(CARGO_SHARED) test
 
@@ -105,15 +123,14 @@ cargo-test-build:
 # profile's: the dev profile's settings under another name), which spares compiling the crate
 # once more under the dev profile.
 UMOCKDEV_AGENT ?=
+## umockdev: real libudev and libusb against mocked sysfs and usbfs
 umockdev:
 	CARGO=$(CARGO_SHARED) $(if $(UMOCKDEV_AGENT),XVC_AGENT=$(UMOCKDEV_AGENT)) tests/umockdev/run.sh
 
+## bench: the benchmarks (ratios from one run)
 bench:
 	$(CARGO_SHARED) bench
 
+## clean: remove target/
 clean:
 	$(CARGO) clean
-
-include fuzz/fuzz.mk
-include tests/lab/lab.mk
-include tests/clients/clients.mk

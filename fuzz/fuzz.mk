@@ -20,6 +20,7 @@ FUZZ_ENV := RUSTC_BOOTSTRAP=1
 fuzz-deps:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 
+## fuzz: the cargo-fuzz targets (FUZZ_TIME seconds each)
 fuzz:
 	@if $(MAKE) --no-print-directory fuzz-deps && (cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz build -O); then \
 		for t in $(FUZZ_TARGETS); do \
@@ -37,6 +38,7 @@ fuzz-cmin: fuzz-deps
 fuzz-harness:
 	FUZZ_SECONDS=$(FUZZ_TIME) FUZZ_SEED=$$(date +%s) $(CARGO_SHARED) test --release --test it -- in_process::fuzz:: --nocapture --test-threads 1
 
+## stress: the stress tests, longer
 stress:
 	XVC_STRESS_CYCLES=10000 $(CARGO_SHARED) test --test stress_flapping -- --nocapture
 	XVC_SCALE_SHIFT_SECONDS=60 XVC_SCALE_IDLE_SECONDS=30 $(CARGO_SHARED) test --test stress_scale -- --nocapture

@@ -18,8 +18,6 @@
 
 CARGO ?= cargo
 
-# Included near the top of the Makefile: keep its default goal.
-package_saved_default_goal := $(.DEFAULT_GOAL)
 
 # ---------------------------------------------------------------------------------------------
 # Architectures
@@ -108,6 +106,7 @@ package-deps: deps
 		case $$a in amd64) t=$(rust_triple_amd64);; arm64) t=$(rust_triple_arm64);; esac; \
 		echo "$$installed_targets" | grep -qx $$t || rustup target add $$t; done
 
+## man: regenerate the man pages from their scdoc sources
 man: $(MAN_PAGES)
 
 man/%: man/%.scd
@@ -134,6 +133,7 @@ package-build:
 
 # The completions come from the command line, whatever the architecture: the host's binary
 # writes them.
+## completions: shell completions into target/completions
 completions:
 	@[ -x $(HOST_PKG_BIN) ] || $(MAKE) --no-print-directory package-build ARCH=$(HOST_ARCH)
 	@mkdir -p target/completions
@@ -161,18 +161,22 @@ package-arch: package-build package-assets
 	$(CARGO) generate-rpm --target $(TRIPLE) --output $(PKG_DIR)/
 	@ls -l $(PKG_DIR)/
 
+## package: the .deb and .rpm of one architecture (ARCH=amd64|arm64)
 package: package-deps man-check completions
 	@$(MAKE) --no-print-directory package-arch ARCH=$(ARCH)
 
+## packages: the packages of every architecture
 packages: package-deps man-check completions
 	@for a in $(PACKAGE_ARCHES); do $(MAKE) --no-print-directory package-arch ARCH=$$a || exit 1; done
 
 # ---------------------------------------------------------------------------------------------
 # Checking
 
+## package-check: build the packages, then lint, glibc floor, unit, udev rules, install
 package-check: packages
 	@$(MAKE) --no-print-directory package-check-only
 
+## package-check-only: the package checks on the packages already built
 package-check-only:
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory package-lint package-glibc-check package-same-contents \
@@ -268,4 +272,3 @@ package-root:
 package-install-check: package-root
 	$(SUDO) packaging/install-check.sh $(PKG_ROOT_TAR) $(PKG_DEB) $(PKG_RPM)
 
-.DEFAULT_GOAL := $(package_saved_default_goal)

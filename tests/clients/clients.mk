@@ -30,6 +30,7 @@ clients-prefetch: deps
 		"(log: target/clients-prefetch.log)"
 	@nohup sh -c '$(CLIENTS_PREPARE)' > target/clients-prefetch.log 2>&1 < /dev/null &
 
+## clients: other XVC clients (openFPGALoader, OpenOCD) bit for bit
 clients: clients-prepare
 	@shellcheck tests/clients/run.sh tests/clients/fetch-openocd.sh
 	@start=$$(date +%s); \

@@ -10,6 +10,7 @@ DISTRO_ROOT_PACKAGES := libusb-1.0-0 libudev1 procps
 
 .PHONY: distro-check distro-check-only
 
+## distro-check: the packages on other distributions (Debian roots)
 distro-check: package
 	@$(MAKE) --no-print-directory distro-check-only
 

@@ -11,10 +11,12 @@ DEB_PACKAGES += $(LAB_DEB_PACKAGES)
 
 .PHONY: lab-http lab-dnssd
 
+## lab-http: the HTTP API, metrics and pages (headless chromium)
 lab-http:
 	$(CARGO_SHARED) test --test it -- binary::http_api:: --nocapture
 
 # tests/lab/dnssd-scenario.sh runs as root in the VM lab's guest (tests/vm/test_70_dnssd.py,
 # also part of make vm-test).
+## lab-dnssd: DNS-SD between two hosts, inside the VM guest
 lab-dnssd: package
 	ARCH=$(ARCH) tests/vm/run.sh -k dnssd

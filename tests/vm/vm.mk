@@ -11,7 +11,6 @@
 # The guest image is cached in ${XDG_CACHE_HOME:-~/.cache}/xvc-agent/vm/, keyed by a hash of
 # its inputs (tests/vm/image.py).
 
-vm_saved_default_goal := $(.DEFAULT_GOAL)
 
 
 # Host packages: QEMU for each guest architecture, and what builds and drives the image.
@@ -24,11 +23,13 @@ DEB_PACKAGES += $(VM_DEB_PACKAGES)
 
 .PHONY: vm-test vm-test-arm64 vm-test-only vm-test-arm64-only vm-image vm-prefetch
 
+## vm-image: build (or find in the cache) the guest image
 vm-image: deps
 	ARCH=$(ARCH) tests/vm/run.sh --image-only
 
 # The guest runs the package of its architecture; the host side (the usbredir device server)
 # is the host's packaged binary.
+## vm-test: the VM suite in the amd64 guest (ARCH=... for another)
 vm-test: package
 	@$(MAKE) --no-print-directory vm-test-only
 
@@ -40,6 +41,7 @@ vm-test-only:
 # host, unplugged. The other scenarios do not depend on the architecture and run in the amd64
 # guest only, to keep make test's time; VM_ARM64_TESTS= runs all of them here too.
 VM_ARM64_TESTS ?= -k "install or hotplug"
+## vm-test-arm64: the arm64 package in an arm64 guest
 vm-test-arm64: packages
 	@$(MAKE) --no-print-directory vm-test-arm64-only
 
@@ -62,4 +64,3 @@ vm-prefetch: deps
 		/usr/bin/python3 tests/vm/image.py --arch amd64' \
 		> target/vm-prefetch.log 2>&1 < /dev/null &
 
-.DEFAULT_GOAL := $(vm_saved_default_goal)
