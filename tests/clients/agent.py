@@ -6,10 +6,10 @@ what each simulated FPGA received, read back with `xvc-agent status --json`.
 import json
 import os
 import subprocess
-import time
 
 from ports import free_port_block
 from process import stop_agent
+from wait import poll
 from xvc import XvcClient, answers
 
 
@@ -42,18 +42,22 @@ class Agent:
 
     def _wait_ready(self, timeout):
         """Ready when every cable's port answers getinfo: what a client needs."""
-        deadline = time.monotonic() + timeout
         waiting = list(self.ports)
-        while waiting:
+
+        def served():
+            nonlocal waiting
             if self.proc.poll() is not None:
                 raise AssertionError(
                     f"xvc-agent exited with {self.proc.returncode} before serving:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"xvc-agent did not serve ports {waiting} within {timeout} s:\n{self.log()}")
             waiting = [p for p in waiting if not answers(p, timeout=2.0)]
-            if waiting:
-                time.sleep(0.05)
+            return not waiting
+
+        try:
+            poll(served, timeout, interval=0.05)
+        except TimeoutError:
+            raise AssertionError(
+                f"xvc-agent did not serve ports {waiting} within {timeout} s:\n{self.log()}"
+            ) from None
 
     def getinfo(self, cable=0):
         """The `getinfo:` reply of a cable's port (it carries the advertised vector limit)."""
@@ -95,14 +99,8 @@ class Agent:
     def wait_idle(self, port, timeout=10.0):
         """Waits until no client holds the cable at `port` (a client that has exited may still
         be being let go)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            cable = self.cable(port)
-            if not cable.get("client"):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"cable on port {port} still held after {timeout} s: {cable}")
-            time.sleep(0.05)
+        poll(lambda: not self.cable(port).get("client"), timeout,
+             what=f"the cable on port {port} let go", interval=0.05)
 
     def stop(self, timeout=15.0):
         """SIGTERM; returns the exit status (a clean stop is 0)."""

@@ -21,6 +21,7 @@ from gi.repository import UMockdev  # noqa: E402
 import usbdevfs  # noqa: E402
 from facts import HS2_MANUFACTURER, HS2_PID, HS2_PRODUCT, HS2_VID  # noqa: E402
 from process import stop_agent  # noqa: E402
+from wait import poll  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
@@ -54,18 +55,6 @@ def testbed():
     if _testbed is None:
         _testbed = UMockdev.Testbed.new()
     return _testbed
-
-
-def wait_until(predicate, timeout, interval=0.0005, what="condition"):
-    """Polls `predicate` until true; returns the time it took. Raises on timeout."""
-    start = time.monotonic()
-    deadline = start + timeout
-    while True:
-        if predicate():
-            return time.monotonic() - start
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def listening(port, host="127.0.0.1"):
@@ -318,7 +307,7 @@ class Agent:
                 raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log()}")
             return rx.search(self.log()) is not None
 
-        return wait_until(found, timeout, interval=0.005, what=f"log line /{pattern}/")
+        return poll(found, timeout, what=f"log line /{pattern}/")
 
     def alive(self):
         return self.proc.poll() is None

@@ -11,7 +11,8 @@ import pytest
 
 import harness
 from facts import NEVER_BOARDS, SERVED_BOARDS, XC7A35T_IDCODE
-from harness import listening, wait_until
+from harness import listening
+from wait import poll
 from ports import free_port_block
 from xvc import connect_when_free
 
@@ -42,7 +43,7 @@ def test_every_row_is_served_on_its_channel_and_leaves_the_other_interfaces_boun
         dev = devices(f"SIMB{i:04d}", board=name)
         dev.plug(f"1-{i + 1}", 10 + i)
         port = agent.base_port + i
-        wait_until(lambda: listening(port), GENEROUS_S, what=f"{name} served on {port}")
+        poll(lambda: listening(port), GENEROUS_S, what=f"{name} served on {port}")
         plugged.append((name, dev, port))
 
     for name, dev, port in plugged:
@@ -69,9 +70,8 @@ def test_an_instrument_is_never_driven(devices, agent_factory, name):
     agent = agent_factory()
     dev = devices("210321SIM001", board=name)
     dev.plug("1-2", 5)
-    st = wait_until(lambda: (cable(agent, "1-2") or {}).get("state") == "ignored",
-                    GENEROUS_S, what="the instrument identified")
-    assert st is not None
+    poll(lambda: (cable(agent, "1-2") or {}).get("state") == "ignored",
+         GENEROUS_S, what="the instrument identified")
     entry = cable(agent, "1-2")
     assert "never served" in entry["reason"], entry
     assert not listening(agent.base_port)
@@ -85,7 +85,7 @@ def test_a_generic_ftdi_chip_waits_for_a_rule(devices, agent_factory):
     agent = agent_factory()
     dev = devices("FT9ZZ001", manufacturer="FTDI", product="FT232H")
     dev.plug("1-3", 6)
-    wait_until(lambda: (cable(agent, "1-3") or {}).get("state") == "ignored",
+    poll(lambda: (cable(agent, "1-3") or {}).get("state") == "ignored",
                GENEROUS_S, what="the generic chip identified")
     entry = cable(agent, "1-3")
     assert 'add a rule { serial: "FT9ZZ001", profile: <profile> }' in entry["reason"], entry
@@ -100,7 +100,7 @@ def test_two_boards_with_one_fixed_serial_are_both_served_by_usb_path(devices, a
     a.plug("1-5", 7)
     b.plug("1-6", 8)
     for port in (agent.base_port, agent.base_port + 1):
-        wait_until(lambda: listening(port), GENEROUS_S, what=f"port {port}")
+        poll(lambda: listening(port), GENEROUS_S, what=f"port {port}")
         c = connect_when_free(port)
         assert c.idcode() == XC7A35T_IDCODE
         c.close()
@@ -116,7 +116,7 @@ def test_a_rule_naming_a_profile_serves_a_generic_chip(devices, agent_factory):
     agent_factory(config_text=rule)
     dev = devices("FT9ZZ002", manufacturer="FTDI", product="FT232H")
     dev.plug("1-4", 9)
-    wait_until(lambda: listening(port), GENEROUS_S, what="the rule's port")
+    poll(lambda: listening(port), GENEROUS_S, what="the rule's port")
     c = connect_when_free(port)
     assert c.idcode() == XC7A35T_IDCODE
     c.close()

@@ -15,7 +15,8 @@ import pytest
 
 import harness
 from facts import XC7A35T_IDCODE, XVC_INFO_PREFIX
-from harness import listening, wait_until
+from harness import listening
+from wait import poll
 from xvc import connect_when_free
 
 # Targets from the design (umockdev path); the assertions leave room for a loaded CI host,
@@ -26,11 +27,11 @@ GENEROUS_S = 5.0
 
 
 def served(port, timeout=GENEROUS_S):
-    return wait_until(lambda: listening(port), timeout, what=f"port {port} accepting")
+    return poll(lambda: listening(port), timeout, what=f"port {port} accepting")
 
 
 def closed(port, timeout=GENEROUS_S):
-    return wait_until(lambda: not listening(port), timeout, what=f"port {port} closed")
+    return poll(lambda: not listening(port), timeout, what=f"port {port} closed")
 
 
 def test_coldplug(devices, agent_factory):
@@ -50,7 +51,7 @@ def test_hotplug_add_then_remove(devices, agent_factory):
     assert not listening(port)
     dev = devices("210249A85F1B")
     t0 = dev.plug("1-2", 5)
-    wait_until(lambda: listening(port), GENEROUS_S, what="port accepting")
+    poll(lambda: listening(port), GENEROUS_S, what="port accepting")
     add_latency = time.monotonic() - t0
     print(f"\nadd -> accepting: {add_latency * 1000:.1f} ms")
 
@@ -58,7 +59,7 @@ def test_hotplug_add_then_remove(devices, agent_factory):
     assert c.idcode() == XC7A35T_IDCODE
 
     t1 = dev.unplug_event()
-    wait_until(lambda: not listening(port), GENEROUS_S, what="port closed")
+    poll(lambda: not listening(port), GENEROUS_S, what="port closed")
     remove_latency = time.monotonic() - t1
     dev.finish_unplug()
     print(f"remove -> closed: {remove_latency * 1000:.1f} ms")
@@ -133,7 +134,7 @@ def test_unplug_during_a_1mib_shift(devices, agent_factory):
     t = threading.Thread(target=big_shift)
     t.start()
     # Unplug once the shift is really streaming through the cable.
-    wait_until(lambda: dev.handler.bulk_out_bytes > 64 * 1024, GENEROUS_S,
+    poll(lambda: dev.handler.bulk_out_bytes > 64 * 1024, GENEROUS_S,
                what="the shift to reach the cable")
     dev.unplug()
     t.join(timeout=30)
@@ -199,7 +200,7 @@ def test_other_devices_are_ignored(devices, agent_factory):
     hs2.plug("1-2", 9)
     # The HS2 got the first port of the pool: nothing else took one.
     served(agent.base_port)
-    wait_until(lambda: "FT7XJ2QK" in agent.log() and "not identified" in agent.log(),
+    poll(lambda: "FT7XJ2QK" in agent.log() and "not identified" in agent.log(),
                GENEROUS_S, what="the UART identified")
     assert not listening(agent.base_port + 1)
     # The mouse's node was never opened. The FTDI UART's EEPROM was read (a vendor request
@@ -261,13 +262,13 @@ def test_latency_summary(devices, agent_factory):
         if i == 1:
             threads_after_first = agent.resources()[1]
         t0 = dev.plug("1-2", 10 + i)
-        wait_until(lambda: listening(port), GENEROUS_S, what="port accepting")
+        poll(lambda: listening(port), GENEROUS_S, what="port accepting")
         listens.append(time.monotonic() - t0)
         c = connect_when_free(port)
         serves.append(time.monotonic() - t0)
         c.close()
         t1 = dev.unplug_event()
-        wait_until(lambda: not listening(port), GENEROUS_S, what="port closed")
+        poll(lambda: not listening(port), GENEROUS_S, what="port closed")
         removes.append(time.monotonic() - t1)
         dev.finish_unplug()
     print(f"\nadd -> port accepting ({len(listens)} cycles): {_summary(listens)}")
@@ -282,10 +283,10 @@ def test_latency_summary(devices, agent_factory):
     print(f"of which EEPROM read ({len(reads)} cycles): {_summary(reads)}")
     # Nothing leaks per cycle: every descriptor (device node, its ioctl socket, libusb's
     # event descriptors, the listener) is closed again, and no thread is left behind.
-    wait_until(lambda: agent.resources()[0] == idle_fds, GENEROUS_S,
+    poll(lambda: agent.resources()[0] == idle_fds, GENEROUS_S,
                what=f"the agent back to its {idle_fds} idle descriptors")
     # Blocking-pool threads (EEPROM reads, opens) linger idle for tokio's 10 s keep-alive.
-    wait_until(lambda: agent.resources()[1] <= threads_after_first, 15.0,
+    poll(lambda: agent.resources()[1] <= threads_after_first, 15.0,
                what=f"the agent back to at most {threads_after_first} threads")
     fds, threads = agent.resources()
     print(f"agent descriptors idle {idle_fds}, after 20 cycles {fds}; "
@@ -304,7 +305,7 @@ def test_unplug_while_the_cable_is_being_opened(devices, agent_factory):
     port = agent.base_port
     dev = devices("210249A85F1B")
     dev.plug("1-2", 5)
-    wait_until(lambda: dev.handler.saw("claim"), GENEROUS_S, what="the interface claimed")
+    poll(lambda: dev.handler.saw("claim"), GENEROUS_S, what="the interface claimed")
     dev.unplug()
     closed(port)
     assert agent.alive()

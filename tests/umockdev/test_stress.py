@@ -8,7 +8,8 @@ import time
 
 import harness
 from facts import XC7A35T_IDCODE
-from harness import listening, wait_until
+from harness import listening
+from wait import poll
 from xvc import connect_when_free
 GENEROUS_S = 5.0
 # Allocator slack: freed memory stays in the allocator's arenas; a leak per cycle would
@@ -33,13 +34,13 @@ def test_plug_cycles_leave_nothing_behind(devices, agent_factory):
 
     def cycle(i, hold):
         dev.plug("1-2", 10 + i % 100)
-        wait_until(lambda: listening(port), GENEROUS_S, what="port accepting")
+        poll(lambda: listening(port), GENEROUS_S, what="port accepting")
         c = connect_when_free(port)
         assert c.idcode() == XC7A35T_IDCODE
         if not hold:
             c.close()
         dev.unplug_event()
-        wait_until(lambda: not listening(port), GENEROUS_S, what="port closed")
+        poll(lambda: not listening(port), GENEROUS_S, what="port closed")
         dev.finish_unplug()
         if hold:
             assert c.sees_eof(timeout=GENEROUS_S), "a session outlived its cable"
@@ -55,9 +56,9 @@ def test_plug_cycles_leave_nothing_behind(devices, agent_factory):
         cycle(i, hold=(i % 10 == 0))
     took = time.monotonic() - started
     # Session threads end after their client's EOF; idle blocking-pool threads after a while.
-    wait_until(lambda: agent.resources()[0] <= fds0, GENEROUS_S,
+    poll(lambda: agent.resources()[0] <= fds0, GENEROUS_S,
                what=f"the agent back to its {fds0} descriptors")
-    wait_until(lambda: agent.resources()[1] <= threads0, 15.0,
+    poll(lambda: agent.resources()[1] <= threads0, 15.0,
                what=f"the agent back to its {threads0} threads")
     fds, threads = agent.resources()
     rss = rss_kib(pid)
@@ -68,7 +69,7 @@ def test_plug_cycles_leave_nothing_behind(devices, agent_factory):
     assert rss <= rss0 + RSS_SLACK_KIB, f"RSS grew from {rss0} to {rss} KiB"
     # Still serving after all that.
     dev.plug("1-2", 5)
-    wait_until(lambda: listening(port), GENEROUS_S, what="port accepting")
+    poll(lambda: listening(port), GENEROUS_S, what="port accepting")
     c = connect_when_free(port)
     assert c.idcode() == XC7A35T_IDCODE
     c.close()

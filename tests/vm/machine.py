@@ -17,7 +17,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 import arch as archtab  # noqa: E402
+from ports import free_ports  # noqa: E402
+from wait import poll  # noqa: E402
 
 AGENT_PORT = 7000
 # Units a test guest never needs; masked on the kernel command line (faster boot, and no
@@ -45,34 +48,9 @@ class VmError(Exception):
     pass
 
 
-def free_ports(count, start=21000, end=29000):
-    """`count` distinct TCP ports free on 127.0.0.1, below the ephemeral range, spread by
-    process id. (QEMU refuses two forwards of one host port, and the guest would not boot.)"""
-    span = end - start
-    first = start + (os.getpid() * 7919) % span
-    ports = []
-    for i in range(span):
-        port = start + (first - start + i) % span
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise VmError(f"fewer than {count} free TCP ports on 127.0.0.1")
-
-
 def wait_for(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = predicate()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise VmError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    """The kit's poller, at a pace that does not load the guest with requests."""
+    return poll(predicate, timeout, what, interval)
 
 
 class Qmp:
@@ -254,7 +232,7 @@ class Machine:
                     return False
 
             wait_for(ready, timeout, "the guest's command agent", interval=0.5)
-        except VmError as e:
+        except (VmError, TimeoutError) as e:
             raise VmError(f"the guest did not boot: {e}\n{self.diagnostics()}") from None
         self.boot_seconds = time.monotonic() - t0
         return self.boot_seconds
