@@ -3,7 +3,7 @@
 //! set with the length of each command and of its reply (FTDI AN_108, AN_135; the FT232H
 //! datasheet).
 //!
-//! The driver ([`device`](crate::ftdi::device), [`mpsse`](crate::ftdi::mpsse)) and the
+//! The driver ([`device`](crate::ftdi::device), [`cable`](crate::ftdi::cable), [`mpsse`](crate::ftdi::mpsse)) and the
 //! emulator ([`sim::ft232h`](crate::sim::ft232h)) both read these facts from here, so the two
 //! cannot drift apart: when the emulator answers a request, it is the request the driver
 //! sends. Pure data and `const fn`s, no I/O.
