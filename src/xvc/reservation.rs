@@ -10,8 +10,9 @@
 
 use crate::xvc::access::canonical;
 use ipnet::IpNet;
+use parking_lot::RwLock;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the port needs to know of a reservation.
@@ -59,13 +60,13 @@ impl ReservationGate {
 
     /// Replaces the reservation (`None`: the cable is not reserved).
     pub fn set(&self, reservation: Option<PortReservation>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = reservation;
+        *self.0.write() = reservation;
     }
 
     /// The reservation that refuses `peer` at `now`, if any: one that lasts and does not
     /// list the peer's address.
     pub fn refusing(&self, peer: IpAddr, now: SystemTime) -> Option<PortReservation> {
-        let guard = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.0.read();
         guard
             .as_ref()
             .filter(|r| r.lasts_at(now) && !r.admits(peer))

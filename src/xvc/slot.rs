@@ -8,10 +8,11 @@
 
 use super::connection::{peer_state, PeerState};
 use crate::jtag::Cable;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
@@ -60,17 +61,17 @@ impl Holder {
 
     /// True once [`Holder::disconnect`] was called (checked between commands: no copy made).
     pub(crate) fn is_disconnected(&self) -> bool {
-        lock(&self.disconnected_by).is_some()
+        self.disconnected_by.lock().is_some()
     }
 
     /// Who ended the session with [`Holder::disconnect`], if anyone did.
     pub(crate) fn disconnected_by(&self) -> Option<String> {
-        lock(&self.disconnected_by).clone()
+        self.disconnected_by.lock().clone()
     }
 
     /// Ends the session after its in-flight command, on an administrator's request.
     pub fn disconnect(&self, by: String) {
-        *lock(&self.disconnected_by) = Some(by);
+        *self.disconnected_by.lock() = Some(by);
         self.stop_reading();
     }
 
@@ -129,10 +130,6 @@ pub(crate) struct CableSlot {
     changed: Notify,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl CableSlot {
     /// A slot holding `cable`, or failed without one.
     pub fn new(cable: Option<Box<dyn Cable>>) -> CableSlot {
@@ -155,7 +152,7 @@ impl CableSlot {
     /// Lends the cable to `holder` if it is free and it is this client's turn: a client
     /// with a `ticket` must be first in line; one without may take it only if nobody waits.
     pub(crate) fn lend(&self, ticket: Option<u64>, holder: &Arc<Holder>) -> Lend {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let my_turn = match ticket {
             Some(t) => state.line.front() == Some(&t),
             None => state.line.is_empty(),
@@ -178,7 +175,7 @@ impl CableSlot {
 
     /// Joins the line of waiting clients.
     pub(crate) fn join_line(&self) -> u64 {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.line.push_back(ticket);
@@ -187,13 +184,13 @@ impl CableSlot {
 
     /// Leaves the line (served elsewhere, refused, gone or timed out).
     pub(crate) fn leave_line(&self, ticket: u64) {
-        lock(&self.state).line.retain(|&t| t != ticket);
+        self.state.lock().line.retain(|&t| t != ticket);
         self.changed.notify_waiters();
     }
 
     /// A session hands the cable back (`None`: it failed). Ignored unless `holder` holds it.
     pub(crate) fn give_back(&self, holder: &Arc<Holder>, cable: Option<Box<dyn Cable>>) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if matches!(&state.holding, Holding::Lent(h) if Arc::ptr_eq(h, holder)) {
             state.holding = cable.map_or(Holding::Failed, Holding::Free);
         }
@@ -203,7 +200,7 @@ impl CableSlot {
 
     /// Installs a (re)opened cable. Returns it if the slot cannot take it (lent or closed).
     pub fn install(&self, cable: Box<dyn Cable>) -> Option<Box<dyn Cable>> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let refused = match state.holding {
             Holding::Free(_) | Holding::Failed => {
                 state.holding = Holding::Free(cable);
@@ -218,7 +215,7 @@ impl CableSlot {
 
     /// The client holding the cable.
     pub fn holder(&self) -> Option<Arc<Holder>> {
-        match &lock(&self.state).holding {
+        match &self.state.lock().holding {
             Holding::Lent(h) => Some(h.clone()),
             _ => None,
         }
@@ -227,14 +224,14 @@ impl CableSlot {
     /// True when there is a usable cable, free or lent.
     pub fn has_cable(&self) -> bool {
         matches!(
-            lock(&self.state).holding,
+            self.state.lock().holding,
             Holding::Free(_) | Holding::Lent(_)
         )
     }
 
     /// Closes the slot and takes the cable out, unless it is still lent.
     pub fn close(&self) -> Closing {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let closing = match std::mem::replace(&mut state.holding, Holding::Closed) {
             Holding::Free(cable) => Closing::Done(Some(cable)),
             Holding::Failed | Holding::Closed => Closing::Done(None),

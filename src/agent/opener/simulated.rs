@@ -9,9 +9,10 @@ use crate::jtag::{Cable, CableError};
 use crate::logging::{cable_log, CableFields};
 use crate::sim::ft232h::Ft232h;
 use crate::sim::series7::ConfigRecord;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Opens simulated cables: each is an emulated HS2 (FT232H) with its own chain holding one
 /// xc7a35t, driven by [`FtdiCable`](crate::ftdi::FtdiCable) with the `hs2` profile.
@@ -65,10 +66,7 @@ impl CableOpener for SimulatedOpener {
             );
         }));
         let chip = Ft232h::hs2(chain);
-        self.chips
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(info.syspath.clone(), chip.clone());
+        self.chips.lock().insert(info.syspath.clone(), chip.clone());
         let cable = crate::ftdi::FtdiCable::open_with(chip, profile, *options)?;
         Ok(Box::new(cable))
     }
@@ -79,7 +77,7 @@ impl CableOpener for SimulatedOpener {
     }
 
     fn simulated_fpga(&self, info: &CableInfo) -> Vec<ConfigRecord> {
-        let chips = self.chips.lock().unwrap_or_else(PoisonError::into_inner);
+        let chips = self.chips.lock();
         chips
             .get(&info.syspath)
             .map(|chip| chip.with_chain(|c| c.config_records()))

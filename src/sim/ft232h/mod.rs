@@ -35,8 +35,9 @@ pub use usb::ReplyFault;
 use crate::ftdi::chip::MODEM_STATUS;
 use crate::sim::chain::JtagChain;
 use engine::{Engine, Io};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use pins::Pins;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use usb::{Fifos, Usb};
 
@@ -140,10 +141,7 @@ impl Ft232h {
     }
 
     fn lock(&self) -> MutexGuard<'_, Chip> {
-        self.shared
-            .chip
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.chip.lock()
     }
 
     fn notify(&self) {
@@ -153,19 +151,13 @@ impl Ft232h {
     /// Waits for a change until `deadline`; returns the guard and whether time ran out.
     fn wait_until<'a>(
         &self,
-        guard: MutexGuard<'a, Chip>,
+        mut guard: MutexGuard<'a, Chip>,
         deadline: Instant,
     ) -> (MutexGuard<'a, Chip>, bool) {
-        let now = Instant::now();
-        if now >= deadline {
-            return (guard, true);
+        if Instant::now() < deadline {
+            self.shared.changed.wait_until(&mut guard, deadline);
         }
-        let (g, _) = self
-            .shared
-            .changed
-            .wait_timeout(guard, deadline - now)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (g, Instant::now() >= deadline)
+        (guard, Instant::now() >= deadline)
     }
 
     /// A snapshot of the counters.

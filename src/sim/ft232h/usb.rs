@@ -247,7 +247,7 @@ impl Chip {
 
 impl Ft232h {
     /// A read the fault injection wedged: waits out the timeout (or an unplug).
-    fn wedged_read(&self, mut c: std::sync::MutexGuard<'_, Chip>, deadline: Instant) -> UsbError {
+    fn wedged_read(&self, mut c: parking_lot::MutexGuard<'_, Chip>, deadline: Instant) -> UsbError {
         loop {
             let (g, timed_out) = self.wait_until(c, deadline);
             c = g;

@@ -24,7 +24,8 @@ use crate::ftdi::identify::eeprom::{Chip, IMAGE_LEN};
 use crate::ftdi::transport::{UsbError, UsbTransport};
 use crate::sim::chain::JtagChain;
 use crate::sim::ft232h::{Ft232h, Wiring};
-use std::sync::{Arc, Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the device remembers across channels.
@@ -175,7 +176,7 @@ impl FtdiDevice {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     fn record(&self, fault: Fault) {

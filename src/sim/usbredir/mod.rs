@@ -45,21 +45,18 @@ use crate::sim::ft232h::Ft232h;
 use crate::sim::usb_pipe::{endpoint_interface, PipeDevice, PipeInterface};
 pub use descriptors::Described;
 use descriptors::{bulk_in_ep, bulk_out_ep};
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 pub use wire::RedirError;
 use wire::{hello_body, hello_caps, ptype, status, Codec, Header, Setup, MAX_PACKET};
 /// How long one device call may block before a worker looks at cancellations again.
 const SLICE: Duration = Duration::from_millis(50);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A command to the device from the device side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,13 +132,13 @@ impl Served {
 
     fn make(&self) -> Arc<PipeDevice> {
         let device = Arc::new((self.factory)());
-        *lock(&self.last) = Some(device.clone());
+        *self.last.lock() = Some(device.clone());
         device
     }
 
     /// The fault list of the device plugged in last (see the module documentation).
     pub fn faults(&self) -> Option<Vec<String>> {
-        match &*lock(&self.last) {
+        match &*self.last.lock() {
             None => Some(Vec::new()),
             Some(device) => device.faults.as_ref().map(|f| f()),
         }
@@ -166,15 +163,15 @@ impl Conn {
     fn send(&self, ptype: u32, id: u64, type_header: &[u8], data: &[u8]) {
         let packet = self.codec.encode(ptype, id, type_header, data);
         // A peer that went away cannot be answered; the reader notices the end.
-        let _ = lock(&self.out).write_all(&packet);
+        let _ = self.out.lock().write_all(&packet);
     }
 
     fn device(&self) -> Option<Arc<PipeDevice>> {
-        lock(&self.device).clone()
+        self.device.lock().clone()
     }
 
     fn take_cancel(&self, id: u64) -> bool {
-        lock(&self.cancelled).remove(&id)
+        self.cancelled.lock().remove(&id)
     }
 
     fn describe(&self) {
@@ -184,7 +181,7 @@ impl Conn {
     }
 
     fn plug(&self, device: Arc<PipeDevice>) {
-        *lock(&self.device) = Some(device);
+        *self.device.lock() = Some(device);
         self.describe();
         let connect = self.described.device_connect();
         self.send(ptype::DEVICE_CONNECT, 0, &connect, &[]);
@@ -192,7 +189,7 @@ impl Conn {
 
     /// Pulls the device: its workers see no device at their next slice and end what waits.
     fn unplug(&self) {
-        lock(&self.device).take();
+        self.device.lock().take();
         self.send(ptype::DEVICE_DISCONNECT, 0, &[], &[]);
     }
 
@@ -419,7 +416,7 @@ pub fn serve_connection(
     conn.plug(served.make());
 
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cmd_thread = spawn_commands(lock(commands).take(), &conn, served, &done)?;
+    let cmd_thread = spawn_commands(commands.lock().take(), &conn, served, &done)?;
     // One worker per bulk endpoint, so a pending IN never holds up an OUT or another channel.
     let mut bulk = HashMap::new();
     let mut workers = Vec::new();
@@ -443,14 +440,14 @@ pub fn serve_connection(
         }
     };
     // The cable is gone with the connection: end what is still running.
-    lock(&conn.device).take();
+    conn.device.lock().take();
     drop(bulk);
     for w in workers {
         let _ = w.join();
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Ok(Some(rx)) = cmd_thread.join() {
-        *lock(commands) = Some(rx);
+        *commands.lock() = Some(rx);
     }
     result
 }
@@ -522,7 +519,7 @@ fn dispatch(
         ptype::DEVICE_DISCONNECT_ACK => {}
         ptype::SET_CONFIGURATION => {
             let value = body.first().copied().unwrap_or(0);
-            *lock(&conn.configuration) = value;
+            *conn.configuration.lock() = value;
             conn.describe();
             conn.send(
                 ptype::CONFIGURATION_STATUS,
@@ -532,7 +529,7 @@ fn dispatch(
             );
         }
         ptype::GET_CONFIGURATION => {
-            let value = *lock(&conn.configuration);
+            let value = *conn.configuration.lock();
             conn.send(
                 ptype::CONFIGURATION_STATUS,
                 h.id,
@@ -554,7 +551,7 @@ fn dispatch(
             conn.send(ptype::ALT_SETTING_STATUS, h.id, &[st, interface, alt], &[]);
         }
         ptype::CANCEL_DATA_PACKET => {
-            lock(&conn.cancelled).insert(h.id);
+            conn.cancelled.lock().insert(h.id);
         }
         ptype::CONTROL_PACKET => match Setup::parse(body) {
             Some(setup) => conn.control(h.id, setup, &body[Setup::LEN..]),
