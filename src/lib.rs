@@ -20,4 +20,5 @@ pub mod jtag;
 pub mod lab;
 pub mod logging;
 pub mod sim;
+pub mod table;
 pub mod xvc;

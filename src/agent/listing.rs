@@ -7,6 +7,7 @@ use crate::agent::identification::{identify_device, naming, EepromResult};
 use crate::agent::leases::Leases;
 use crate::config::Config;
 use crate::hotplug::CableInfo;
+use crate::table::{self, Row};
 use serde::Serialize;
 
 /// One device and its fate under the config.
@@ -115,14 +116,14 @@ pub fn render(rows: &[Listed]) -> String {
     let header = [
         "SERIAL", "USB PATH", "ID", "DEVICE", "PROFILE", "CH", "RULE", "PORT",
     ];
-    let cells: Vec<[String; 8]> = rows
+    let table: Vec<Row> = rows
         .iter()
         .map(|r| {
             let port = match (r.outcome, r.port) {
                 ("served", Some(p)) => p.to_string(),
                 (o, _) => format!("({o})"),
             };
-            [
+            let mut row = Row::new(vec![
                 r.serial.clone().unwrap_or_else(|| "-".into()),
                 r.usb_path.clone(),
                 r.vid_pid.clone(),
@@ -134,30 +135,14 @@ pub fn render(rows: &[Listed]) -> String {
                 r.channel.clone().unwrap_or_else(|| "-".into()),
                 r.rule.clone().unwrap_or_else(|| "-".into()),
                 port,
-            ]
+            ]);
+            if let Some(reason) = &r.reason {
+                row.note(format!("{}: {reason}", r.outcome));
+            }
+            row
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let fmt = |row: Vec<&str>| {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        line.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = fmt(header.to_vec());
-    for (row, r) in cells.iter().zip(rows) {
-        out.push_str(&fmt(row.iter().map(String::as_str).collect()));
-        if let Some(reason) = &r.reason {
-            out.push_str(&format!("    └ {}: {reason}\n", r.outcome));
-        }
-    }
+    let mut out = table::render(&header, &table);
     if rows.is_empty() {
         out.push_str("(no JTAG cables plugged in)\n");
     }

@@ -2,6 +2,7 @@
 //! requests that change something (`disconnect`, `reserve`, `release`).
 
 use crate::control::protocol::{Disconnected, Reply, Request, ReservationDone};
+use crate::table::{self, Row};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -215,7 +216,7 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
         "NAME", "SERIAL", "USB PATH", "PROFILE", "PORT", "STATE", "CLIENT", "SHIFTS", "BITS",
         "CHAIN",
     ];
-    let rows: Vec<[String; 10]> = view
+    let rows: Vec<Row> = view
         .cables
         .iter()
         .map(|c| {
@@ -239,7 +240,7 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
             if let (Some(_), Some(idle)) = (&c.client, c.client_idle_seconds) {
                 client.push_str(&format!(", idle {}", human_seconds(idle)));
             }
-            [
+            let mut row = Row::new(vec![
                 c.name.clone(),
                 c.serial.clone().unwrap_or_else(|| "-".into()),
                 c.usb_path.clone(),
@@ -255,53 +256,34 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
                 c.shifts.to_string(),
                 human_bits(c.bits),
                 chain,
-            ]
+            ]);
+            if let Some(reason) = &c.reason {
+                row.note(format!("{}: {reason}", c.state));
+            }
+            for f in &c.simulated_fpga {
+                row.note(format!(
+                    "simulated {}: {}, {} CFG_IN bits, sha256 {}{}",
+                    f.part,
+                    if f.done { "DONE" } else { "not configured" },
+                    f.cfg_in_bits,
+                    f.sha256,
+                    f.error
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(" ({e})"))
+                ));
+            }
+            if let Some(r) = &c.reservation {
+                row.note(r.describe(now));
+                if r.session_continues {
+                    row.note(
+                        "the current session began before the reservation and goes on until it ends",
+                    );
+                }
+            }
+            row
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for (r, c) in rows.iter().zip(&view.cables) {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-        if let Some(reason) = &c.reason {
-            out.push_str(&format!("    └ {}: {reason}\n", c.state));
-        }
-        for f in &c.simulated_fpga {
-            out.push_str(&format!(
-                "    └ simulated {}: {}, {} CFG_IN bits, sha256 {}{}\n",
-                f.part,
-                if f.done { "DONE" } else { "not configured" },
-                f.cfg_in_bits,
-                f.sha256,
-                f.error
-                    .as_deref()
-                    .map_or(String::new(), |e| format!(" ({e})"))
-            ));
-        }
-        if let Some(r) = &c.reservation {
-            out.push_str(&format!("    └ {}\n", r.describe(now)));
-            if r.session_continues {
-                out.push_str(
-                    "    └ the current session began before the reservation and goes on until it ends\n",
-                );
-            }
-        }
-    }
+    let mut out = table::render(&header, &rows);
     if view.cables.is_empty() {
         out.push_str("(no cables attached)\n");
     }

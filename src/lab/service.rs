@@ -3,6 +3,7 @@
 
 use crate::agent::state::CableState;
 use crate::agent::status::{AgentStatus, CableStatus};
+use crate::table::{self, Row};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -298,11 +299,11 @@ pub(crate) fn render_table(cables: &[LabCable]) -> String {
         return "no cables found\n".to_string();
     }
     let header = ["HOST", "PORT", "NAME", "SERIAL", "FPGA", "STATE"];
-    let rows: Vec<[String; 6]> = cables
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<Row> = cables
         .iter()
         .map(|c| {
-            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-            [
+            let mut row = Row::new(vec![
                 c.host.clone(),
                 c.port.to_string(),
                 c.name.clone(),
@@ -313,39 +314,23 @@ pub(crate) fn render_table(cables: &[LabCable]) -> String {
                     c.chain.join(",")
                 },
                 dash(&c.state),
-            ]
+            ]);
+            if let (Some(owner), Some(until)) = (&c.reserved_by, c.reserved_until) {
+                let now = std::time::SystemTime::now();
+                let until = crate::xvc::reservation::clock_text(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(until),
+                    now,
+                );
+                let note = c
+                    .reserved_note
+                    .as_deref()
+                    .map_or(String::new(), |n| format!(": {n}"));
+                row.note(format!("reserved by {owner} until {until}{note}"));
+            }
+            row
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let cells: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        cells.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for (r, c) in rows.iter().zip(cables) {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-        if let (Some(owner), Some(until)) = (&c.reserved_by, c.reserved_until) {
-            let now = std::time::SystemTime::now();
-            let until = crate::xvc::reservation::clock_text(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(until),
-                now,
-            );
-            let note = c
-                .reserved_note
-                .as_deref()
-                .map_or(String::new(), |n| format!(": {n}"));
-            out.push_str(&format!("    └ reserved by {owner} until {until}{note}\n"));
-        }
-    }
+    let mut out = table::render(&header, &rows);
     out.push('\n');
     for c in cables {
         out.push_str(&format!("{}    # {}\n", c.vivado_line(), c.name));

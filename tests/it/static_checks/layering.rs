@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top. A module may use its own layer (without cycles) and the ones below.
 const LAYERS: &[&[&str]] = &[
-    &["logging", "jtag"],
+    &["logging", "table", "jtag"],
     &["ftdi", "xvc", "sim"],
     &["hotplug", "config"],
     &["agent"],
