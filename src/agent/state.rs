@@ -2,7 +2,7 @@
 //! shared by the supervisor and the operator views.
 
 /// Where a cable stands. Shown in status, logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CableState {
     /// Attached; its EEPROM is being read to tell what it is.

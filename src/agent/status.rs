@@ -1,6 +1,8 @@
 //! A snapshot of the agent for operators: what `xvc-agent status` prints, what the control
-//! socket returns and what metrics are computed from. Plain serialisable data, and the view
-//! that builds a cable's entry from what the supervisor knows and what its server counted.
+//! socket returns and what metrics are computed from. Plain data, written as JSON by the agent
+//! and read back by `xvc-agent status` as the same type (fields added since the first release
+//! read with a default, so a newer client reads an older agent); and the view that builds a
+//! cable's entry from what the supervisor knows and what its server counted.
 
 use crate::agent::reservations::Reservation;
 use crate::agent::state::CableState;
@@ -9,7 +11,7 @@ use crate::ftdi::profiles::Profile;
 use crate::hotplug::CableInfo;
 use crate::jtag::identify::ChainEntry;
 use crate::xvc::server::{CableServer, CableStats, RefuseReason, SHIFT_LATENCY_BUCKETS};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use std::time::UNIX_EPOCH;
 
 /// A latency histogram: cumulative counts per upper bound (seconds; the last bound is
 /// infinite), and the sum of all observations in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Histogram {
     pub bounds: Vec<f64>,
     pub cumulative: Vec<u64>,
@@ -25,7 +27,7 @@ pub struct Histogram {
 }
 
 /// One device found on a cable's JTAG chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainDevice {
     /// IDCODE as `0x0362d093`; absent for a bypass-only device.
     pub idcode: Option<String>,
@@ -35,7 +37,7 @@ pub struct ChainDevice {
 
 /// What a simulated 7-series FPGA received through CFG_IN since its last JPROGRAM: what a
 /// person compares with the file they loaded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimulatedFpga {
     /// The part, e.g. `xc7a35t`.
     pub part: String,
@@ -47,6 +49,7 @@ pub struct SimulatedFpga {
     /// The DONE signal.
     pub done: bool,
     /// The configuration error the part flagged (bad CRC, wrong IDCODE, bad packet).
+    #[serde(default)]
     pub error: Option<String>,
 }
 
@@ -63,7 +66,7 @@ impl From<crate::sim::series7::ConfigRecord> for SimulatedFpga {
 }
 
 /// One attached cable.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CableStatus {
     /// Rule name, else the identity.
     pub name: String,
@@ -71,13 +74,17 @@ pub struct CableStatus {
     pub usb_path: String,
     /// How rules, leases and reservations name it: its serial, its serial and the channel
     /// letter (a channel of a multi-channel board), or its USB path.
+    #[serde(default)]
     pub identity: String,
     /// What its EEPROM calls it (Digilent product name, or Xilinx vendor and board).
+    #[serde(default)]
     pub device: Option<String>,
     pub profile: Option<String>,
     /// The FTDI channel its profile drives (`A`, `B`).
+    #[serde(default)]
     pub channel: Option<String>,
     /// What identification found and how it decided (absent while identifying).
+    #[serde(default)]
     pub identified_by: Option<String>,
     pub port: Option<u16>,
     /// The address its port listens on (while it has one).
@@ -91,6 +98,7 @@ pub struct CableStatus {
     pub client_since: Option<u64>,
     /// Seconds since that client's last command: a Vivado that is thinking shows small
     /// numbers now and then, a vanished host only a growing one.
+    #[serde(default)]
     pub client_idle_seconds: Option<u64>,
     pub sessions: u64,
     pub shifts: u64,
@@ -108,14 +116,15 @@ pub struct CableStatus {
     pub chain: Vec<ChainDevice>,
     /// For a simulated cable, the configuration record of each 7-series device on its
     /// chain; empty (and left out of the JSON) for real cables.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub simulated_fpga: Vec<SimulatedFpga>,
     /// Who holds the cable until when (`xvc-agent reserve`).
+    #[serde(default)]
     pub reservation: Option<ReservationStatus>,
 }
 
 /// A cable's reservation, as status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationStatus {
     /// The user holding it.
     pub owner: String,
@@ -123,15 +132,35 @@ pub struct ReservationStatus {
     pub since: u64,
     pub until: u64,
     /// Client addresses the port serves while it lasts.
+    #[serde(default)]
     pub from: Vec<String>,
     pub note: Option<String>,
     /// The client holding the session is not among those addresses: its session began
     /// before the reservation and goes on until it ends.
+    #[serde(default)]
     pub session_continues: bool,
 }
 
+impl ReservationStatus {
+    /// `reserved by alice until 17:00 for 10.0.0.5/32: note`, the clock as the host shows it.
+    pub(crate) fn describe(&self, now: std::time::SystemTime) -> String {
+        let until = crate::xvc::reservation::clock_text(
+            UNIX_EPOCH + std::time::Duration::from_secs(self.until),
+            now,
+        );
+        let mut out = format!("reserved by {} until {until}", self.owner);
+        if !self.from.is_empty() {
+            out.push_str(&format!(" for {}", self.from.join(", ")));
+        }
+        if let Some(note) = &self.note {
+            out.push_str(&format!(": {note}"));
+        }
+        out
+    }
+}
+
 /// The whole agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AgentStatus {
     pub version: String,
     /// The config file in effect, or `built-in defaults`.
@@ -140,6 +169,7 @@ pub struct AgentStatus {
     pub cables: Vec<CableStatus>,
     /// Reservations of cables that are not plugged in now, by identity (serial, else USB
     /// path): they hold again when the cable comes back.
+    #[serde(default)]
     pub unplugged_reservations: BTreeMap<String, ReservationStatus>,
 }
 
@@ -305,4 +335,36 @@ pub(crate) fn describe_chain(chain: &[ChainDevice]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of one cable as an agent that predates the identification fields wrote it.
+    const OLDER_CABLE: &str = r#"{"name":"a","serial":"S1","usb_path":"1-2","profile":"hs2",
+        "port":2542,"listen":"::","state":"busy","reason":null,"client":"10.0.0.5:4000",
+        "client_since":1700000000,"sessions":1,"shifts":2,"bits":3,"refused":{"busy":1},
+        "usb_errors":0,"reconnects":0,
+        "shift_latency":{"bounds":[0.1],"cumulative":[1,1],"sum_seconds":0.01},"chain":[]}"#;
+
+    #[test]
+    fn the_status_reads_back_as_itself_and_an_older_agents_status_still_reads() {
+        let older: CableStatus = serde_json::from_str(OLDER_CABLE).unwrap();
+        assert_eq!(older.state, CableState::Busy);
+        assert_eq!((older.identity.as_str(), older.channel), ("", None));
+        let status = AgentStatus {
+            version: "1".into(),
+            config: "c".into(),
+            reloads: 2,
+            cables: vec![CableStatus {
+                identity: "S1".into(),
+                channel: Some("B".into()),
+                ..older
+            }],
+            unplugged_reservations: BTreeMap::new(),
+        };
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(serde_json::from_str::<AgentStatus>(&json).unwrap(), status);
+    }
 }

@@ -1,6 +1,7 @@
 //! The client side of the control socket: `xvc-agent status` as a table or JSON, and the
 //! requests that change something (`disconnect`, `reserve`, `release`).
 
+use crate::agent::status::AgentStatus;
 use crate::control::protocol::{Disconnected, Reply, Request, ReservationDone};
 use crate::table::{self, Row};
 use std::io::{BufRead, BufReader, Write};
@@ -78,7 +79,7 @@ pub fn request(path: &Path, req: &Request) -> Result<Reply, ClientError> {
 }
 
 /// Asks the agent for its status; returns the raw JSON (for `--json`) and the parsed form.
-pub fn status(path: &Path) -> Result<(serde_json::Value, AgentStatusView), ClientError> {
+pub fn status(path: &Path) -> Result<(serde_json::Value, AgentStatus), ClientError> {
     let reply = request(path, &Request::Status)?;
     let value = reply
         .status
@@ -108,83 +109,6 @@ pub fn reservation(path: &Path, req: &Request) -> Result<ReservationDone, Client
         .ok_or_else(|| ClientError::BadReply("no reservation result in reply".into()))
 }
 
-/// The parts of [`AgentStatus`](crate::agent::status::AgentStatus) the table shows, read back from JSON.
-#[derive(Debug, serde::Deserialize)]
-pub struct AgentStatusView {
-    pub version: String,
-    pub config: String,
-    pub cables: Vec<CableView>,
-    #[serde(default)]
-    pub unplugged_reservations: std::collections::BTreeMap<String, ReservationView>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct CableView {
-    pub name: String,
-    pub serial: Option<String>,
-    pub usb_path: String,
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub channel: Option<String>,
-    pub port: Option<u16>,
-    pub state: String,
-    pub reason: Option<String>,
-    pub client: Option<String>,
-    pub client_since: Option<u64>,
-    #[serde(default)]
-    pub client_idle_seconds: Option<u64>,
-    pub shifts: u64,
-    pub bits: u64,
-    pub chain: Vec<ChainView>,
-    #[serde(default)]
-    pub simulated_fpga: Vec<SimulatedFpgaView>,
-    pub reservation: Option<ReservationView>,
-}
-
-/// What a simulated FPGA received (see `agent::status::SimulatedFpga`).
-#[derive(Debug, serde::Deserialize)]
-pub struct SimulatedFpgaView {
-    pub part: String,
-    pub cfg_in_bits: u64,
-    pub sha256: String,
-    pub done: bool,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ReservationView {
-    pub owner: String,
-    pub until: u64,
-    #[serde(default)]
-    pub from: Vec<String>,
-    pub note: Option<String>,
-    #[serde(default)]
-    pub session_continues: bool,
-}
-
-impl ReservationView {
-    /// `reserved by alice until 17:00 for 10.0.0.5/32: note`.
-    pub(crate) fn describe(&self, now: SystemTime) -> String {
-        let until =
-            crate::xvc::reservation::clock_text(UNIX_EPOCH + Duration::from_secs(self.until), now);
-        let mut out = format!("reserved by {} until {until}", self.owner);
-        if !self.from.is_empty() {
-            out.push_str(&format!(" for {}", self.from.join(", ")));
-        }
-        if let Some(note) = &self.note {
-            out.push_str(&format!(": {note}"));
-        }
-        out
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ChainView {
-    pub idcode: Option<String>,
-    pub name: String,
-}
-
 fn human_bits(bits: u64) -> String {
     match bits {
         b if b >= 1_000_000_000 => format!("{:.1}G", b as f64 / 1e9),
@@ -211,7 +135,7 @@ fn human_seconds(s: u64) -> String {
 }
 
 /// Renders the status table: one row per cable, the reason for unusual states underneath.
-pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
+pub(crate) fn render_table(view: &AgentStatus, now: SystemTime) -> String {
     let header = [
         "NAME", "SERIAL", "USB PATH", "PROFILE", "PORT", "STATE", "CLIENT", "SHIFTS", "BITS",
         "CHAIN",
@@ -251,7 +175,7 @@ pub(crate) fn render_table(view: &AgentStatusView, now: SystemTime) -> String {
                     (None, _) => "-".into(),
                 },
                 c.port.map_or("-".into(), |p| p.to_string()),
-                c.state.clone(),
+                c.state.to_string(),
                 client,
                 c.shifts.to_string(),
                 human_bits(c.bits),
