@@ -33,20 +33,9 @@ pub struct SimUsbredirArgs {
 }
 
 pub(super) fn sim_usb_device(args: &SimUsbDeviceArgs) -> ExitCode {
-    use crate::sim::usb_pipe::{DeviceFactory, PipeDevice, PipeInterface};
+    use crate::sim::usb_pipe::{DeviceFactory, PipeDevice};
     let factory: DeviceFactory = match &args.board {
-        None => Box::new(|| {
-            let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
-            let probe = chip.clone();
-            PipeDevice {
-                interfaces: vec![PipeInterface {
-                    usb: Box::new(chip),
-                    accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
-                }],
-                identity: None,
-                faults: None,
-            }
-        }),
+        None => Box::new(PipeDevice::hs2),
         Some(name) => {
             let (name, serial) = (name.clone(), args.serial.clone());
             let make =

@@ -125,6 +125,21 @@ pub struct PipeDevice {
 }
 
 impl PipeDevice {
+    /// A fresh emulated HS2 (an FT232H with an xc7a35t behind it, blank EEPROM): what
+    /// `sim-usb-device` and `sim-usbredir` serve without `--board`.
+    pub fn hs2() -> Self {
+        let chip = crate::sim::ft232h::Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
+        let probe = chip.clone();
+        PipeDevice {
+            interfaces: vec![PipeInterface {
+                usb: Box::new(chip),
+                accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
+            }],
+            identity: None,
+            faults: None,
+        }
+    }
+
     /// A single-interface device without an accepted-bytes probe.
     pub fn new(usb: Box<dyn UsbTransport>) -> Self {
         PipeDevice {

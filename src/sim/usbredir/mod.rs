@@ -41,8 +41,7 @@ pub mod descriptors;
 pub mod wire;
 
 use crate::ftdi::transport::UsbError;
-use crate::sim::ft232h::Ft232h;
-use crate::sim::usb_pipe::{endpoint_interface, PipeDevice, PipeInterface};
+use crate::sim::usb_pipe::{endpoint_interface, PipeDevice};
 pub use descriptors::Described;
 use descriptors::{bulk_in_ep, bulk_out_ep};
 use parking_lot::Mutex;
@@ -92,21 +91,7 @@ impl Served {
 
     /// A JTAG-HS2 (an xc7a35t behind it) with serial `serial`.
     pub fn hs2(serial: &str) -> Self {
-        Self::new(
-            Described::hs2(serial),
-            Arc::new(|| {
-                let chip = Ft232h::hs2(crate::sim::JtagChain::xc7a35t());
-                let probe = chip.clone();
-                PipeDevice {
-                    interfaces: vec![PipeInterface {
-                        usb: Box::new(chip),
-                        accepted_out: Some(Box::new(move || probe.counters().bytes_out)),
-                    }],
-                    identity: None,
-                    faults: None,
-                }
-            }),
-        )
+        Self::new(Described::hs2(serial), Arc::new(PipeDevice::hs2))
     }
 
     /// Simulated board `board` (an xc7a35t behind its JTAG channel) with serial `serial`.

@@ -166,40 +166,12 @@ fn modules_do_not_use_each_other_in_a_cycle() {
             graph.entry(e.from).or_default().entry(e.to).or_insert(e.at);
         }
     }
-    // Depth-first search for a back edge; reports the first cycle with one place per step.
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeMap<String, String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(start) = path.iter().position(|n| n == node) {
-            let mut cycle = path[start..].to_vec();
-            cycle.push(node.to_string());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.to_string());
-        for next in graph.get(node).into_iter().flat_map(|m| m.keys()) {
-            if let Some(cycle) = visit(next, graph, path, done) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.insert(node.to_string());
-        None
-    }
-    let mut done = BTreeSet::new();
-    for node in graph.keys() {
-        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
-            let steps: Vec<String> = cycle
-                .windows(2)
-                .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
-                .collect();
-            panic!("import cycle:\n{}", steps.join("\n"));
-        }
+    if let Some(cycle) = find_cycle(&graph) {
+        let steps: Vec<String> = cycle
+            .windows(2)
+            .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
+            .collect();
+        panic!("import cycle:\n{}", steps.join("\n"));
     }
 }
 
