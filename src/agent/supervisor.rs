@@ -497,11 +497,21 @@ impl Supervisor {
 
     /// Computes the wanted picture and applies the difference.
     async fn reconcile(&mut self) {
+        // A device still being identified is neither served nor ignored yet. Nor is one not yet
+        // served that was attached after it: pool ports go out in arrival order, whichever
+        // EEPROM read ends first (a read stops at its first failed word, so the wait is short).
+        let first_identifying = self
+            .attached
+            .iter()
+            .position(|a| a.identification.is_none());
         let cables: Vec<AttachedCable> = self
             .attached
             .iter()
-            // A device still being identified is neither served nor ignored yet.
-            .filter_map(|a| {
+            .enumerate()
+            .filter(|(i, a)| {
+                a.placement.is_some() || first_identifying.is_none_or(|first| *i < first)
+            })
+            .filter_map(|(_, a)| {
                 Some(AttachedCable {
                     info: a.info.clone(),
                     identification: a.identification.clone()?,

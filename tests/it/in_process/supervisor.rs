@@ -312,3 +312,75 @@ fn a_cable_error_degrades_and_the_cable_is_reopened() {
     assert_eq!(session(p).read_idcode().unwrap(), IDCODE);
     h.stop();
 }
+
+/// A simulated opener whose EEPROM read of one cable waits until the test lets it go.
+struct HeldRead {
+    inner: SimulatedOpener,
+    serial: &'static str,
+    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl CableOpener for HeldRead {
+    fn open(
+        &self,
+        info: &xvc_agent::hotplug::CableInfo,
+        profile: &'static xvc_agent::ftdi::profiles::Profile,
+        options: &xvc_agent::ftdi::CableOptions,
+    ) -> Result<Box<dyn Cable>, CableError> {
+        self.inner.open(info, profile, options)
+    }
+
+    fn read_eeprom(&self, info: &xvc_agent::hotplug::CableInfo) -> Result<Vec<u8>, String> {
+        if info.serial.as_deref() == Some(self.serial) {
+            if let Some(rx) = self.release.lock().unwrap().take() {
+                rx.recv().map_err(|e| e.to_string())?;
+            }
+        }
+        self.inner.read_eeprom(info)
+    }
+}
+
+#[test]
+fn pool_ports_follow_arrival_order_whichever_eeprom_read_ends_first() {
+    let p = port_block(2);
+    let yaml = formatdoc!(
+        "
+        listen: 127.0.0.1
+        ports: {p}-{}
+        ",
+        p + 1
+    );
+    let (go, release) = std::sync::mpsc::channel();
+    let h = InProcess::start(
+        &yaml,
+        &[],
+        Arc::new(HeldRead {
+            inner: SimulatedOpener::default(),
+            serial: "SIM000001",
+            release: std::sync::Mutex::new(Some(release)),
+        }),
+    );
+    // Declared after the agent, so it is dropped first if an assertion fails: the held read
+    // then ends and the agent can stop.
+    let go = go;
+    h.plug(1);
+    h.plug(2);
+    // Cable 2 is identified (its read is not held) but waits for cable 1, attached first.
+    poll("cable 2 identified", T, || {
+        let st = h.status();
+        let two = st
+            .cables
+            .iter()
+            .find(|c| c.serial.as_deref() == Some("SIM000002"))?;
+        (two.state != CableState::Identifying).then_some(())
+    });
+    assert_eq!(
+        h.state_of("SIM000001"),
+        Some((CableState::Identifying, None))
+    );
+    assert_eq!(h.state_of("SIM000002").and_then(|(_, port)| port), None);
+    go.send(()).unwrap();
+    assert_eq!(h.wait_state("SIM000001", CableState::Serving), Some(p));
+    assert_eq!(h.wait_state("SIM000002", CableState::Serving), Some(p + 1));
+    h.stop();
+}
