@@ -342,10 +342,7 @@ fn rule_suggestion(info: &CableInfo, id: &Identification) -> String {
 impl AttachedCable {
     /// The profile identification chose, if it serves the device without a rule.
     pub(crate) fn detected(&self) -> Option<&'static Profile> {
-        self.identification
-            .board()
-            .and_then(|b| b.wiring())
-            .map(|w| &w.profile)
+        self.identification.profile()
     }
 }
 
@@ -436,10 +433,9 @@ impl State<'_> {
         let mut settings = self.config.cable_settings(rule);
         // Served as identified, the unit's own TDO edge applies unless the rule gives one (an
         // FT232H saying "Digilent USB Device" samples on the falling edge from 15 MHz).
-        if let (None, Verdict::Serve { board, tdo_edge }) =
-            (settings.tdo_edge, candidate.cable.identification.verdict)
-        {
-            let profile = board.wiring().map(|w| &w.profile);
+        let id = &candidate.cable.identification;
+        if let (None, Verdict::Serve { tdo_edge, .. }) = (settings.tdo_edge, id.verdict) {
+            let profile = id.profile();
             if candidate.profile == profile
                 && profile.is_some_and(|p| p.default_tdo_edge != tdo_edge)
             {

@@ -99,9 +99,7 @@ impl Attached {
     pub(super) fn detected(&self) -> Option<&'static Profile> {
         self.identification
             .as_ref()
-            .and_then(Identification::board)
-            .and_then(|b| b.wiring())
-            .map(|w| &w.profile)
+            .and_then(Identification::profile)
     }
 
     /// Its journal fields: serial, USB path and, while it has one, the port.

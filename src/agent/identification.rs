@@ -3,7 +3,7 @@
 //! Exists so the supervisor and `xvc-agent list` decide alike; the decision itself is
 //! [`ftdi::identify`](crate::ftdi::identify), pure.
 
-use crate::ftdi::identify::{self, EepromRead, Identification, Identity, UsbFacts, Verdict};
+use crate::ftdi::identify::{self, EepromRead, Identification, Identity, UsbFacts};
 use crate::hotplug::{CableInfo, Naming};
 
 /// What reading a device's EEPROM gave: the image, or why not.
@@ -34,12 +34,8 @@ pub(crate) fn naming(info: &CableInfo, id: &Identification) -> Naming {
     match id.identity {
         Identity::UsbPathFixedSerial => Naming::UsbPath,
         Identity::UsbPathNoSerial => Naming::Serial,
-        Identity::Serial => match id.verdict {
-            Verdict::Serve { board, .. } if info.interfaces > 1 => {
-                board.wiring().map_or(Naming::Serial, |w| {
-                    Naming::SerialAndChannel(w.profile.interface)
-                })
-            }
+        Identity::Serial => match id.profile() {
+            Some(profile) if info.interfaces > 1 => Naming::SerialAndChannel(profile.interface),
             _ => Naming::Serial,
         },
     }

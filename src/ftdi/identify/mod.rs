@@ -133,6 +133,11 @@ impl Identification {
             _ => None,
         }
     }
+
+    /// The served row's profile: what the device is opened with when no rule names one.
+    pub fn profile(&self) -> Option<&'static Profile> {
+        self.board().and_then(|b| b.wiring()).map(|w| &w.profile)
+    }
 }
 
 /// Firmware classes whose devices have a DPTI FIFO (prjcombine): on an FT2232H that FIFO is a
