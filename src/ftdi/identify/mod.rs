@@ -175,23 +175,24 @@ const SERIAL_HINTS: &[(&str, &str)] = &[
 
 /// Identifies a device from its udev facts and its EEPROM.
 pub fn identify(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> Identification {
-    let (verdict, evidence) = decide(usb, eeprom);
+    // Decoded once, for the decision and for the name shown.
+    let said = match (eeprom, Chip::from_pid(usb.pid)) {
+        (EepromRead::Image(image), Some(chip)) => eeprom::decode(chip, usb.vid, usb.pid, image)
+            .map_err(|e| format!("EEPROM not usable: {e}")),
+        // Not a chip the table knows: decide stops before it looks at the EEPROM.
+        (EepromRead::Image(_), None) => Err("EEPROM of an unknown chip".into()),
+        (EepromRead::Unreadable(why), _) => Err(format!("EEPROM unreadable: {why}")),
+    };
+    let (verdict, evidence) = decide(usb, &said);
     Identification {
         verdict,
         evidence,
         identity: identity_of(usb),
-        eeprom_name: eeprom_name(usb, eeprom),
-    }
-}
-
-fn eeprom_name(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> Option<String> {
-    let (EepromRead::Image(image), Some(chip)) = (eeprom, Chip::from_pid(usb.pid)) else {
-        return None;
-    };
-    match eeprom::decode(chip, usb.vid, usb.pid, image).ok()? {
-        UserArea::Digilent(d) => Some(d.product_name).filter(|n| !n.is_empty()),
-        UserArea::Xilinx(x) => Some(format!("{} {}", x.vendor, x.board)),
-        UserArea::Neither => None,
+        eeprom_name: said.ok().and_then(|area| match area {
+            UserArea::Digilent(d) => Some(d.product_name).filter(|n| !n.is_empty()),
+            UserArea::Xilinx(x) => Some(format!("{} {}", x.vendor, x.board)),
+            UserArea::Neither => None,
+        }),
     }
 }
 
@@ -203,7 +204,9 @@ fn identity_of(usb: &UsbFacts<'_>) -> Identity {
     }
 }
 
-fn decide(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> (Verdict, String) {
+/// The decision, from the udev facts and what the EEPROM said (its user area, or why there is
+/// none to go by).
+fn decide(usb: &UsbFacts<'_>, said: &Result<UserArea, String>) -> (Verdict, String) {
     if usb.vid != chip::VID {
         return (
             Verdict::Never,
@@ -231,18 +234,15 @@ fn decide(usb: &UsbFacts<'_>, eeprom: EepromRead<'_>) -> (Verdict, String) {
             ),
         );
     }
-    match eeprom {
-        EepromRead::Image(image) => match eeprom::decode(chip, usb.vid, usb.pid, image) {
-            Ok(UserArea::Digilent(d)) => by_digilent(chip, usb, &d),
-            Ok(UserArea::Xilinx(x)) => by_xilinx(chip, usb, &x),
-            Ok(UserArea::Neither) => by_strings(
-                chip,
-                usb,
-                "EEPROM holds no Digilent or Xilinx identity".into(),
-            ),
-            Err(e) => by_strings(chip, usb, format!("EEPROM not usable: {e}")),
-        },
-        EepromRead::Unreadable(why) => by_strings(chip, usb, format!("EEPROM unreadable: {why}")),
+    match said {
+        Ok(UserArea::Digilent(d)) => by_digilent(chip, usb, d),
+        Ok(UserArea::Xilinx(x)) => by_xilinx(chip, usb, x),
+        Ok(UserArea::Neither) => by_strings(
+            chip,
+            usb,
+            "EEPROM holds no Digilent or Xilinx identity".into(),
+        ),
+        Err(why) => by_strings(chip, usb, why.clone()),
     }
 }
 
