@@ -27,19 +27,6 @@ pub enum SimBoardError {
     NoWiring(String),
 }
 
-/// What the device says about itself on USB.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsbIdentity {
-    pub vid: u16,
-    pub pid: u16,
-    pub bcd_device: u16,
-    pub manufacturer: String,
-    pub product: String,
-    pub serial: String,
-    /// bNumInterfaces: one per channel.
-    pub interfaces: u8,
-}
-
 /// One simulated board. Clones share the device.
 #[derive(Clone, Debug)]
 pub struct SimBoard {
@@ -103,26 +90,29 @@ impl SimBoard {
         self.device.with_chain(f)
     }
 
-    /// The USB descriptors' facts: ids, strings, interface count.
-    pub fn usb_identity(&self) -> UsbIdentity {
+    /// The USB descriptors' facts: ids and strings.
+    pub fn usb_identity(&self) -> PipeIdentity {
         let chip = self.row.chip;
         let (manufacturer, product) = usb_strings(self.row);
-        UsbIdentity {
+        PipeIdentity {
             vid: chip::VID,
             pid: chip.pid(),
             bcd_device: chip.bcd_device(),
             manufacturer: manufacturer.into(),
             product: product.into(),
             serial: self.serial.clone(),
-            interfaces: chip.interfaces(),
         }
+    }
+
+    /// bNumInterfaces: one per channel of its chip.
+    pub fn interfaces(&self) -> u8 {
+        self.row.chip.interfaces()
     }
 }
 
 impl SimBoard {
     /// The board as the pipe serves it: one interface per channel, its identity and faults.
     pub fn pipe_device(&self) -> PipeDevice {
-        let usb = self.usb_identity();
         let interfaces = self
             .device
             .channels()
@@ -138,14 +128,7 @@ impl SimBoard {
         let device = self.device.clone();
         PipeDevice {
             interfaces,
-            identity: Some(PipeIdentity {
-                vid: usb.vid,
-                pid: usb.pid,
-                bcd_device: usb.bcd_device,
-                manufacturer: usb.manufacturer,
-                product: usb.product,
-                serial: usb.serial,
-            }),
+            identity: Some(self.usb_identity()),
             faults: Some(Box::new(move || {
                 device.faults().iter().map(ToString::to_string).collect()
             })),

@@ -83,7 +83,7 @@ fn every_board_is_identified_as_its_row_and_its_profile_reaches_the_tap() {
             product: Some(&usb.product),
             serial: Some(&usb.serial),
             bcd_device: usb.bcd_device,
-            interfaces: usb.interfaces,
+            interfaces: b.interfaces(),
         };
         let id = identify(&facts, EepromRead::Image(&image));
         let Action::Serve(w) = row.action else {
@@ -198,13 +198,13 @@ fn sp701_tap_needs_oe_b_low() {
 fn usb_identity_follows_the_row() {
     let hs2 = board("hs2").usb_identity();
     assert_eq!(
-        (hs2.pid, hs2.bcd_device, hs2.interfaces),
+        (hs2.pid, hs2.bcd_device, board("hs2").interfaces()),
         (0x6014, 0x0900, 1)
     );
     assert_eq!(hs2.product, "Digilent Adept USB Device");
     let zcu = board("zcu104").usb_identity();
     assert_eq!(
-        (zcu.pid, zcu.bcd_device, zcu.interfaces),
+        (zcu.pid, zcu.bcd_device, board("zcu104").interfaces()),
         (0x6011, 0x0800, 4)
     );
     assert_eq!(zcu.manufacturer, "Xilinx");

@@ -101,13 +101,9 @@ impl Served {
             move || crate::sim::SimBoard::new(&board, &serial, crate::sim::JtagChain::xc7a35t())
         };
         let first = make()?;
-        let usb = first.usb_identity();
         let described = Described {
-            identity: first
-                .pipe_device()
-                .identity
-                .expect("a board's pipe device names its identity"),
-            interfaces: usb.interfaces,
+            identity: first.usb_identity(),
+            interfaces: first.interfaces(),
         };
         Ok(Self::new(
             described,
