@@ -535,6 +535,21 @@ mod tests {
         img
     }
 
+    /// Identifies a `chip` whose EEPROM holds `user_area`, with these USB strings.
+    fn identify_with(
+        chip: Chip,
+        user_area: &[u8],
+        manufacturer: &str,
+        product: &str,
+        serial: &str,
+    ) -> Identification {
+        let img = image(chip, user_area);
+        identify(
+            &usb(chip, manufacturer, product, serial),
+            EepromRead::Image(&img),
+        )
+    }
+
     fn digilent_area(product_id: u32, name: &str) -> Vec<u8> {
         let mut a = vec![1, 0];
         a.extend_from_slice(&eeprom::DIGILENT_OEM_ID.to_le_bytes());
@@ -774,15 +789,12 @@ mod tests {
             (0x0170_0060, "Digilent Unknown"),
             (0x0170_0052, "Digilent Digital Discovery"),
         ] {
-            let img = image(Chip::Ft232h, &digilent_area(pid, name));
-            let id = identify(
-                &usb(
-                    Chip::Ft232h,
-                    "Digilent",
-                    DIGILENT_USB_DEVICE,
-                    "210321A18CE2",
-                ),
-                EepromRead::Image(&img),
+            let id = identify_with(
+                Chip::Ft232h,
+                &digilent_area(pid, name),
+                "Digilent",
+                DIGILENT_USB_DEVICE,
+                "210321A18CE2",
             );
             assert_eq!(id.verdict, Verdict::Never, "{}", id.evidence);
         }
@@ -796,15 +808,12 @@ mod tests {
         ] {
             // Even with a class that has a DPTI FIFO (its channel A).
             for class in [0x55, 0x56, 0x61] {
-                let img = image(Chip::Ft2232h, &digilent_area(0x0100_0100 | class, name));
-                let id = identify(
-                    &usb(
-                        Chip::Ft2232h,
-                        "Digilent",
-                        DIGILENT_USB_DEVICE,
-                        "210276724184",
-                    ),
-                    EepromRead::Image(&img),
+                let id = identify_with(
+                    Chip::Ft2232h,
+                    &digilent_area(0x0100_0100 | class, name),
+                    "Digilent",
+                    DIGILENT_USB_DEVICE,
+                    "210276724184",
                 );
                 assert_eq!(served(&id), row, "{}", id.evidence);
                 let w = id.board().unwrap().wiring().unwrap();
@@ -813,13 +822,12 @@ mod tests {
             }
         }
         // "Genesys ZU" is not "Genesys 2".
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &digilent_area(0x0100_0161, "Digilent Genesys ZU - 3EG"),
-        );
-        let id = identify(
-            &usb(Chip::Ft2232h, "Digilent", DIGILENT_ADEPT, "210383B7F02D"),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_ADEPT,
+            "210383B7F02D",
         );
         assert_eq!(served(&id), "genesys-zu");
         assert_eq!(id.board().unwrap().wiring().unwrap().profile.interface, 0);
@@ -828,13 +836,12 @@ mod tests {
     #[test]
     fn contradicting_name_and_class_ask_for_a_rule() {
         // A channel-A name with a DPTI class: channel A may be the FIFO.
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &digilent_area(0x0100_0155, "Digilent Cmod A7 - 35T"),
-        );
-        let id = identify(
-            &usb(Chip::Ft2232h, "Digilent", DIGILENT_ADEPT, "210328A414AD"),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_ADEPT,
+            "210328A414AD",
         );
         assert!(
             matches!(id.verdict, Verdict::AskForRule { .. }),
@@ -842,18 +849,12 @@ mod tests {
             id.evidence
         );
         // An Arty name with the HS2's class.
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &digilent_area(0x0100_0152, "Digilent Arty A7-35T"),
-        );
-        let id = identify(
-            &usb(
-                Chip::Ft2232h,
-                "Digilent",
-                DIGILENT_USB_DEVICE,
-                "210319788597",
-            ),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_USB_DEVICE,
+            "210319788597",
         );
         assert!(
             matches!(id.verdict, Verdict::AskForRule { .. }),
@@ -861,18 +862,12 @@ mod tests {
             id.evidence
         );
         // "JTAG-SMT2NC" is the SMT2-NC, not the SMT2 (longest prefix).
-        let img = image(
+        let id = identify_with(
             Chip::Ft232h,
             &digilent_area(0x0100_0152, "Digilent JTAG-SMT2NC"),
-        );
-        let id = identify(
-            &usb(
-                Chip::Ft232h,
-                "Digilent",
-                DIGILENT_USB_DEVICE,
-                "210308A5F038",
-            ),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_USB_DEVICE,
+            "210308A5F038",
         );
         assert_eq!(served(&id), "smt2-nc", "{}", id.evidence);
     }
@@ -880,18 +875,12 @@ mod tests {
     #[test]
     fn an_unknown_name_is_served_by_its_class_only_where_the_class_is_wired_one_way() {
         // Class 0x51 (SMT1, Arty, Basys 3): one wiring → served as the class.
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &digilent_area(0x0990_0151, "Digilent USB104 A7"),
-        );
-        let id = identify(
-            &usb(
-                Chip::Ft2232h,
-                "Digilent",
-                DIGILENT_USB_DEVICE,
-                "210000000000",
-            ),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_USB_DEVICE,
+            "210000000000",
         );
         assert_eq!(id.board().unwrap().wiring().unwrap().profile.interface, 0);
         assert!(
@@ -900,18 +889,12 @@ mod tests {
             id.evidence
         );
         // A class no row has → ask.
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &digilent_area(0x0990_0156, "Digilent Whatever"),
-        );
-        let id = identify(
-            &usb(
-                Chip::Ft2232h,
-                "Digilent",
-                DIGILENT_USB_DEVICE,
-                "210000000000",
-            ),
-            EepromRead::Image(&img),
+            "Digilent",
+            DIGILENT_USB_DEVICE,
+            "210000000000",
         );
         assert_eq!(
             id.verdict,
@@ -939,22 +922,20 @@ mod tests {
             assert_eq!(w.profile.default_tdo_edge, TdoEdge::Rising);
         }
         // An unknown program_ftdi board asks; so does a known board on the wrong chip.
-        let img = image(
+        let id = identify_with(
             Chip::Ft4232h,
             &xilinx_area(4, "Xilinx", "HW-FOO-BAR FT4232H"),
-        );
-        let id = identify(
-            &usb(Chip::Ft4232h, "Xilinx", "JTAG+3Serial", "1"),
-            EepromRead::Image(&img),
+            "Xilinx",
+            "JTAG+3Serial",
+            "1",
         );
         assert_eq!(id.verdict, Verdict::AskForRule { hint: None });
-        let img = image(
+        let id = identify_with(
             Chip::Ft2232h,
             &xilinx_area(3, "Xilinx", "HW-Z1-ZCU104 FT4232H"),
-        );
-        let id = identify(
-            &usb(Chip::Ft2232h, "Xilinx", "JTAG+Serial", "1"),
-            EepromRead::Image(&img),
+            "Xilinx",
+            "JTAG+Serial",
+            "1",
         );
         assert_eq!(
             id.verdict,
