@@ -1,5 +1,6 @@
 //! `xvc-agent list`: the devices plugged in now, identified, and what the config does with each.
 
+use crate::agent::opener::{CableOpener, UsbOpener};
 use crate::config;
 use std::process::ExitCode;
 
@@ -36,10 +37,7 @@ pub(super) fn list(args: &ListArgs) -> ExitCode {
     let devices: Vec<_> = devices
         .into_iter()
         .map(|info| {
-            let eeprom = match &info.devnode {
-                Some(node) => crate::ftdi::usb::read_eeprom(node).map_err(|e| e.to_string()),
-                None => Err("no device node".to_string()),
-            };
+            let eeprom = UsbOpener.read_eeprom(&info);
             (info, eeprom)
         })
         .collect();
