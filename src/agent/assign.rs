@@ -314,14 +314,19 @@ fn classify<'a>(
     }
 }
 
+/// The served row the evidence points to, for a device not identified for certain.
+fn hinted_profile(id: &Identification) -> Option<&'static str> {
+    match id.verdict {
+        Verdict::AskForRule { hint: Some(board) } if board.wiring().is_some() => Some(board.name),
+        _ => None,
+    }
+}
+
 /// The profile the evidence points to, as a `profile:` suggestion.
 fn hint(id: &Identification) -> String {
-    match id.verdict {
-        Verdict::AskForRule { hint: Some(board) } if board.wiring().is_some() => {
-            format!(" (the evidence points to `profile: {}`)", board.name)
-        }
-        _ => String::new(),
-    }
+    hinted_profile(id).map_or(String::new(), |name| {
+        format!(" (the evidence points to `profile: {name}`)")
+    })
 }
 
 /// The rule that would serve an unidentified device: its serial (or USB path) and a profile.
@@ -332,10 +337,7 @@ fn rule_suggestion(info: &CableInfo, id: &Identification) -> String {
         }
         _ => format!("usb_path: \"{}\"", info.usb_path),
     };
-    let profile = match id.verdict {
-        Verdict::AskForRule { hint: Some(board) } if board.wiring().is_some() => board.name,
-        _ => "<profile>",
-    };
+    let profile = hinted_profile(id).unwrap_or("<profile>");
     format!("; to serve it, add a rule {{ {select}, profile: {profile} }}")
 }
 
