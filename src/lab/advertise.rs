@@ -6,6 +6,8 @@
 //!
 //! [`plan`] (pure) says what to change; [`run`] does it over D-Bus.
 
+use super::avahi::entry_group::StateChanged as GroupStateChanged;
+use super::avahi::server::StateChanged as ServerStateChanged;
 use super::avahi::{self, AvahiError, EntryGroupProxy, ServerProxy};
 use super::service::{announcements, encode_txt, reach, Announcement};
 use super::SERVICE_TYPE;
@@ -15,6 +17,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 use tokio::sync::watch;
+use zbus::fdo::NameOwnerChangedStream;
 
 pub(crate) use crate::config::AdvertiseMode;
 
@@ -69,6 +72,8 @@ struct Publisher {
     server: ServerProxy<'static>,
     host: String,
     entries: BTreeMap<String, Entry>,
+    /// Whether the daemon is running (publishing is possible), as it last said.
+    running: bool,
 }
 
 /// How many alternative names to try before giving up on a cable.
@@ -80,6 +85,44 @@ impl Publisher {
             .iter()
             .map(|(k, e)| (k.clone(), e.wanted.clone()))
             .collect()
+    }
+
+    /// Publishes what the agent's latest status calls for, while the daemon runs.
+    async fn follow(&mut self, status: &mut watch::Receiver<AgentStatus>) {
+        if self.running {
+            let snapshot = status.borrow_and_update().clone();
+            self.sync(&snapshot).await;
+        }
+    }
+
+    /// The daemon came back to running (after a host-name change or collision: publish under
+    /// the new name) or left it (its records are gone).
+    async fn server_state_changed(
+        &mut self,
+        changed: ServerStateChanged,
+        status: &mut watch::Receiver<AgentStatus>,
+    ) -> Result<(), AvahiError> {
+        let now_running = changed.args()?.state == avahi::SERVER_RUNNING;
+        if now_running && !self.running {
+            self.host = self.server.get_host_name().await?;
+            self.running = true;
+            self.follow(status).await;
+        } else if !now_running && self.running {
+            self.running = false;
+            self.clear().await;
+        }
+        Ok(())
+    }
+
+    /// One of the groups collided with another host's name, or failed.
+    async fn group_state_changed(&mut self, changed: GroupStateChanged) {
+        let path = changed.message().header().path().map(|p| p.to_string());
+        let Ok(args) = changed.args() else { return };
+        match args.state {
+            avahi::GROUP_COLLISION => self.collision(&path.unwrap_or_default()).await,
+            avahi::GROUP_FAILURE => tracing::warn!("DNS-SD: announcement failed: {}", args.error),
+            _ => {}
+        }
     }
 
     async fn sync(&mut self, status: &AgentStatus) {
@@ -254,6 +297,16 @@ pub async fn run(mode: AdvertiseMode, mut status: watch::Receiver<AgentStatus>) 
     }
 }
 
+/// How one lifetime of avahi-daemon ended for the advertiser.
+enum Lifetime {
+    /// The daemon stopped or was replaced: wait for it and publish again.
+    DaemonGone,
+    /// The agent stops: nothing more to advertise.
+    AgentStopped,
+}
+
+/// Follows avahi-daemon across its restarts: waits for it to be on the bus, publishes for as
+/// long as it stays, and starts again when it comes back.
 async fn advertise(
     mode: AdvertiseMode,
     bus: &zbus::Connection,
@@ -263,86 +316,92 @@ async fn advertise(
     let mut owners = dbus
         .receive_name_owner_changed_with_args(&[(0, avahi::BUS_NAME)])
         .await?;
-    let mut group_signals = avahi::signals(bus, "org.freedesktop.Avahi.EntryGroup").await?;
-    let mut server_signals = avahi::signals(bus, "org.freedesktop.Avahi.Server").await?;
-    let mut said_absent = false;
+    // One stream for every entry group, subscribed before the first exists: a group can
+    // collide right after its commit.
+    let mut groups = avahi::signals(bus, "org.freedesktop.Avahi.EntryGroup").await?;
     loop {
-        // Wait for the daemon (again).
-        while !avahi::is_running(bus).await? {
-            if !said_absent {
-                said_absent = true;
-                let msg = "avahi-daemon is not on the system bus: cables are not advertised \
-                           over DNS-SD until it starts";
-                if mode == AdvertiseMode::On {
-                    tracing::warn!("{msg}");
-                } else {
-                    tracing::info!("{msg}");
-                }
-            }
-            tokio::select! {
-                _ = owners.next() => {}
-                changed = status.changed() => if changed.is_err() { return Ok(()) },
+        if !wait_for_daemon(mode, bus, &mut owners, status).await? {
+            return Ok(());
+        }
+        match publish_while_running(bus, &mut owners, &mut groups, status).await? {
+            Lifetime::DaemonGone => continue,
+            Lifetime::AgentStopped => return Ok(()),
+        }
+    }
+}
+
+/// Waits until avahi-daemon owns its name (saying once why nothing is advertised meanwhile).
+/// False when the agent stops first.
+async fn wait_for_daemon(
+    mode: AdvertiseMode,
+    bus: &zbus::Connection,
+    owners: &mut NameOwnerChangedStream,
+    status: &mut watch::Receiver<AgentStatus>,
+) -> Result<bool, AvahiError> {
+    let mut said_absent = false;
+    while !avahi::is_running(bus).await? {
+        if !said_absent {
+            said_absent = true;
+            let msg = "avahi-daemon is not on the system bus: cables are not advertised \
+                       over DNS-SD until it starts";
+            if mode == AdvertiseMode::On {
+                tracing::warn!("{msg}");
+            } else {
+                tracing::info!("{msg}");
             }
         }
-        said_absent = false;
-        let server = avahi::server(bus).await?;
-        let mut publisher = Publisher {
-            bus: bus.clone(),
-            server: server.clone(),
-            host: server.get_host_name().await?,
-            entries: BTreeMap::new(),
-        };
-        let mut running = server.get_state().await? == avahi::SERVER_RUNNING;
-        if running {
-            let snapshot = status.borrow_and_update().clone();
-            publisher.sync(&snapshot).await;
+        tokio::select! {
+            _ = owners.next() => {}
+            changed = status.changed() => if changed.is_err() { return Ok(false) },
         }
-        loop {
-            tokio::select! {
-                changed = status.changed() => {
-                    if changed.is_err() {
-                        publisher.clear().await;
-                        return Ok(());
-                    }
-                    if running {
-                        let snapshot = status.borrow_and_update().clone();
-                        publisher.sync(&snapshot).await;
-                    }
+    }
+    Ok(true)
+}
+
+/// Publishes the agent's cables for one lifetime of avahi-daemon: follows the agent's status,
+/// the groups' collisions and the daemon's own state until the daemon leaves the bus or the
+/// agent stops.
+async fn publish_while_running(
+    bus: &zbus::Connection,
+    owners: &mut NameOwnerChangedStream,
+    groups: &mut zbus::MessageStream,
+    status: &mut watch::Receiver<AgentStatus>,
+) -> Result<Lifetime, AvahiError> {
+    let server = avahi::server(bus).await?;
+    // Subscribed before the state is read, so that no change falls between the two.
+    let mut server_states = server.receive_state_changed().await?;
+    let mut publisher = Publisher {
+        bus: bus.clone(),
+        server: server.clone(),
+        host: server.get_host_name().await?,
+        entries: BTreeMap::new(),
+        running: server.get_state().await? == avahi::SERVER_RUNNING,
+    };
+    publisher.follow(status).await;
+    loop {
+        tokio::select! {
+            changed = status.changed() => {
+                if changed.is_err() {
+                    publisher.clear().await;
+                    return Ok(Lifetime::AgentStopped);
                 }
-                owner = owners.next() => {
-                    // The daemon stopped or was replaced: its entry groups are gone with it.
-                    let new_owner = owner.and_then(|o| o.args().ok().and_then(|a| a.new_owner().as_ref().map(|n| n.to_string())));
-                    tracing::info!("DNS-SD: avahi-daemon {}", if new_owner.is_some() { "restarted: advertising again" } else { "stopped" });
-                    break;
+                publisher.follow(status).await;
+            }
+            owner = owners.next() => {
+                // The daemon stopped or was replaced: its entry groups are gone with it.
+                let replaced = owner
+                    .is_some_and(|o| o.args().is_ok_and(|a| a.new_owner().is_some()));
+                let what = if replaced { "restarted: advertising again" } else { "stopped" };
+                tracing::info!("DNS-SD: avahi-daemon {what}");
+                return Ok(Lifetime::DaemonGone);
+            }
+            Some(Ok(msg)) = groups.next() => {
+                if let Some(changed) = GroupStateChanged::from_message(msg) {
+                    publisher.group_state_changed(changed).await;
                 }
-                Some(Ok(msg)) = group_signals.next() => {
-                    let header = msg.header();
-                    if header.member().map(|m| m.as_str()) == Some("StateChanged") {
-                        let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-                        let (state, error): (i32, String) = msg.body().deserialize().unwrap_or((0, String::new()));
-                        match state {
-                            avahi::GROUP_COLLISION => publisher.collision(&path).await,
-                            avahi::GROUP_FAILURE => tracing::warn!("DNS-SD: announcement failed: {error}"),
-                            _ => {}
-                        }
-                    }
-                }
-                Some(Ok(msg)) = server_signals.next() => {
-                    let header = msg.header();
-                    if header.member().map(|m| m.as_str()) == Some("StateChanged") {
-                        let (state, _): (i32, String) = msg.body().deserialize().unwrap_or((0, String::new()));
-                        let now_running = state == avahi::SERVER_RUNNING;
-                        if now_running && !running {
-                            // Back after a host-name change or collision: publish under the new name.
-                            publisher.host = server.get_host_name().await?;
-                            let snapshot = status.borrow_and_update().clone();
-                            publisher.sync(&snapshot).await;
-                        } else if !now_running && running {
-                            publisher.clear().await;
-                        }
-                        running = now_running;
-                    }
-                }
+            }
+            Some(changed) = server_states.next() => {
+                publisher.server_state_changed(changed, status).await?;
             }
         }
     }

@@ -36,95 +36,143 @@ impl AvahiError {
     }
 }
 
+pub(crate) use entry_group::EntryGroupProxy;
+pub(crate) use server::ServerProxy;
+pub(crate) use service_browser::ServiceBrowserProxy;
+
 /// `org.freedesktop.Avahi.Server` at `/`.
-#[zbus::proxy(
-    interface = "org.freedesktop.Avahi.Server",
-    default_service = "org.freedesktop.Avahi",
-    default_path = "/"
-)]
-pub(crate) trait Server {
-    fn get_host_name(&self) -> zbus::Result<String>;
-    fn get_state(&self) -> zbus::Result<i32>;
-    fn entry_group_new(&self) -> zbus::Result<OwnedObjectPath>;
-    fn get_alternative_service_name(&self, name: &str) -> zbus::Result<String>;
-    fn service_browser_new(
-        &self,
-        interface: i32,
-        protocol: i32,
-        service_type: &str,
-        domain: &str,
-        flags: u32,
-    ) -> zbus::Result<OwnedObjectPath>;
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn resolve_service(
-        &self,
-        interface: i32,
-        protocol: i32,
-        name: &str,
-        service_type: &str,
-        domain: &str,
-        aprotocol: i32,
-        flags: u32,
-    ) -> zbus::Result<(
-        i32,
-        i32,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        String,
-        u16,
-        Vec<Vec<u8>>,
-        u32,
-    )>;
-    #[zbus(signal)]
-    fn state_changed(&self, state: i32, error: String) -> zbus::Result<()>;
+pub(crate) mod server {
+    use zbus::zvariant::OwnedObjectPath;
+
+    #[zbus::proxy(
+        interface = "org.freedesktop.Avahi.Server",
+        default_service = "org.freedesktop.Avahi",
+        default_path = "/"
+    )]
+    pub(crate) trait Server {
+        fn get_host_name(&self) -> zbus::Result<String>;
+        fn get_state(&self) -> zbus::Result<i32>;
+        fn entry_group_new(&self) -> zbus::Result<OwnedObjectPath>;
+        fn get_alternative_service_name(&self, name: &str) -> zbus::Result<String>;
+        fn service_browser_new(
+            &self,
+            interface: i32,
+            protocol: i32,
+            service_type: &str,
+            domain: &str,
+            flags: u32,
+        ) -> zbus::Result<OwnedObjectPath>;
+        #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+        fn resolve_service(
+            &self,
+            interface: i32,
+            protocol: i32,
+            name: &str,
+            service_type: &str,
+            domain: &str,
+            aprotocol: i32,
+            flags: u32,
+        ) -> zbus::Result<(
+            i32,
+            i32,
+            String,
+            String,
+            String,
+            String,
+            i32,
+            String,
+            u16,
+            Vec<Vec<u8>>,
+            u32,
+        )>;
+        /// The daemon's state changed (running, registering after a host-name change, ...).
+        #[zbus(signal)]
+        fn state_changed(&self, state: i32, error: String) -> zbus::Result<()>;
+    }
 }
 
 /// `org.freedesktop.Avahi.EntryGroup`: a set of records published (and withdrawn) together.
-#[zbus::proxy(
-    interface = "org.freedesktop.Avahi.EntryGroup",
-    default_service = "org.freedesktop.Avahi"
-)]
-pub(crate) trait EntryGroup {
-    #[allow(clippy::too_many_arguments)]
-    fn add_service(
-        &self,
-        interface: i32,
-        protocol: i32,
-        flags: u32,
-        name: &str,
-        service_type: &str,
-        domain: &str,
-        host: &str,
-        port: u16,
-        txt: Vec<Vec<u8>>,
-    ) -> zbus::Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn update_service_txt(
-        &self,
-        interface: i32,
-        protocol: i32,
-        flags: u32,
-        name: &str,
-        service_type: &str,
-        domain: &str,
-        txt: Vec<Vec<u8>>,
-    ) -> zbus::Result<()>;
-    fn commit(&self) -> zbus::Result<()>;
-    fn reset(&self) -> zbus::Result<()>;
-    fn free(&self) -> zbus::Result<()>;
+pub(crate) mod entry_group {
+    #[zbus::proxy(
+        interface = "org.freedesktop.Avahi.EntryGroup",
+        default_service = "org.freedesktop.Avahi"
+    )]
+    pub(crate) trait EntryGroup {
+        #[allow(clippy::too_many_arguments)]
+        fn add_service(
+            &self,
+            interface: i32,
+            protocol: i32,
+            flags: u32,
+            name: &str,
+            service_type: &str,
+            domain: &str,
+            host: &str,
+            port: u16,
+            txt: Vec<Vec<u8>>,
+        ) -> zbus::Result<()>;
+        #[allow(clippy::too_many_arguments)]
+        fn update_service_txt(
+            &self,
+            interface: i32,
+            protocol: i32,
+            flags: u32,
+            name: &str,
+            service_type: &str,
+            domain: &str,
+            txt: Vec<Vec<u8>>,
+        ) -> zbus::Result<()>;
+        fn commit(&self) -> zbus::Result<()>;
+        fn reset(&self) -> zbus::Result<()>;
+        fn free(&self) -> zbus::Result<()>;
+        /// The group was established, collided with another host's name, or failed.
+        #[zbus(signal)]
+        fn state_changed(&self, state: i32, error: String) -> zbus::Result<()>;
+    }
 }
 
-/// `org.freedesktop.Avahi.ServiceBrowser`: only freeing it is called; its signals are read
-/// through a match rule set up before it exists (it may emit before a proxy could subscribe).
-#[zbus::proxy(
-    interface = "org.freedesktop.Avahi.ServiceBrowser",
-    default_service = "org.freedesktop.Avahi"
-)]
-pub(crate) trait ServiceBrowser {
-    fn free(&self) -> zbus::Result<()>;
+/// `org.freedesktop.Avahi.ServiceBrowser`: the instances of one service type, as Avahi sees
+/// them come and go. Its signals are read through a match rule set up before the browser
+/// exists ([`signals`]): it reports what Avahi has cached at once, before a proxy of it could
+/// subscribe; they are decoded with the types generated here (`ItemNew::from_message`, ...).
+pub(crate) mod service_browser {
+    #[zbus::proxy(
+        interface = "org.freedesktop.Avahi.ServiceBrowser",
+        default_service = "org.freedesktop.Avahi"
+    )]
+    pub(crate) trait ServiceBrowser {
+        fn free(&self) -> zbus::Result<()>;
+        /// An instance was seen on an interface and protocol.
+        #[zbus(signal)]
+        #[allow(clippy::too_many_arguments)]
+        fn item_new(
+            &self,
+            interface: i32,
+            protocol: i32,
+            name: String,
+            service_type: String,
+            domain: String,
+            flags: u32,
+        ) -> zbus::Result<()>;
+        /// An instance went away from an interface and protocol.
+        #[zbus(signal)]
+        #[allow(clippy::too_many_arguments)]
+        fn item_remove(
+            &self,
+            interface: i32,
+            protocol: i32,
+            name: String,
+            service_type: String,
+            domain: String,
+            flags: u32,
+        ) -> zbus::Result<()>;
+        /// Everything Avahi knows now has been reported.
+        #[zbus(signal)]
+        fn all_for_now(&self) -> zbus::Result<()>;
+        /// Browsing failed.
+        #[zbus(signal)]
+        fn failure(&self, error: String) -> zbus::Result<()>;
+    }
 }
 
 /// The system bus (or `$DBUS_SYSTEM_BUS_ADDRESS`).
