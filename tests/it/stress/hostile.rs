@@ -4,7 +4,11 @@
 //! vectors. Each loses at most its own connection; the rightful session on the other cable
 //! reads the right IDCODE throughout; the agent's memory stays bounded (no allocation sized
 //! by an unchecked length) and its descriptors and threads come back.
+//!
+//! Every test is one kind of hostility in its own [`Scene`]: an agent with two cables, the
+//! rightful owner on the first.
 
+use crate::kit::procfs::Resources;
 use crate::kit::{loopback, poll, port_block, Agent, XvcClient, IDCODE, T};
 use indoc::formatdoc;
 use std::io::{Read, Write};
@@ -119,33 +123,94 @@ fn refused_count(agent: &Agent, serial: &str, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn hostile_clients_lose_only_their_own_connection() {
-    let p = port_block(2);
-    let mut agent = Agent::start(
-        &formatdoc!(
-            "
-            listen: 127.0.0.1
-            ports: {p}-{}
-            allow: [127.0.0.1/32]
-            access: strict
-            ",
-            p + 1
-        ),
-        &["--simulate", "2"],
-    );
-    let (held, open) = (p, p + 1);
-    let owner = Owner::start(held);
-    let mut progress = owner.check_progress(0, "start");
-    // Warm the other cable up once so the baseline includes a session's buffers.
-    served_normally(open, "nothing");
-    let idle = |agent: &Agent| agent.state_of("SIM000002").as_deref() == Some("serving");
-    poll("cable 2's warm-up session to end", T, || {
-        idle(&agent).then_some(())
-    });
-    let baseline = agent.resources();
+/// Whether the second cable is free (served, no session on it).
+fn open_is_free(agent: &Agent) -> bool {
+    agent.state_of("SIM000002").as_deref() == Some("serving")
+}
 
-    // Garbage, a TCF greeting, truncated commands: each closes its own connection.
+/// An agent serving two simulated cables to 127.0.0.1 only (strict access): the owner holds
+/// the first (`held`) and reads its IDCODE throughout; the second (`open`) is free, its
+/// warm-up session done, so that the baseline includes a session's buffers.
+struct Scene {
+    agent: Agent,
+    held: u16,
+    open: u16,
+    owner: Owner,
+    /// The owner's reads at the last check.
+    progress: u64,
+    baseline: Resources,
+}
+
+impl Scene {
+    fn start() -> Scene {
+        let p = port_block(2);
+        let agent = Agent::start(
+            &formatdoc!(
+                "
+                listen: 127.0.0.1
+                ports: {p}-{}
+                allow: [127.0.0.1/32]
+                access: strict
+                ",
+                p + 1
+            ),
+            &["--simulate", "2"],
+        );
+        let (held, open) = (p, p + 1);
+        let owner = Owner::start(held);
+        let progress = owner.check_progress(0, "start");
+        served_normally(open, "nothing");
+        poll("cable 2's warm-up session to end", T, || {
+            open_is_free(&agent).then_some(())
+        });
+        Scene {
+            baseline: agent.resources(),
+            agent,
+            held,
+            open,
+            owner,
+            progress,
+        }
+    }
+
+    /// Fails unless the owner read its IDCODE again since the last check.
+    fn owner_went_on_after(&mut self, what: &str) {
+        self.progress = self.owner.check_progress(self.progress, what);
+    }
+
+    /// The owner's session never failed, the agent's descriptors and threads are back to the
+    /// baseline, and it stops cleanly.
+    fn finish(mut self) {
+        let after = poll("descriptors and threads back to the baseline", T, || {
+            let r = self.agent.resources();
+            (open_is_free(&self.agent)
+                && r.fds <= self.baseline.fds
+                && r.threads <= self.baseline.threads)
+                .then_some(r)
+        });
+        println!("agent before hostile clients: {}", self.baseline);
+        println!("agent after:                  {after}");
+        let progress = self.progress;
+        let reads = self.owner.finish();
+        println!(
+            "the owner read the right IDCODE {reads} times throughout ({progress} at the last check)"
+        );
+        let st = self.agent.status();
+        println!(
+            "cable 1: {} sessions, refused {}; cable 2: {} sessions, refused {}",
+            st["cables"][0]["sessions"],
+            st["cables"][0]["refused"],
+            st["cables"][1]["sessions"],
+            st["cables"][1]["refused"]
+        );
+        assert!(self.agent.terminate().0.success());
+    }
+}
+
+#[test]
+fn garbage_and_truncated_commands_close_only_their_own_connection() {
+    let mut scene = Scene::start();
+    let (held, open) = (scene.held, scene.open);
     let mut garbage: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -176,27 +241,33 @@ fn hostile_clients_lose_only_their_own_connection() {
     for (what, bytes, half_close) in &cases {
         send_and_expect_close(open, bytes, *half_close, what);
         served_normally(open, what);
-        progress = owner.check_progress(progress, what);
+        scene.owner_went_on_after(what);
         // The same against the held cable: refused before a byte is read.
         send_and_expect_close(held, bytes, *half_close, what);
     }
+    scene.finish();
+}
 
-    // nbits 0 is a valid no-op: an empty reply, and the session goes on.
-    poll("cable 2 free", T, || idle(&agent).then_some(()));
-    let mut c = XvcClient::connect(loopback(open)).unwrap();
+#[test]
+fn nbits_zero_is_an_empty_reply_and_the_session_goes_on() {
+    let scene = Scene::start();
+    let mut c = XvcClient::connect(loopback(scene.open)).unwrap();
     assert_eq!(c.shift(0, &[], &[]).unwrap(), Vec::<u8>::new());
     assert!(c.getinfo().unwrap().starts_with("xvcServer_v1.0:"));
     assert_eq!(c.read_idcode().unwrap(), IDCODE);
     drop(c);
+    scene.finish();
+}
 
-    // A slow client: a getinfo and the IDCODE scan, one byte every 100 ms. It is served,
-    // slowly; the owner is not slowed down by it.
-    poll("cable 2 free", T, || idle(&agent).then_some(()));
-    let mut slow = XvcClient::connect(loopback(open)).unwrap();
+#[test]
+fn a_slow_client_is_served_without_slowing_the_owner() {
+    // A getinfo and the IDCODE scan, one byte every 100 ms.
+    let mut scene = Scene::start();
+    let mut slow = XvcClient::connect(loopback(scene.open)).unwrap();
     let mut request = b"getinfo:".to_vec();
     request.extend(codec::encode_shift(9, &[0x1F, 0x01], &[0, 0]));
     let started = Instant::now();
-    let before_slow = owner.reads.load(Ordering::SeqCst);
+    let before_slow = scene.owner.reads.load(Ordering::SeqCst);
     for b in &request {
         slow.stream.write_all(&[*b]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
@@ -204,7 +275,7 @@ fn hostile_clients_lose_only_their_own_connection() {
     let mut reply = vec![0u8; b"xvcServer_v1.0:16384\n".len() + 2];
     slow.stream.read_exact(&mut reply).unwrap();
     assert!(reply.starts_with(b"xvcServer_v1.0:"));
-    let during_slow = owner.reads.load(Ordering::SeqCst) - before_slow;
+    let during_slow = scene.owner.reads.load(Ordering::SeqCst) - before_slow;
     println!(
         "slow client: {} bytes over {:.1} s served; the owner read the IDCODE {during_slow} times meanwhile",
         request.len(),
@@ -212,28 +283,37 @@ fn hostile_clients_lose_only_their_own_connection() {
     );
     assert!(during_slow > 0);
     drop(slow);
-    served_normally(open, "the slow client");
+    served_normally(scene.open, "the slow client");
+    scene.owner_went_on_after("the slow client");
+    scene.finish();
+}
 
-    // A peer outside the allowlist, on the free cable: closed before a byte is read.
-    let before = refused_count(&agent, "SIM000002", "not_allowed");
+#[test]
+fn a_peer_outside_the_allowlist_is_closed_before_a_byte_is_read() {
+    let scene = Scene::start();
+    let before = refused_count(&scene.agent, "SIM000002", "not_allowed");
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
         .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
         .unwrap();
-    socket.connect(&loopback(open).into()).unwrap();
+    socket.connect(&loopback(scene.open).into()).unwrap();
     let mut outsider: TcpStream = socket.into();
     outsider.set_read_timeout(Some(T)).unwrap();
     let _ = outsider.write_all(b"getinfo:");
     assert!(closed_by_server(&mut outsider), "outsider served");
     assert_eq!(
-        refused_count(&agent, "SIM000002", "not_allowed"),
+        refused_count(&scene.agent, "SIM000002", "not_allowed"),
         before + 1
     );
-    served_normally(open, "the outsider");
+    served_normally(scene.open, "the outsider");
+    scene.finish();
+}
 
-    // 200 simultaneous connections to the held cable: every one refused, the owner served.
-    let busy_before = refused_count(&agent, "SIM000001", "busy");
-    let mut crowd: Vec<TcpStream> = (0..200).map(|_| connect(held)).collect();
+#[test]
+fn two_hundred_connections_to_a_held_cable_are_all_refused() {
+    let mut scene = Scene::start();
+    let busy_before = refused_count(&scene.agent, "SIM000001", "busy");
+    let mut crowd: Vec<TcpStream> = (0..200).map(|_| connect(scene.held)).collect();
     for s in &mut crowd {
         let _ = s.write_all(b"getinfo:");
     }
@@ -244,15 +324,21 @@ fn hostile_clients_lose_only_their_own_connection() {
         .count();
     assert_eq!(refused, 200, "only {refused} of 200 refused");
     assert_eq!(
-        refused_count(&agent, "SIM000001", "busy"),
+        refused_count(&scene.agent, "SIM000001", "busy"),
         busy_before + 200
     );
     drop(crowd);
-    progress = owner.check_progress(progress, "200 simultaneous connections");
+    scene.owner_went_on_after("200 simultaneous connections");
+    scene.finish();
+}
 
-    // A flood of headers declaring vectors over the limit, and of headers at the limit
-    // followed by a little data: memory must not follow the declared lengths.
-    let rss_before = agent.resources().rss_kib;
+#[test]
+fn a_flood_of_oversized_headers_leaves_memory_bounded() {
+    // Headers declaring vectors over the limit, and headers at the limit followed by a little
+    // data: memory must not follow the declared lengths.
+    let mut scene = Scene::start();
+    let open = scene.open;
+    let rss_before = scene.agent.resources().rss_kib;
     let flood = 1000;
     for i in 0..flood {
         if i % 10 == 0 {
@@ -266,8 +352,8 @@ fn hostile_clients_lose_only_their_own_connection() {
         }
     }
     served_normally(open, "the flood");
-    let rss_after = agent.resources().rss_kib;
-    progress = owner.check_progress(progress, "the flood");
+    let rss_after = scene.agent.resources().rss_kib;
+    scene.owner_went_on_after("the flood");
     println!(
         "flood of {flood} oversized / at-limit headers: agent RSS {} -> {} KiB ({:+} KiB)",
         rss_before,
@@ -279,26 +365,5 @@ fn hostile_clients_lose_only_their_own_connection() {
         rss_after <= rss_before + 8 * 1024,
         "RSS grew from {rss_before} to {rss_after} KiB"
     );
-
-    // Descriptors and threads are back to where they were once the hostile sessions are gone.
-    let after = poll("descriptors and threads back to the baseline", T, || {
-        let r = agent.resources();
-        (idle(&agent) && r.fds <= baseline.fds && r.threads <= baseline.threads).then_some(r)
-    });
-    println!("agent before hostile clients: {baseline}");
-    println!("agent after:                  {after}");
-
-    let reads = owner.finish();
-    println!(
-        "the owner read the right IDCODE {reads} times throughout ({progress} at the last check)"
-    );
-    let st = agent.status();
-    println!(
-        "cable 1: {} sessions, refused {}; cable 2: {} sessions, refused {}",
-        st["cables"][0]["sessions"],
-        st["cables"][0]["refused"],
-        st["cables"][1]["sessions"],
-        st["cables"][1]["refused"]
-    );
-    assert!(agent.terminate().0.success());
+    scene.finish();
 }
