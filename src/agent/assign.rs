@@ -147,104 +147,29 @@ impl Candidate<'_> {
 }
 
 /// Decides where every attached cable is served. `cables` is in arrival order.
+///
+/// In three passes, each taking ports before the next: (1) a cable with a client keeps its
+/// port; (2) with `preempt: never`, a served cable keeps its place; (3) everyone else, best
+/// first ([`Candidate::rank`]).
 pub(crate) fn assign(config: &Config, cables: &[AttachedCable], leases: &Leases) -> Assignment {
-    let mut state = State {
-        config,
-        leases: leases.clone(),
-        present: HashSet::new(),
-        taken: BTreeMap::new(),
-        lease_holder_index: HashMap::new(),
-        outcome: vec![None; cables.len()],
-    };
-
+    let mut state = State::new(config, cables, leases);
     let mut candidates = Vec::new();
     for (index, cable) in cables.iter().enumerate() {
         match classify(config, index, cable) {
             Ok(candidate) => candidates.push(candidate),
-            Err(reason) => {
-                state.outcome[index] = Some(Outcome::Ignored(reason));
-            }
+            Err(reason) => state.outcome[index] = Some(Outcome::Ignored(reason)),
         }
     }
+    state.note_presence(cables, &candidates);
 
-    for c in &candidates {
-        state
-            .lease_holder_index
-            .entry(c.identity.clone())
-            .or_insert(c.index);
-    }
-    // Cables the config serves (or that keep a session) count as present for leases; a lease of
-    // a device the config ignores is as free to use as one of an absent cable.
-    state.present = candidates
-        .iter()
-        .map(|c| c.identity.clone())
-        .chain(
-            cables
-                .iter()
-                .filter(|c| c.session_active && c.port.is_some())
-                .map(|c| c.info.identity()),
-        )
-        .collect();
-
-    // 1. A cable with a client keeps its port, even if the config no longer serves it.
-    for (index, cable) in cables.iter().enumerate() {
-        let (true, Some(port)) = (cable.session_active, cable.port) else {
-            continue;
-        };
-        if state.taken.contains_key(&port) {
-            continue; // inconsistent input: two cables on one port; the first keeps it
-        }
-        let candidate = match candidates.iter().position(|c| c.index == index) {
-            Some(i) => candidates.remove(i),
-            None => kept_without_rule(config, index, cable),
-        };
-        state.serve(candidate, port, true);
-    }
-
+    state.keep_sessions(cables, &mut candidates);
     candidates.sort_by_key(Candidate::rank);
-
-    // 2. With `preempt: never`, a served cable keeps its place if it still wants it.
     if config.preempt == Preempt::Never {
-        let mut rest = Vec::new();
-        for candidate in candidates {
-            match state.incumbent_port(&candidate) {
-                Some(port) if state.served_count() < config.max_cables => {
-                    state.serve(candidate, port, false)
-                }
-                _ => rest.push(candidate),
-            }
-        }
-        candidates = rest;
+        candidates = state.keep_incumbents(candidates);
     }
-
-    // 3. Everyone else, best first.
     for candidate in candidates {
-        let port = match candidate.want {
-            Want::Fixed(port) => match state.taken.get(&port) {
-                Some(holder) => {
-                    let reason = format!("port {port} held by {holder}");
-                    state.queue(&candidate, reason);
-                    continue;
-                }
-                None => port,
-            },
-            Want::Pool => match state.pool_port(&candidate) {
-                Some(port) => port,
-                None => {
-                    let reason = format!("no free port in the pool {}", config.ports);
-                    state.queue(&candidate, reason);
-                    continue;
-                }
-            },
-        };
-        if state.served_count() >= config.max_cables {
-            let reason = format!("max_cables {} reached", config.max_cables);
-            state.queue(&candidate, reason);
-            continue;
-        }
-        state.serve(candidate, port, false);
+        state.place(candidate);
     }
-
     state.finish(cables)
 }
 
@@ -409,7 +334,99 @@ struct State<'c> {
     outcome: Vec<Option<Outcome>>,
 }
 
-impl State<'_> {
+impl<'a> State<'a> {
+    fn new(config: &'a Config, cables: &[AttachedCable], leases: &Leases) -> Self {
+        State {
+            config,
+            leases: leases.clone(),
+            present: HashSet::new(),
+            taken: BTreeMap::new(),
+            lease_holder_index: HashMap::new(),
+            outcome: vec![None; cables.len()],
+        }
+    }
+
+    /// Who counts as present for leases: the cables the config serves, and those that keep a
+    /// session. A lease of a device the config ignores is as free to use as one of an absent
+    /// cable. Of two devices with one identity, the first in arrival order holds its lease.
+    fn note_presence(&mut self, cables: &[AttachedCable], candidates: &[Candidate]) {
+        for c in candidates {
+            self.lease_holder_index
+                .entry(c.identity.clone())
+                .or_insert(c.index);
+        }
+        self.present = candidates
+            .iter()
+            .map(|c| c.identity.clone())
+            .chain(
+                cables
+                    .iter()
+                    .filter(|c| c.session_active && c.port.is_some())
+                    .map(|c| c.info.identity()),
+            )
+            .collect();
+    }
+
+    /// Pass 1: a cable with a client keeps its port, even if the config no longer serves it.
+    fn keep_sessions<'c>(
+        &mut self,
+        cables: &'c [AttachedCable],
+        candidates: &mut Vec<Candidate<'c>>,
+    ) {
+        for (index, cable) in cables.iter().enumerate() {
+            let (true, Some(port)) = (cable.session_active, cable.port) else {
+                continue;
+            };
+            if self.taken.contains_key(&port) {
+                continue; // inconsistent input: two cables on one port; the first keeps it
+            }
+            let candidate = match candidates.iter().position(|c| c.index == index) {
+                Some(i) => candidates.remove(i),
+                None => kept_without_rule(self.config, index, cable),
+            };
+            self.serve(candidate, port, true);
+        }
+    }
+
+    /// Pass 2 (`preempt: never`): a served cable keeps its place if it still wants it.
+    /// Returns the candidates still to place, in their order.
+    fn keep_incumbents<'c>(&mut self, candidates: Vec<Candidate<'c>>) -> Vec<Candidate<'c>> {
+        let mut rest = Vec::new();
+        for candidate in candidates {
+            match self.incumbent_port(&candidate) {
+                Some(port) if self.served_count() < self.config.max_cables => {
+                    self.serve(candidate, port, false)
+                }
+                _ => rest.push(candidate),
+            }
+        }
+        rest
+    }
+
+    /// Pass 3: serves `candidate` on the port it wants, or queues it saying why it cannot be.
+    fn place(&mut self, candidate: Candidate) {
+        let port = match candidate.want {
+            Want::Fixed(port) => match self.taken.get(&port) {
+                Some(holder) => {
+                    let reason = format!("port {port} held by {holder}");
+                    return self.queue(&candidate, reason);
+                }
+                None => port,
+            },
+            Want::Pool => match self.pool_port(&candidate) {
+                Some(port) => port,
+                None => {
+                    let reason = format!("no free port in the pool {}", self.config.ports);
+                    return self.queue(&candidate, reason);
+                }
+            },
+        };
+        if self.served_count() >= self.config.max_cables {
+            let reason = format!("max_cables {} reached", self.config.max_cables);
+            return self.queue(&candidate, reason);
+        }
+        self.serve(candidate, port, false);
+    }
     fn served_count(&self) -> usize {
         self.taken.len()
     }
