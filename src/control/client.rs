@@ -1,7 +1,7 @@
 //! The client side of the control socket: `xvc-agent status` as a table or JSON, and the
 //! requests that change something (`disconnect`, `reserve`, `release`).
 
-use crate::agent::status::AgentStatus;
+use crate::agent::status::{AgentStatus, CableStatus};
 use crate::control::protocol::{Disconnected, Reply, Request, ReservationDone};
 use crate::table::{self, Row};
 use std::io::{BufRead, BufReader, Write};
@@ -140,73 +140,7 @@ pub(crate) fn render_table(view: &AgentStatus, now: SystemTime) -> String {
         "NAME", "SERIAL", "USB PATH", "PROFILE", "PORT", "STATE", "CLIENT", "SHIFTS", "BITS",
         "CHAIN",
     ];
-    let rows: Vec<Row> = view
-        .cables
-        .iter()
-        .map(|c| {
-            let chain = if c.chain.is_empty() {
-                "-".to_string()
-            } else {
-                c.chain
-                    .iter()
-                    .map(|d| match &d.idcode {
-                        Some(id) => format!("{} ({id})", d.name),
-                        None => d.name.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let mut client = match (&c.client, c.client_since) {
-                (Some(peer), Some(since)) => format!("{peer} for {}", human_age(since, now)),
-                (Some(peer), None) => peer.clone(),
-                _ => "-".into(),
-            };
-            if let (Some(_), Some(idle)) = (&c.client, c.client_idle_seconds) {
-                client.push_str(&format!(", idle {}", human_seconds(idle)));
-            }
-            let mut row = Row::new(vec![
-                c.name.clone(),
-                c.serial.clone().unwrap_or_else(|| "-".into()),
-                c.usb_path.clone(),
-                // The channel only where it is not the usual A (Nexys Video, Genesys 2).
-                match (&c.profile, c.channel.as_deref()) {
-                    (Some(p), Some(ch)) if ch != "A" => format!("{p} ({ch})"),
-                    (Some(p), _) => p.clone(),
-                    (None, _) => "-".into(),
-                },
-                c.port.map_or("-".into(), |p| p.to_string()),
-                c.state.to_string(),
-                client,
-                c.shifts.to_string(),
-                human_bits(c.bits),
-                chain,
-            ]);
-            if let Some(reason) = &c.reason {
-                row.note(format!("{}: {reason}", c.state));
-            }
-            for f in &c.simulated_fpga {
-                row.note(format!(
-                    "simulated {}: {}, {} CFG_IN bits, sha256 {}{}",
-                    f.part,
-                    if f.done { "DONE" } else { "not configured" },
-                    f.cfg_in_bits,
-                    f.sha256,
-                    f.error
-                        .as_deref()
-                        .map_or(String::new(), |e| format!(" ({e})"))
-                ));
-            }
-            if let Some(r) = &c.reservation {
-                row.note(r.describe(now));
-                if r.session_continues {
-                    row.note(
-                        "the current session began before the reservation and goes on until it ends",
-                    );
-                }
-            }
-            row
-        })
-        .collect();
+    let rows: Vec<Row> = view.cables.iter().map(|c| cable_row(c, now)).collect();
     let mut out = table::render(&header, &rows);
     if view.cables.is_empty() {
         out.push_str("(no cables attached)\n");
@@ -222,4 +156,80 @@ pub(crate) fn render_table(view: &AgentStatus, now: SystemTime) -> String {
         view.version, view.config
     ));
     out
+}
+
+/// One cable's row, with its notes: why it is in an unusual state, what its simulated part
+/// received, its reservation.
+fn cable_row(c: &CableStatus, now: SystemTime) -> Row {
+    let mut row = Row::new(vec![
+        c.name.clone(),
+        c.serial.clone().unwrap_or_else(|| "-".into()),
+        c.usb_path.clone(),
+        profile_cell(c),
+        c.port.map_or("-".into(), |p| p.to_string()),
+        c.state.to_string(),
+        client_cell(c, now),
+        c.shifts.to_string(),
+        human_bits(c.bits),
+        chain_cell(c),
+    ]);
+    if let Some(reason) = &c.reason {
+        row.note(format!("{}: {reason}", c.state));
+    }
+    for f in &c.simulated_fpga {
+        row.note(format!(
+            "simulated {}: {}, {} CFG_IN bits, sha256 {}{}",
+            f.part,
+            if f.done { "DONE" } else { "not configured" },
+            f.cfg_in_bits,
+            f.sha256,
+            f.error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({e})"))
+        ));
+    }
+    if let Some(r) = &c.reservation {
+        row.note(r.describe(now));
+        if r.session_continues {
+            row.note("the current session began before the reservation and goes on until it ends");
+        }
+    }
+    row
+}
+
+/// The profile, with the channel only where it is not the usual A (Nexys Video, Genesys 2).
+fn profile_cell(c: &CableStatus) -> String {
+    match (&c.profile, c.channel.as_deref()) {
+        (Some(p), Some(ch)) if ch != "A" => format!("{p} ({ch})"),
+        (Some(p), _) => p.clone(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The client's address, for how long it has been connected and idle.
+fn client_cell(c: &CableStatus, now: SystemTime) -> String {
+    let mut client = match (&c.client, c.client_since) {
+        (Some(peer), Some(since)) => format!("{peer} for {}", human_age(since, now)),
+        (Some(peer), None) => peer.clone(),
+        _ => "-".into(),
+    };
+    if let (Some(_), Some(idle)) = (&c.client, c.client_idle_seconds) {
+        client.push_str(&format!(", idle {}", human_seconds(idle)));
+    }
+    client
+}
+
+/// The devices on the JTAG chain, with their IDCODEs.
+fn chain_cell(c: &CableStatus) -> String {
+    if c.chain.is_empty() {
+        return "-".to_string();
+    }
+    c.chain
+        .iter()
+        .map(|d| match &d.idcode {
+            Some(id) => format!("{} ({id})", d.name),
+            None => d.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
