@@ -101,35 +101,7 @@ fn value(
 impl Collector for Snapshot {
     fn encode(&self, mut out: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let status = &self.0;
-        let mut m = out.encode_descriptor(
-            "xvc_agent_build_info",
-            "Version of the running agent.",
-            None,
-            MetricType::Gauge,
-        )?;
-        let version = [("version", status.version.clone())];
-        ConstGauge::new(1u64).encode(m.encode_family(&version)?)?;
-
-        let m = out.encode_descriptor(
-            "xvc_agent_config_reloads",
-            "Successful configuration reloads.",
-            None,
-            MetricType::Counter,
-        )?;
-        ConstCounter::new(status.reloads).encode(m)?;
-
-        let mut m = out.encode_descriptor(
-            "xvc_agent_cables",
-            "Attached cables by state.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for state in CableState::ALL {
-            let n = status.cables.iter().filter(|c| c.state == state).count() as u64;
-            let labels = [("state", state.to_string())];
-            ConstGauge::new(n).encode(m.encode_family(&labels)?)?;
-        }
-
+        encode_agent(&mut out, status)?;
         for (name, kind, help, read) in PER_CABLE {
             let mut m = out.encode_descriptor(name, help, None, kind)?;
             for c in &status.cables {
@@ -137,53 +109,101 @@ impl Collector for Snapshot {
                 value(m.encode_family(&labels)?, kind, read(c))?;
             }
         }
-
-        let mut m = out.encode_descriptor(
-            "xvc_agent_refused_connections",
-            "Connections refused, by reason.",
-            None,
-            MetricType::Counter,
-        )?;
-        for c in &status.cables {
-            for (reason, n) in &c.refused {
-                let mut labels = cable_labels(c);
-                labels.push(("reason", reason.clone()));
-                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
-            }
-        }
-
-        let mut m = out.encode_descriptor(
-            "xvc_agent_shift_duration",
-            "Time the cable took per shift.",
-            Some(&Unit::Seconds),
-            MetricType::Histogram,
-        )?;
-        for c in &status.cables {
-            let h = &c.shift_latency;
-            // The snapshot counts cumulatively; the encoder wants counts per bucket.
-            let mut previous = 0;
-            let buckets: Vec<(f64, u64)> = h
-                .cumulative
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| {
-                    let bound = h.bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                    let per_bucket = n.saturating_sub(previous);
-                    previous = n;
-                    (bound, per_bucket)
-                })
-                .collect();
-            let total = h.cumulative.last().copied().unwrap_or(0);
-            let labels = cable_labels(c);
-            m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                h.sum_seconds,
-                total,
-                &buckets,
-                None,
-            )?;
-        }
-        Ok(())
+        encode_refused(&mut out, &status.cables)?;
+        encode_shift_durations(&mut out, &status.cables)
     }
+}
+
+/// The agent's own series: its version, its reloads, its cables by state.
+fn encode_agent(out: &mut DescriptorEncoder, status: &AgentStatus) -> Result<(), std::fmt::Error> {
+    let mut m = out.encode_descriptor(
+        "xvc_agent_build_info",
+        "Version of the running agent.",
+        None,
+        MetricType::Gauge,
+    )?;
+    let version = [("version", status.version.clone())];
+    ConstGauge::new(1u64).encode(m.encode_family(&version)?)?;
+
+    let m = out.encode_descriptor(
+        "xvc_agent_config_reloads",
+        "Successful configuration reloads.",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(status.reloads).encode(m)?;
+
+    let mut m = out.encode_descriptor(
+        "xvc_agent_cables",
+        "Attached cables by state.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for state in CableState::ALL {
+        let n = status.cables.iter().filter(|c| c.state == state).count() as u64;
+        let labels = [("state", state.to_string())];
+        ConstGauge::new(n).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Connections refused per cable, by reason.
+fn encode_refused(
+    out: &mut DescriptorEncoder,
+    cables: &[CableStatus],
+) -> Result<(), std::fmt::Error> {
+    let mut m = out.encode_descriptor(
+        "xvc_agent_refused_connections",
+        "Connections refused, by reason.",
+        None,
+        MetricType::Counter,
+    )?;
+    for c in cables {
+        for (reason, n) in &c.refused {
+            let mut labels = cable_labels(c);
+            labels.push(("reason", reason.clone()));
+            ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The per-cable histogram of shift durations.
+fn encode_shift_durations(
+    out: &mut DescriptorEncoder,
+    cables: &[CableStatus],
+) -> Result<(), std::fmt::Error> {
+    let mut m = out.encode_descriptor(
+        "xvc_agent_shift_duration",
+        "Time the cable took per shift.",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for c in cables {
+        let h = &c.shift_latency;
+        // The snapshot counts cumulatively; the encoder wants counts per bucket.
+        let mut previous = 0;
+        let buckets: Vec<(f64, u64)> = h
+            .cumulative
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let bound = h.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                let per_bucket = n.saturating_sub(previous);
+                previous = n;
+                (bound, per_bucket)
+            })
+            .collect();
+        let total = h.cumulative.last().copied().unwrap_or(0);
+        let labels = cable_labels(c);
+        m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+            h.sum_seconds,
+            total,
+            &buckets,
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 /// The Prometheus text exposition of `status`.
