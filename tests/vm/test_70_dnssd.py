@@ -8,6 +8,7 @@ import re
 import time
 import subprocess
 
+import guestlib as g
 from conftest import ROOT, figure
 
 SCENARIO = os.path.join(ROOT, "tests", "lab", "dnssd-scenario.sh")
@@ -33,8 +34,9 @@ def test_browse_finds_the_cables_of_another_host(vm):
 def test_the_installed_service_advertises_through_the_system_avahi(vm):
     """The packaged, hardened unit reaches avahi-daemon over the real system bus: started
     after the agent, avahi-daemon gets the plugged cable's announcement (advertise: auto)."""
+    g.ensure_installed(vm)
     rc, out, _ = vm.run("systemctl is-active xvc-agent", check=False)
-    assert rc == 0, f"the package is installed and running (test_10 first): {out}"
+    assert rc == 0, f"the installed service is running: {out}"
     cable = vm.cables[0]
     vm.plug(cable)
     try:
