@@ -60,14 +60,17 @@ class ServedCable:
     """One simulated cable as a test meets it through the agent (see the module docstring)."""
 
     def __init__(self, agent, match, plug=None, unplug=None, name="cable", timeout=10.0,
-                 interval=0.001):
+                 interval=0.001, status_interval=None):
         self.agent = agent
         self.match = match
         self._plug = plug
         self._unplug = unplug
         self.name = name
-        self.timeout = timeout
-        self.interval = interval  # between two status reads (a VM guest wants them slower)
+        self.timeout = timeout  # for each wait
+        # Between two probes of the port, and between two status reads (a guest's status
+        # costs a command run in it: slower).
+        self.interval = interval
+        self.status_interval = interval if status_interval is None else status_interval
         self.port = None  # the agent's port for it, once wait_served() has seen it served
         self.host_port = None  # the port this process reaches it on
 
@@ -82,30 +85,32 @@ class ServedCable:
         return self._unplug()
 
     def entries(self):
-        """Its entries in the agent's status now ([] while the agent does not answer)."""
+        """Its entries in the agent's status now, or None while the agent does not answer."""
         status = self.agent.status()
         if status is None:
-            return []
+            return None
         return [e for e in status["cables"] if self.match(e)]
 
     def entry(self):
         """Its entry in the agent's status now, or None."""
-        found = self.entries()
+        found = self.entries() or []
         return found[0] if found else None
 
     def wait_entry(self, condition, what, timeout=None):
         """Waits until one of its status entries meets `condition`; returns that entry."""
         timeout = self.timeout if timeout is None else timeout
-        seen = []
+        seen = None  # the entries read last, for the message if none ever meets it
 
         def met():
-            seen[:] = self.entries()
-            return next((e for e in seen if condition(e)), None)
+            nonlocal seen
+            seen = self.entries()
+            return next((e for e in seen or [] if condition(e)), None)
 
         try:
-            return poll(met, timeout, f"{self.name} {what}", self.interval)
+            return poll(met, timeout, f"{self.name} {what}", self.status_interval)
         except TimeoutError as e:
-            raise TimeoutError(f"{e}; its status entries: {seen}") from None
+            raise TimeoutError(f"{e}; " + ("the agent's status did not answer" if seen is None
+                                           else f"its status entries: {seen}")) from None
 
     def wait_served(self, timeout=None):
         """Waits until the agent says it serves the cable (an entry serving or busy, with a
@@ -116,7 +121,8 @@ class ServedCable:
         self.port = entry["port"]
         self.host_port = self.agent.host_port(self.port)
         poll(lambda: answers(self.host_port), timeout,
-             f"{self.name}'s port {self.port} answering XVC (port {self.host_port} here)")
+             f"{self.name}'s port {self.port} answering XVC (port {self.host_port} here)",
+             self.interval)
         return entry
 
     def session(self, timeout=None):
@@ -137,7 +143,7 @@ class ServedCable:
         """Waits until the port the cable was served on is closed."""
         port = self._served_port()
         poll(lambda: self.agent.port_closed(port), self.timeout if timeout is None else timeout,
-             f"{self.name}'s port {self.port} closed (port {port} here)")
+             f"{self.name}'s port {self.port} closed (port {port} here)", self.interval)
 
     def _served_port(self):
         if self.host_port is None:
