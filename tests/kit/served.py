@@ -2,9 +2,10 @@
 
 Plug it in, wait until the agent says it serves it (its entry in the status has a port) and
 that port answers XVC, read the IDCODE through XVC, unplug it, wait until the port is closed.
-The two suites told it in their own words (a listening probe and connect_when_free in one,
-wait_serving, answers and connect_idcode in the other); this module tells it once, and each
-suite only says what differs where its agent runs:
+The umockdev suite tells it about devices in a mocked sysfs and usbfs with the agent on this
+host, the VM suite about usb-redir cables in a QEMU guest with the agent's ports forwarded.
+This module exists so that the story, and how readiness is judged in it, is written once;
+each suite only says what differs where its agent runs:
 
     an `agent` object with three methods
         status()            the agent's status JSON (a dict), or None while it does not answer
