@@ -8,7 +8,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-# The shared test kit: the XVC client and the product facts (tests/kit/*.py).
+# The shared test kit: the XVC client, the served-cable story, the poller, the port picker and
+# the product facts (tests/kit/*.py).
 sys.path.insert(0, os.path.join(HERE, "..", "kit"))
 
 import harness  # noqa: E402

@@ -1,14 +1,15 @@
 """Test harness: a umockdev testbed with mocked USB devices and the agent under test as a
-subprocess. (The XVC client the tests use is tests/kit/xvc.py.)
+subprocess. (The XVC client the tests use is tests/kit/xvc.py; a device as a cable the agent
+serves, `Agent.served_cable`, is tests/kit/served.py.)
 
 The harness process itself runs under `umockdev-wrapper`, so the testbed it creates is what
 the agent (started with the same preload library and an explicit `UMOCKDEV_DIR`) sees as
 /sys and /dev, and the uevents it sends reach the agent's real libudev monitor.
 """
 
+import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import time
@@ -21,10 +22,14 @@ from gi.repository import UMockdev  # noqa: E402
 import usbdevfs  # noqa: E402
 from facts import HS2_MANUFACTURER, HS2_PID, HS2_PRODUCT, HS2_VID  # noqa: E402
 from process import stop_agent  # noqa: E402
+from served import ServedCable, listening  # noqa: E402
 from wait import poll  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.environ.get("XVC_AGENT", os.path.join(ROOT, "target", "debug", "xvc-agent"))
+# How long a plugged cable may take to be served, or an unplugged one's port to close, before
+# a test fails (a loaded CI host and a debug build included).
+SERVE_TIMEOUT_S = 5.0
 
 
 def ftdi_descriptors(vid, pid, bcd, interfaces):
@@ -55,18 +60,6 @@ def testbed():
     if _testbed is None:
         _testbed = UMockdev.Testbed.new()
     return _testbed
-
-
-def listening(port, host="127.0.0.1"):
-    """True when `port` accepts a TCP connection, checked the way users' tools check a port:
-    by connecting and closing at once. Such a probe never takes the cable from a client."""
-    with socket.socket() as s:
-        s.settimeout(2)
-        try:
-            s.connect((host, port))
-        except OSError:
-            return False
-        return True
 
 
 class UsbDevice:
@@ -311,6 +304,27 @@ class Agent:
 
     def alive(self):
         return self.proc.poll() is None
+
+    # --- what tests/kit/served.py asks of the agent
+
+    def status(self):
+        """`xvc-agent status --json` from this agent's control socket."""
+        out = subprocess.run(
+            [AGENT, "status", "--json", "--socket", self.control],
+            capture_output=True, text=True, timeout=20, check=True)
+        return json.loads(out.stdout)
+
+    def host_port(self, port):
+        return port  # the agent listens on this host's 127.0.0.1
+
+    def port_closed(self, port):
+        return not listening(port)
+
+    def served_cable(self, dev, timeout=SERVE_TIMEOUT_S):
+        """`dev` (a UsbDevice) as a cable this agent serves: plugged and pulled out through
+        the testbed (`plug(usb_path, devnum)`), found in the status by its USB path."""
+        return ServedCable(self, match=lambda e: e["usb_path"] == dev.usb_path, plug=dev.plug,
+                           unplug=dev.unplug, name=dev.serial or dev.product, timeout=timeout)
 
     def resources(self):
         """(open descriptors, threads) of the agent process."""

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-import harness
 from facts import XC7A35T_IDCODE, XVC_INFO_PREFIX
-from harness import listening
+from served import listening
 from wait import poll
 from xvc import connect_when_free
 
@@ -26,20 +25,19 @@ REMOVE_TARGET_S = 0.050
 GENEROUS_S = 5.0
 
 
-def served(port, timeout=GENEROUS_S):
-    return poll(lambda: listening(port), timeout, what=f"port {port} accepting")
-
-
-def closed(port, timeout=GENEROUS_S):
-    return poll(lambda: not listening(port), timeout, what=f"port {port} closed")
+def hs2(devices, agent, serial="210249A85F1B"):
+    """An emulated HS2 as a cable `agent` serves (tests/kit/served.py)."""
+    return agent.served_cable(devices(serial), timeout=GENEROUS_S)
 
 
 def test_coldplug(devices, agent_factory):
     dev = devices("210249A85F1B")
     dev.plug("1-2", 5)
     agent = agent_factory()
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    c = cable.session()
     assert c.getinfo().startswith(XVC_INFO_PREFIX)
     assert c.idcode() == XC7A35T_IDCODE
     c.close()
@@ -50,16 +48,22 @@ def test_hotplug_add_then_remove(devices, agent_factory):
     port = agent.base_port
     assert not listening(port)
     dev = devices("210249A85F1B")
-    t0 = dev.plug("1-2", 5)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    t0 = cable.plug("1-2", 5)
+    # The figure: the port accepting, as a listening probe sees it first.
     poll(lambda: listening(port), GENEROUS_S, what="port accepting")
     add_latency = time.monotonic() - t0
     print(f"\nadd -> accepting: {add_latency * 1000:.1f} ms")
+    cable.wait_served()
+    assert cable.port == port
 
-    c = connect_when_free(port)
+    c = cable.session()
     assert c.idcode() == XC7A35T_IDCODE
 
+    # The first half of the unplug (the event), so that the figure leaves the testbed's own
+    # cleanup out.
     t1 = dev.unplug_event()
-    poll(lambda: not listening(port), GENEROUS_S, what="port closed")
+    cable.wait_closed()
     remove_latency = time.monotonic() - t1
     dev.finish_unplug()
     print(f"remove -> closed: {remove_latency * 1000:.1f} ms")
@@ -70,37 +74,39 @@ def test_hotplug_add_then_remove(devices, agent_factory):
 
 def test_replug_into_another_port_keeps_tcp_port(devices, agent_factory):
     agent = agent_factory()
-    dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    dev.unplug()
-    closed(agent.base_port)
+    cable = hs2(devices, agent)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    cable.unplug()
+    cable.wait_closed()
     # Another USB port, a new device number: the same cable, so the same TCP port.
-    dev.plug("1-4.3", 11)
-    served(agent.base_port)
+    cable.plug("1-4.3", 11)
+    assert cable.wait_served()["usb_path"] == "1-4.3"
+    assert cable.port == agent.base_port
     assert not listening(agent.base_port + 1)
-    c = connect_when_free(agent.base_port)
-    assert c.idcode() == XC7A35T_IDCODE
-    c.close()
+    assert cable.idcode() == XC7A35T_IDCODE
     assert "1-4.3" in agent.log()
 
 
 def test_two_cables_unplugging_one_leaves_the_other(devices, agent_factory):
     agent = agent_factory()
-    a = devices("210249A85F1B")
-    b = devices("210249B00002")
+    a = hs2(devices, agent, "210249A85F1B")
+    b = hs2(devices, agent, "210249B00002")
     a.plug("1-2", 5)
-    served(agent.base_port)
+    a.wait_served()
+    assert a.port == agent.base_port
     b.plug("1-3", 6)
-    served(agent.base_port + 1)
+    b.wait_served()
+    assert b.port == agent.base_port + 1
 
-    ca = connect_when_free(agent.base_port)
-    cb = connect_when_free(agent.base_port + 1)
+    ca = a.session()
+    cb = b.session()
     assert ca.idcode() == XC7A35T_IDCODE
     assert cb.idcode() == XC7A35T_IDCODE
 
     a.unplug()
-    closed(agent.base_port)
+    a.wait_closed()
     assert ca.sees_eof(timeout=GENEROUS_S)
     # B's session carries on, on the same connection.
     for _ in range(3):
@@ -117,9 +123,11 @@ LONG_VECTORS = "max_vector_bytes: 1048576\n"
 def test_unplug_during_a_1mib_shift(devices, agent_factory):
     agent = agent_factory(config_text=LONG_VECTORS)
     dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    c = cable.session()
     assert c.idcode() == XC7A35T_IDCODE
 
     nbytes = 1 << 20
@@ -136,27 +144,26 @@ def test_unplug_during_a_1mib_shift(devices, agent_factory):
     # Unplug once the shift is really streaming through the cable.
     poll(lambda: dev.handler.bulk_out_bytes > 64 * 1024, GENEROUS_S,
                what="the shift to reach the cable")
-    dev.unplug()
+    cable.unplug()
     t.join(timeout=30)
     assert not t.is_alive(), "client still waiting for a shift from an unplugged cable"
     assert "error" in result, "a shift through an unplugged cable cannot have completed"
-    closed(agent.base_port)
+    cable.wait_closed()
     assert c.sees_eof(timeout=GENEROUS_S)
     c.close()
     assert agent.alive()
 
     # Plugged back, it is served again.
-    dev.plug("1-2", 6)
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
-    assert c.idcode() == XC7A35T_IDCODE
-    c.close()
+    cable.plug("1-2", 6)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    assert cable.idcode() == XC7A35T_IDCODE
 
 
-def _provoke_read_timeout(dev, port):
+def _provoke_read_timeout(dev, cable):
     """Opens a session, makes the chip stop answering IN tokens, and shifts: the agent's read
     times out. Returns once the client has seen its session end."""
-    c = connect_when_free(port)
+    c = cable.session()
     assert c.idcode() == XC7A35T_IDCODE
     dev.handler.halt_in(True)
     c.sock.settimeout(30)
@@ -170,9 +177,11 @@ def _provoke_read_timeout(dev, port):
 def test_read_timeout_degrades_and_recovers(devices, agent_factory):
     agent = agent_factory()
     dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    _provoke_read_timeout(dev, agent.base_port)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    _provoke_read_timeout(dev, cable)
     agent.wait_log(r"session ended by cable error: .*timed out", timeout=GENEROUS_S)
     agent.wait_log(r"cable error, reopening", timeout=GENEROUS_S)
     assert agent.alive()
@@ -181,9 +190,7 @@ def test_read_timeout_degrades_and_recovers(devices, agent_factory):
     # The chip answers again: the reopened cable serves a new session.
     dev.handler.halt_in(False)
     agent.wait_log(r"cable reopened, serving again", timeout=10)
-    c = connect_when_free(agent.base_port, timeout=GENEROUS_S)
-    assert c.idcode() == XC7A35T_IDCODE
-    c.close()
+    assert cable.idcode() == XC7A35T_IDCODE
     # Reopening went through the same device node, without a new udev event.
     assert len(dev.handler.saw("claim")) >= 2
 
@@ -196,10 +203,11 @@ def test_other_devices_are_ignored(devices, agent_factory):
                    emulate=False)
     mouse.plug("1-5", 7)
     uart.plug("1-6", 8)
-    hs2 = devices("210249A85F1B")
-    hs2.plug("1-2", 9)
+    cable = hs2(devices, agent)
+    cable.plug("1-2", 9)
+    cable.wait_served()
     # The HS2 got the first port of the pool: nothing else took one.
-    served(agent.base_port)
+    assert cable.port == agent.base_port
     poll(lambda: "FT7XJ2QK" in agent.log() and "not identified" in agent.log(),
                GENEROUS_S, what="the UART identified")
     assert not listening(agent.base_port + 1)
@@ -215,10 +223,11 @@ def test_other_devices_are_ignored(devices, agent_factory):
 def test_kernel_driver_is_detached_before_claiming(devices, agent_factory):
     agent = agent_factory()
     dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
-    c.close()
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    cable.session().close()
     names = [e[0] for e in dev.handler.events]
     assert "disconnect" in names and "claim" in names
     assert names.index("disconnect") < names.index("claim")
@@ -230,12 +239,12 @@ def test_kernel_driver_is_detached_before_claiming(devices, agent_factory):
 @pytest.mark.skipif(shutil.which("openFPGALoader") is None, reason="openFPGALoader missing")
 def test_openfpgaloader_detects_the_part(devices, agent_factory):
     agent = agent_factory()
-    dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
+    cable = hs2(devices, agent)
+    cable.plug("1-2", 5)
+    cable.wait_served()
     out = subprocess.run(
         ["openFPGALoader", "-c", "xvc-client", "--ip", "127.0.0.1", "--port",
-         str(agent.base_port), "--detect"],
+         str(cable.host_port), "--detect"],
         capture_output=True, text=True, timeout=60)
     text = out.stdout + out.stderr
     print(text)
@@ -304,25 +313,27 @@ def test_unplug_while_the_cable_is_being_opened(devices, agent_factory):
     agent = agent_factory()
     port = agent.base_port
     dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.plug("1-2", 5)
     poll(lambda: dev.handler.saw("claim"), GENEROUS_S, what="the interface claimed")
-    dev.unplug()
-    closed(port)
+    cable.unplug()
+    # Not waited for as served: it may never have answered. Its port is the pool's first.
+    poll(lambda: not listening(port), GENEROUS_S, what=f"port {port} closed")
     assert agent.alive()
-    dev.plug("1-2", 6)
-    served(port)
-    c = connect_when_free(port)
-    assert c.idcode() == XC7A35T_IDCODE
-    c.close()
+    cable.plug("1-2", 6)
+    cable.wait_served()
+    assert cable.port == port
+    assert cable.idcode() == XC7A35T_IDCODE
 
 
 def test_shift_round_trip_through_usbfs(devices, agent_factory):
     """A chain-sized scan returns what the chain model returns: bypass delays TDI by one."""
     agent = agent_factory()
-    dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
+    cable = hs2(devices, agent)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    c = cable.session()
     # Reset, then Shift-IR and load BYPASS (all ones, 6-bit IR), then Shift-DR.
     c.shift(5, bytes([0x1F]), bytes([0]))
     c.shift(5, bytes([0x06]), bytes([0]))            # idle, select-DR, select-IR, capture, shift
@@ -341,9 +352,11 @@ def test_long_shift_completes_through_usbfs(devices, agent_factory):
     0.5 MB/s, so a 1 MiB scan would outlast the driver's time limit with or without usbfs.)"""
     agent = agent_factory(config_text=LONG_VECTORS)
     dev = devices("210249A85F1B")
-    dev.plug("1-2", 5)
-    served(agent.base_port)
-    c = connect_when_free(agent.base_port)
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.port == agent.base_port
+    c = cable.session()
     c.shift(5, bytes([0x1F]), bytes([0]))
     c.shift(5, bytes([0x06]), bytes([0]))
     c.shift(6, bytes([0x20]), bytes([0x3F]))

@@ -6,11 +6,9 @@ from /proc/PID before and after: they come back to where they were."""
 import os
 import time
 
-import harness
 from facts import XC7A35T_IDCODE
-from harness import listening
 from wait import poll
-from xvc import connect_when_free
+
 GENEROUS_S = 5.0
 # Allocator slack: freed memory stays in the allocator's arenas; a leak per cycle would
 # exceed it over the long run (make stress).
@@ -28,19 +26,22 @@ def rss_kib(pid):
 def test_plug_cycles_leave_nothing_behind(devices, agent_factory):
     cycles = int(os.environ.get("XVC_STRESS_UMOCKDEV_CYCLES", "100"))
     agent = agent_factory()
-    port = agent.base_port
     dev = devices("210249A85F1B")
+    cable = agent.served_cable(dev, timeout=GENEROUS_S)
     pid = agent.proc.pid
 
     def cycle(i, hold):
-        dev.plug("1-2", 10 + i % 100)
-        poll(lambda: listening(port), GENEROUS_S, what="port accepting")
-        c = connect_when_free(port)
+        cable.plug("1-2", 10 + i % 100)
+        cable.wait_served()
+        assert cable.port == agent.base_port
+        c = cable.session()
         assert c.idcode() == XC7A35T_IDCODE
         if not hold:
             c.close()
+        # The unplug in its two halves: the port closes on the event, with the device's
+        # sysfs entry still there.
         dev.unplug_event()
-        poll(lambda: not listening(port), GENEROUS_S, what="port closed")
+        cable.wait_closed()
         dev.finish_unplug()
         if hold:
             assert c.sees_eof(timeout=GENEROUS_S), "a session outlived its cable"
@@ -68,9 +69,7 @@ def test_plug_cycles_leave_nothing_behind(devices, agent_factory):
     assert fds <= fds0 and threads <= threads0
     assert rss <= rss0 + RSS_SLACK_KIB, f"RSS grew from {rss0} to {rss} KiB"
     # Still serving after all that.
-    dev.plug("1-2", 5)
-    poll(lambda: listening(port), GENEROUS_S, what="port accepting")
-    c = connect_when_free(port)
-    assert c.idcode() == XC7A35T_IDCODE
-    c.close()
+    cable.plug("1-2", 5)
+    cable.wait_served()
+    assert cable.idcode() == XC7A35T_IDCODE
     assert agent.alive()

@@ -16,16 +16,22 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-# The shared test kit: the XVC client and the product facts (tests/kit/*.py).
+# The shared test kit: the XVC client, the served-cable story, the poller, the port picker and
+# the product facts (tests/kit/*.py).
 sys.path.insert(0, os.path.join(ROOT, "tests", "kit"))
+import guestlib  # noqa: E402
 import image  # noqa: E402
 import machine  # noqa: E402
 from facts import XVC_DEFAULT_PORT  # noqa: E402
+from served import ServedCable, silent  # noqa: E402
 
 ARCH = os.environ.get("ARCH", "amd64")
 # Guest ports forwarded to the host: the agent's default pool starts at 2542.
 XVC_PORTS = list(range(XVC_DEFAULT_PORT, XVC_DEFAULT_PORT + 8))
 SERIALS = ["210249A00001", "210249A00002"]
+# How long a cable hot-plugged into the guest may take to be served (its EEPROM read, the
+# kernel and udev first, all under TCG), or its port to close, before a test fails.
+SERVE_TIMEOUT_S = 60
 
 _figures = []
 
@@ -61,8 +67,30 @@ class Lab:
     def __getattr__(self, name):
         return getattr(self.m, name)
 
+    # --- what tests/kit/served.py asks of the agent
+
+    def status(self):
+        """The agent's status in the guest, or None while it does not answer (restarting,
+        stopped)."""
+        try:
+            return guestlib.status(self)
+        except machine.VmError:
+            return None
+
     def host_port(self, guest_port):
         return self.m.forwards[guest_port]
+
+    def port_closed(self, host_port):
+        return silent(host_port)  # QEMU's forward accepts even when the guest's port is closed
+
+    def served_cable(self, cable, timeout=SERVE_TIMEOUT_S):
+        """`cable` (a machine.Cable) as a cable the guest's agent serves: plugged into an xHCI
+        root port (`plug(port=None)`: any free one) and pulled out over QMP, found in the
+        status by its serial."""
+        return ServedCable(self, match=lambda e: e.get("serial") == cable.serial,
+                           plug=lambda port=None: self.m.plug(cable, port),
+                           unplug=lambda: self.m.unplug(cable), name=cable.serial,
+                           timeout=timeout, interval=0.05, status_interval=0.3)
 
 
 @pytest.fixture(scope="session")

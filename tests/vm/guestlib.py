@@ -22,23 +22,6 @@ def cable(vm, serial):
     return None
 
 
-def wait_serving(vm, serials, timeout=60):
-    """Waits until every serial is served (state serving or busy); {serial: port}."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = {c.get("serial"): c for c in status(vm)["cables"]}
-        except VmError as e:
-            last = str(e)
-        else:
-            if all(s in last and last[s]["state"] in ("serving", "busy") and last[s]["port"]
-                   for s in serials):
-                return {s: last[s]["port"] for s in serials}
-        time.sleep(0.3)
-    raise VmError(f"cables {serials} not served within {timeout} s; status: {last}")
-
-
 def journal(vm, args, since=None):
     """Journal entries (dicts) of this boot matching `args` (journalctl arguments, e.g.
     '-u xvc-agent'), logged at or after guest uptime `since` (seconds) if given."""

@@ -10,9 +10,7 @@ import time
 
 import guestlib as g
 from conftest import SERIALS, figure
-from machine import wait_for
 from facts import XC7A35T_IDCODE
-from xvc import answers, connect_idcode
 
 
 def kernel_lines(vm, cursor, text):
@@ -44,15 +42,17 @@ def test_two_cables_hotplugged_are_served_on_their_ports(vm):
     # the agent may claim the interface before udev has loaded the module.)
     vm.sh("modprobe ftdi_sio")
     c0 = g.now(vm)
-    t_add = {a.serial: vm.plug(a, port=1), b.serial: vm.plug(b, port=2)}
-    ports = g.wait_serving(vm, SERIALS, timeout=60)
-    assert len(set(ports.values())) == 2, ports
-    vm.ports = ports
-    for serial, port in ports.items():
-        host = vm.host_port(port)
-        wait_for(lambda: answers(host), 20, f"port {port} answering on the host")
+    # The later scenarios use these cables (and their ports) too.
+    vm.served = {c.serial: vm.served_cable(c) for c in (a, b)}
+    t_add = {a.serial: vm.served[a.serial].plug(port=1),
+             b.serial: vm.served[b.serial].plug(port=2)}
+    for serial, cable in vm.served.items():
+        cable.wait_served()
         figure(f"{serial}: device_add -> XVC port answering on the host",
                time.monotonic() - t_add[serial], "s")
+    ports = {serial: cable.port for serial, cable in vm.served.items()}
+    assert len(set(ports.values())) == 2, ports
+    vm.ports = ports
     # ftdi_sio bound each cable first; the agent detached it from interface 0 only.
     assert len(kernel_lines(vm, c0, "now attached to ttyUSB")) == 2
     assert len(kernel_lines(vm, c0, "now disconnected from ttyUSB")) == 2
@@ -73,10 +73,10 @@ def test_two_cables_hotplugged_are_served_on_their_ports(vm):
 
 
 def test_host_clients_read_the_idcode_detect_and_load(vm):
-    pa, pb = (vm.host_port(vm.ports[s]) for s in SERIALS)
-    c, code = connect_idcode(pa)
-    c.close()
+    a, b = (vm.served[s] for s in SERIALS)
+    code = a.idcode()
     assert code == XC7A35T_IDCODE, hex(code)
+    pa, pb = a.host_port, b.host_port
     rc, out = openfpgaloader(pa, "--detect")
     assert rc == 0 and "xc7a35" in out, out
     with tempfile.TemporaryDirectory() as d:
@@ -100,29 +100,23 @@ def test_cable_nodes_belong_to_the_xvc_agent_group(vm):
 
 
 def test_unplug_closes_the_port_and_a_replug_elsewhere_keeps_it(vm):
-    b = vm.cables[1]
-    port = vm.ports[b.serial]
-    host = vm.host_port(port)
-    path = g.cable(vm, b.serial)["usb_path"]
+    a, b = (vm.served[s] for s in SERIALS)
+    port = vm.ports[b.name]
+    path = b.entry()["usb_path"]
     c0 = g.now(vm)
-    t = vm.unplug(b)
-    wait_for(lambda: not answers(host, timeout=1), 20, f"port {port} closed")
+    t = b.unplug()
+    b.wait_closed(timeout=20)
     figure("device_del -> port closed, seen from the host", time.monotonic() - t, "s")
     gone = [e for e in kernel_lines(vm, c0, "USB disconnect")
             if e["MESSAGE"].startswith(f"usb {path}:")][0]
-    detached = agent_event(vm, c0, DETACHED, b.serial)
+    detached = agent_event(vm, c0, DETACHED, b.name)
     figure("kernel disconnect -> port closed (guest journal)",
            (g.mono(detached) - g.mono(gone)) * 1000, "ms")
     # The other cable is untouched.
-    c, code = connect_idcode(vm.host_port(vm.ports[vm.cables[0].serial]))
-    c.close()
-    assert code == XC7A35T_IDCODE
+    assert a.idcode() == XC7A35T_IDCODE
     # Plugged into another root port: another USB path, the same TCP port (the lease).
-    vm.plug(b, port=3)
-    ports = g.wait_serving(vm, [b.serial])
-    new_path = g.cable(vm, b.serial)["usb_path"]
+    b.plug(port=3)
+    new_path = b.wait_served()["usb_path"]
     assert new_path != path, new_path
-    assert ports[b.serial] == port, (ports, port)
-    c, code = connect_idcode(host)
-    c.close()
-    assert code == XC7A35T_IDCODE
+    assert b.port == port, (b.port, port)
+    assert b.idcode() == XC7A35T_IDCODE

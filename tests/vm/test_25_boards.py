@@ -6,21 +6,21 @@ XVC session; a Nexys Video is served on channel B and its channel A (the DPTI FI
 touched, as the emulator's fault list shows."""
 
 import re
-import time
 
 import pytest
 
 import guestlib as g
 from conftest import figure
 from facts import XC7A35T_IDCODE
-from machine import Cable, wait_for
-from xvc import answers, connect_idcode
+from machine import Cable
 
 SERVING = "544ad36a04d64aae8cba0df20efe7051"
 IDENTIFIED = "a3060728cc7c4df6b3057fb87ebf896e"
 
 # board row -> USB serial
 BOARDS = {"arty": "SIMARTY00001", "zcu104": "SIMZCU000001", "nexys-video": "SIMNEXV00001"}
+# A board's EEPROM read and its channels' ttys come on top of a cable's time to be served.
+SERVE_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +55,17 @@ def report_figures(vm, board, since, usb_path):
 
 
 def plug_and_serve(vm, cable):
+    """Plugs the board in and waits until it is served; (guest time before the plug, the
+    ServedCable, its status entry)."""
     since = g.now(vm)
-    vm.plug(cable)
-    port = g.wait_serving(vm, [cable.serial], timeout=90)[cable.serial]
-    return since, port, g.cable(vm, cable.serial)
+    served = vm.served_cable(cable, timeout=SERVE_TIMEOUT_S)
+    served.plug()
+    return since, served, served.wait_served()
 
 
-def unplug_and_close(vm, cable, port):
-    host = vm.host_port(port)
-    vm.unplug(cable)
-    wait_for(lambda: not answers(host, timeout=1), 20, f"port {port} closed")
+def unplug_and_close(served):
+    served.unplug()
+    served.wait_closed(timeout=20)
 
 
 def assert_loops_back(vm, ttys, when):
@@ -77,9 +78,10 @@ def assert_loops_back(vm, ttys, when):
 def test_arty_and_zcu104_serve_jtag_and_keep_their_uarts(vm, boards):
     g.ensure_installed(vm)
     vm.sh("modprobe ftdi_sio")  # as on a host with serial adapters: it binds every channel
+    served = {}
     for board, uarts in [("arty", [1]), ("zcu104", [1, 2, 3])]:
         cable = boards[board]
-        since, port, c = plug_and_serve(vm, cable)
+        since, served[board], c = plug_and_serve(vm, cable)
         assert (c["identity"], c["profile"], c["channel"]) == (cable.serial + "A", board, "A"), c
         path = c["usb_path"]
         assert g.driver(vm, path, 0) == "usbfs"
@@ -88,8 +90,9 @@ def test_arty_and_zcu104_serve_jtag_and_keep_their_uarts(vm, boards):
         report_figures(vm, board, since, path)
 
         assert_loops_back(vm, ttys, "before")
-        client, code = connect_idcode(vm.host_port(port))
+        client = served[board].session()
         try:
+            code = client.idcode()
             assert code == XC7A35T_IDCODE, hex(code)
             assert_loops_back(vm, ttys, "during")
             assert client.idcode() == XC7A35T_IDCODE
@@ -101,8 +104,7 @@ def test_arty_and_zcu104_serve_jtag_and_keep_their_uarts(vm, boards):
         assert cable.faults() == [], f"{board}: {cable.faults()}"
     for board in ("arty", "zcu104"):
         cable = boards[board]
-        port = g.cable(vm, cable.serial)["port"]
-        unplug_and_close(vm, cable, port)
+        unplug_and_close(served[board])
         assert cable.faults() == [], f"{board}: {cable.faults()}"
 
 
@@ -110,15 +112,14 @@ def test_nexys_video_is_served_on_channel_b_and_its_fifo_left_alone(vm, boards):
     g.ensure_installed(vm)
     vm.sh("modprobe ftdi_sio")
     cable = boards["nexys-video"]
-    since, port, c = plug_and_serve(vm, cable)
+    since, served, c = plug_and_serve(vm, cable)
     want = (cable.serial + "B", "nexys-video", "B")
     assert (c["identity"], c["profile"], c["channel"]) == want, c
     path = c["usb_path"]
     assert (g.driver(vm, path, 0), g.driver(vm, path, 1)) == ("ftdi_sio", "usbfs")
     report_figures(vm, "nexys-video", since, path)
-    client, code = connect_idcode(vm.host_port(port))
-    client.close()
+    code = served.idcode()
     assert code == XC7A35T_IDCODE, hex(code)
     assert cable.faults() == []
-    unplug_and_close(vm, cable, port)
+    unplug_and_close(served)
     assert cable.faults() == []

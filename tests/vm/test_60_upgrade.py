@@ -7,7 +7,6 @@ import os
 import guestlib as g
 from conftest import SERIALS
 from facts import XC7A35T_IDCODE
-from xvc import connect_idcode
 
 
 def test_upgrade_restarts_the_agent_and_ends_sessions(vm):
@@ -16,9 +15,9 @@ def test_upgrade_restarts_the_agent_and_ends_sessions(vm):
     vm.sh(f"rm -rf /root/next && dpkg-deb -R {deb} /root/next && "
           "sed -i 's/^Version: .*/&+vm1/' /root/next/DEBIAN/control && "
           "dpkg-deb -b /root/next /root/next.deb >/dev/null")
-    port = vm.host_port(vm.ports[SERIALS[0]])
-    c, code = connect_idcode(port)
-    assert code == XC7A35T_IDCODE
+    cables = [vm.served[s] for s in SERIALS]
+    c = cables[0].session()
+    assert c.idcode() == XC7A35T_IDCODE
     pid = g.main_pid(vm)
     rc, out, err = vm.run("apt-get install -y /root/next.deb", check=False, timeout=180)
     assert rc == 0, out + err
@@ -26,8 +25,6 @@ def test_upgrade_restarts_the_agent_and_ends_sessions(vm):
     c.close()
     assert g.main_pid(vm) != pid
     assert "+vm1" in vm.sh("dpkg-query -W -f='${Version}' xvc-agent")
-    ports = g.wait_serving(vm, SERIALS)
+    ports = {c.name: c.wait_served()["port"] for c in cables}
     assert ports == vm.ports
-    c, code = connect_idcode(port)
-    c.close()
-    assert code == XC7A35T_IDCODE
+    assert cables[0].idcode() == XC7A35T_IDCODE
