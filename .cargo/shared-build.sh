@@ -33,4 +33,18 @@ if ! flock -n "$dir.lock" true; then
 fi
 CARGO_BUILD_BUILD_DIR=$dir
 export CARGO_BUILD_BUILD_DIR
-exec flock -o "$dir.lock" "$cargo" "$@"
+# This crate's outputs have the same names whichever clone built them (cargo leaves the
+# checkout's path out), and cargo judges them fresh by comparing their times with the
+# sources': a clone whose sources are older than what another clone built last would get
+# that clone's binaries. So when the clone changes, this crate's fingerprints are dropped
+# and the crate is compiled again (its dependencies are not). Done under the lock.
+clone=$(cd "$(dirname "$0")/.." && pwd -P)
+# shellcheck disable=SC2016 # the inner shell expands them
+exec flock -o "$dir.lock" sh -c '
+    dir=$1 clone=$2
+    shift 2
+    if [ "$(cat "$dir/clone" 2>/dev/null)" != "$clone" ]; then
+        find "$dir" -maxdepth 4 -path "*/.fingerprint/xvc-agent-*" -prune -exec rm -rf {} +
+        printf "%s\n" "$clone" >"$dir/clone"
+    fi
+    exec "$@"' shared-build "$dir" "$clone" "$cargo" "$@"
