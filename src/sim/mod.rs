@@ -14,6 +14,7 @@ pub mod ft232h;
 pub mod ftdi_device;
 pub mod parts;
 pub mod series7;
+pub mod transfer;
 pub mod usb_pipe;
 pub mod usbredir;
 

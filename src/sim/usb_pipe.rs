@@ -40,13 +40,13 @@
 //! End of input stops the server: requests still running are cancelled and answered.
 
 use crate::ftdi::transport::{UsbError, UsbTransport};
+use crate::sim::transfer::{self, EndpointWorker, OutPort, Slices, StatusTable, Unfinished};
 use parking_lot::{Condvar, Mutex};
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Request opcodes.
 pub mod op {
@@ -83,6 +83,15 @@ pub mod status {
     pub const BAD_REQUEST: u8 = 5;
 }
 
+/// The pipe's status for each way a transfer ends.
+const STATUSES: StatusTable = StatusTable {
+    ok: status::OK,
+    timed_out: status::TIMEOUT,
+    cancelled: status::CANCELLED,
+    unplugged: status::DISCONNECTED,
+    failed: status::ERROR,
+};
+
 /// Largest request accepted (a bulk OUT of 16 MiB plus header); guards against a corrupt
 /// length word making us allocate gigabytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024 + 64;
@@ -102,6 +111,16 @@ pub struct PipeInterface {
     /// `write_bulk` that times out part-way reports no count; with this probe the server
     /// still knows how far it got and never sends a byte twice.
     pub accepted_out: Option<AcceptedProbe>,
+}
+
+impl PipeInterface {
+    /// The interface's bulk OUT endpoint, as the bulk OUT loop writes to it.
+    pub fn out_port(&self) -> OutPort<'_> {
+        OutPort {
+            usb: self.usb.as_ref(),
+            accepted: self.accepted_out.as_deref(),
+        }
+    }
 }
 
 /// What the device says about itself in its descriptors (for the harness that builds them).
@@ -201,17 +220,19 @@ impl Shared {
         let _ = out.write_all(&frame).and_then(|_| out.flush());
     }
 
-    /// Why request `id` must stop now, if it must.
-    fn interrupted(&self, id: u32) -> Option<u8> {
-        let mut f = self.flags.lock();
-        if f.unplugged {
-            f.cancelled.remove(&id);
-            return Some(status::DISCONNECTED);
+    /// The device request `id` goes on with, or why it must stop now.
+    fn ready(&self, id: u32) -> Result<Arc<PipeDevice>, Unfinished> {
+        {
+            let mut f = self.flags.lock();
+            if f.unplugged {
+                f.cancelled.remove(&id);
+                return Err(Unfinished::Unplugged);
+            }
+            if f.cancelled.remove(&id) || f.stopping {
+                return Err(Unfinished::Cancelled);
+            }
         }
-        if f.cancelled.remove(&id) || f.stopping {
-            return Some(status::CANCELLED);
-        }
-        None
+        Ok(self.device())
     }
 
     /// Forgets a stale cancellation for a request that has finished.
@@ -220,25 +241,11 @@ impl Shared {
     }
 }
 
-fn usb_status(e: &UsbError) -> u8 {
-    match e {
-        UsbError::Timeout => status::TIMEOUT,
-        UsbError::Disconnected => status::DISCONNECTED,
-        _ => status::ERROR,
-    }
-}
-
-fn deadline(timeout_ms: u32) -> Option<Instant> {
-    (timeout_ms != 0).then(|| Instant::now() + Duration::from_millis(timeout_ms.into()))
-}
-
-fn slice_until(deadline: Option<Instant>) -> Option<Duration> {
-    match deadline {
-        None => Some(SLICE),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (!left.is_zero()).then(|| left.min(SLICE))
-        }
+/// The slices of a bulk request with `timeout_ms`; 0 means until done or cancelled.
+fn slices(timeout_ms: u32) -> Slices {
+    match timeout_ms {
+        0 => Slices::endless(SLICE),
+        ms => Slices::within(Duration::from_millis(ms.into()), SLICE),
     }
 }
 
@@ -293,22 +300,22 @@ fn do_control(shared: &Shared, req: Request) {
     let Some((request, value, index, length, timeout_ms)) = parsed else {
         return bad(shared, req.id, "short control request");
     };
-    if let Some(st) = shared.interrupted(req.id) {
-        return shared.answer(req.id, st, &[]);
-    }
-    let dev = shared.device();
+    let dev = match shared.ready(req.id) {
+        Ok(dev) => dev,
+        Err(why) => return shared.answer(req.id, STATUSES.for_unfinished(&why), &[]),
+    };
     let dev = dev.control();
     let timeout = Duration::from_millis(timeout_ms.max(1).into());
     if req.op == op::CONTROL_OUT {
         match dev.control_out(request, value, index, timeout) {
             Ok(()) => shared.answer(req.id, status::OK, &[]),
-            Err(e) => shared.answer(req.id, usb_status(&e), e.to_string().as_bytes()),
+            Err(e) => shared.answer(req.id, STATUSES.for_error(&e), e.to_string().as_bytes()),
         }
     } else {
         let mut buf = vec![0u8; length as usize];
         match dev.control_in(request, value, index, &mut buf, timeout) {
             Ok(n) => shared.answer(req.id, status::OK, &buf[..n.min(buf.len())]),
-            Err(e) => shared.answer(req.id, usb_status(&e), e.to_string().as_bytes()),
+            Err(e) => shared.answer(req.id, STATUSES.for_error(&e), e.to_string().as_bytes()),
         }
     }
     shared.finished(req.id);
@@ -332,40 +339,14 @@ fn do_bulk_out(shared: &Shared, req: Request) {
             &format!("no bulk OUT endpoint {endpoint:#04x}"),
         );
     };
-    let data = f.0;
-    let until = deadline(timeout_ms);
-    let mut written = 0usize;
-    let st = loop {
-        if written == data.len() && !data.is_empty() {
-            break status::OK;
-        }
-        if let Some(st) = shared.interrupted(req.id) {
-            break st;
-        }
-        let Some(slice) = slice_until(until) else {
-            break status::TIMEOUT;
-        };
-        let dev = shared.device();
-        let dev = &dev.interfaces[i];
-        let before = dev.accepted_out.as_ref().map(|probe| probe());
-        match dev.usb.write_bulk(&data[written..], slice) {
-            Ok(n) => {
-                written += n;
-                if data.is_empty() {
-                    break status::OK;
-                }
-            }
-            Err(UsbError::Timeout) => {
-                // Count what went in before the time ran out, so it is not sent again.
-                if let (Some(probe), Some(before)) = (&dev.accepted_out, before) {
-                    let taken = probe().saturating_sub(before) as usize;
-                    written = (written + taken).min(data.len());
-                }
-            }
-            Err(e) => break usb_status(&e),
-        }
-    };
-    shared.answer(req.id, st, &(written as u32).to_le_bytes());
+    let sent = transfer::bulk_out(
+        f.0,
+        slices(timeout_ms),
+        || shared.ready(req.id),
+        |device| device.interfaces[i].out_port(),
+    );
+    let written = (sent.written as u32).to_le_bytes();
+    shared.answer(req.id, STATUSES.for_outcome(&sent.outcome), &written);
     shared.finished(req.id);
 }
 
@@ -381,39 +362,34 @@ fn do_bulk_in(shared: &Shared, req: Request) {
             &format!("no bulk IN endpoint {endpoint:#04x}"),
         );
     };
-    let until = deadline(timeout_ms);
     let mut buf = vec![0u8; max_len as usize];
-    loop {
-        if let Some(st) = shared.interrupted(req.id) {
-            shared.answer(req.id, st, &[]);
-            break;
-        }
-        let Some(slice) = slice_until(until) else {
-            shared.answer(req.id, status::TIMEOUT, &[]);
-            break;
-        };
-        let halted = shared.flags.lock().halt_in;
-        if halted {
-            // The device NAKs every IN token: nothing to do but wait for a change.
-            let mut flags = shared.flags.lock();
-            let _ = shared.changed.wait_for(&mut flags, slice);
-            continue;
-        }
-        if buf.is_empty() {
-            shared.answer(req.id, status::OK, &[]);
-            break;
-        }
-        match shared.device().interfaces[i].usb.read_bulk(&mut buf, slice) {
-            Ok(0) | Err(UsbError::Timeout) => {}
-            Ok(n) => {
-                shared.answer(req.id, status::OK, &buf[..n.min(buf.len())]);
-                break;
+    let read = transfer::in_slices(
+        slices(timeout_ms),
+        || shared.ready(req.id),
+        |device, slice| {
+            let halted = shared.flags.lock().halt_in;
+            if halted {
+                // The device NAKs every IN token: nothing to do but wait for a change.
+                let mut flags = shared.flags.lock();
+                let _ = shared.changed.wait_for(&mut flags, slice);
+                return None;
             }
-            Err(e) => {
-                shared.answer(req.id, usb_status(&e), e.to_string().as_bytes());
-                break;
+            if buf.is_empty() {
+                return Some(Ok(0));
             }
+            // An answer carries at least one byte (the protocol table): an empty read is none.
+            match device.interfaces[i].usb.read_bulk(&mut buf, slice) {
+                Ok(0) | Err(UsbError::Timeout) => None,
+                answer => Some(answer),
+            }
+        },
+    );
+    match read {
+        Ok(n) => shared.answer(req.id, status::OK, &buf[..n.min(buf.len())]),
+        Err(Unfinished::Failed(e)) => {
+            shared.answer(req.id, STATUSES.for_error(&e), e.to_string().as_bytes())
         }
+        Err(why) => shared.answer(req.id, STATUSES.for_unfinished(&why), &[]),
     }
     shared.finished(req.id);
 }
@@ -445,19 +421,14 @@ fn read_request(input: &mut impl Read) -> Result<Option<Request>, PipeError> {
     Ok(Some(Request { op, id, body }))
 }
 
-type Worker = (mpsc::Sender<Request>, std::thread::JoinHandle<()>);
-
-fn worker(shared: &Arc<Shared>, name: &str, run: fn(&Shared, Request)) -> io::Result<Worker> {
-    let (tx, rx) = mpsc::channel::<Request>();
+/// A worker thread `name` that runs `run` on each request queued to it.
+fn worker(
+    shared: &Arc<Shared>,
+    name: String,
+    run: fn(&Shared, Request),
+) -> io::Result<EndpointWorker<Request>> {
     let shared = shared.clone();
-    let handle = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            for req in rx {
-                run(&shared, req);
-            }
-        })?;
-    Ok((tx, handle))
+    EndpointWorker::spawn(name, move |req| run(&shared, req))
 }
 
 /// Serves devices made by `factory` on `input`/`output` until `input` ends.
@@ -473,9 +444,9 @@ pub fn serve(
         changed: Condvar::new(),
         out: Mutex::new(Box::new(output)),
     });
-    let control = worker(&shared, "usb-control", do_control)?;
+    let control = worker(&shared, "usb-control".into(), do_control)?;
     // One worker per bulk endpoint, started when first used.
-    let mut bulk: HashMap<u8, Worker> = HashMap::new();
+    let mut bulk: HashMap<u8, EndpointWorker<Request>> = HashMap::new();
     let result = loop {
         let req = match read_request(&mut input) {
             Ok(Some(r)) => r,
@@ -484,9 +455,7 @@ pub fn serve(
         };
         let id = req.id;
         match req.op {
-            op::CONTROL_OUT | op::CONTROL_IN => {
-                let _ = control.0.send(req);
-            }
+            op::CONTROL_OUT | op::CONTROL_IN => control.queue(req),
             op::BULK_OUT | op::BULK_IN => {
                 let Some(&endpoint) = req.body.first() else {
                     bad(&shared, id, "short bulk request");
@@ -500,13 +469,13 @@ pub fn serve(
                         } else {
                             do_bulk_out
                         };
-                        match worker(&shared, &format!("usb-bulk-{endpoint:02x}"), run) {
+                        match worker(&shared, format!("usb-bulk-{endpoint:02x}"), run) {
                             Ok(w) => slot.insert(w),
                             Err(e) => break Err(e.into()),
                         }
                     }
                 };
-                let _ = w.0.send(req);
+                w.queue(req);
             }
             op::CANCEL => match Fields(&req.body).u32() {
                 Some(target) => {
@@ -553,10 +522,7 @@ pub fn serve(
     };
     shared.flags.lock().stopping = true;
     shared.changed.notify_all();
-    for (tx, handle) in std::iter::once(control).chain(bulk.into_values()) {
-        drop(tx);
-        let _ = handle.join();
-    }
+    EndpointWorker::finish_all(std::iter::once(control).chain(bulk.into_values()));
     result
 }
 

@@ -41,6 +41,7 @@ pub mod descriptors;
 pub mod wire;
 
 use crate::ftdi::transport::UsbError;
+use crate::sim::transfer::{self, EndpointWorker, Sent, Slices, Unfinished};
 use crate::sim::usb_pipe::{endpoint_interface, PipeDevice};
 pub use descriptors::Described;
 use descriptors::{bulk_in_ep, bulk_out_ep};
@@ -53,7 +54,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 pub use wire::RedirError;
-use wire::{hello_body, hello_caps, ptype, status, Codec, Header, Setup, MAX_PACKET};
+use wire::{hello_body, hello_caps, ptype, status, Codec, Header, Setup, MAX_PACKET, STATUSES};
 /// How long one device call may block before a worker looks at cancellations again.
 const SLICE: Duration = Duration::from_millis(50);
 
@@ -155,6 +156,14 @@ impl Conn {
         self.cancelled.lock().remove(&id)
     }
 
+    /// The device request `id` goes on with, or why it must stop now.
+    fn ready(&self, id: u64) -> Result<Arc<PipeDevice>, Unfinished> {
+        if self.take_cancel(id) {
+            return Err(Unfinished::Cancelled);
+        }
+        self.device().ok_or(Unfinished::Unplugged)
+    }
+
     fn describe(&self) {
         let d = &self.described;
         self.send(ptype::INTERFACE_INFO, 0, &d.interface_info(), &[]);
@@ -195,11 +204,11 @@ impl Conn {
                 let mut buf = vec![0u8; usize::from(setup.length)];
                 chip.control_in(setup.request, setup.value, index, &mut buf, t)
                     .map(|n| buf[..n].to_vec())
-                    .map_err(|e| usb_status(&e))
+                    .map_err(|e| STATUSES.for_error(&e))
             } else {
                 chip.control_out(setup.request, setup.value, index, t)
                     .map(|()| Vec::new())
-                    .map_err(|e| usb_status(&e))
+                    .map_err(|e| STATUSES.for_error(&e))
             }
         } else if kind == 0 {
             match (setup.request_type, setup.request) {
@@ -233,81 +242,70 @@ impl Conn {
     }
 
     fn bulk_out(&self, interface: usize, id: u64, data: &[u8]) {
-        let mut written = 0usize;
-        let st = loop {
-            if written == data.len() {
-                break status::SUCCESS;
+        let sent = if data.is_empty() {
+            // A zero-length OUT is answered at once: it never reaches the chip.
+            Sent {
+                written: 0,
+                outcome: Ok(()),
             }
-            if self.take_cancel(id) {
-                break status::CANCELLED;
-            }
-            let Some(device) = self.device() else {
-                break status::IOERROR;
-            };
-            let port = &device.interfaces[interface];
-            let accepted = || port.accepted_out.as_ref().map_or(0, |f| f());
-            let before = accepted();
-            match port.usb.write_bulk(&data[written..], SLICE) {
-                Ok(n) => written += n,
-                // Count what went in before the time ran out, so it is not sent again.
-                Err(UsbError::Timeout) => {
-                    let taken = accepted().saturating_sub(before) as usize;
-                    written = (written + taken).min(data.len());
-                }
-                Err(e) => break usb_status(&e),
-            }
+        } else {
+            transfer::bulk_out(
+                data,
+                Slices::endless(SLICE),
+                || self.ready(id),
+                |device| device.interfaces[interface].out_port(),
+            )
         };
+        let st = STATUSES.for_outcome(&sent.outcome);
         let h = self
             .codec
-            .bulk_header(bulk_out_ep(interface as u8), st, written as u32);
+            .bulk_header(bulk_out_ep(interface as u8), st, sent.written as u32);
         self.send(ptype::BULK_PACKET, id, &h, &[]);
     }
 
+    /// Answers an IN request for `length` bytes: from `leftover` (what the chip handed out
+    /// beyond an earlier request) if it holds any, else from the chip.
     fn bulk_in(&self, interface: usize, id: u64, length: u32, leftover: &mut Vec<u8>) {
         let want = length as usize;
-        let (st, bytes) = loop {
-            if want == 0 {
-                break (status::SUCCESS, Vec::new());
-            }
-            if !leftover.is_empty() {
-                let n = want.min(leftover.len());
-                break (status::SUCCESS, leftover.drain(..n).collect());
-            }
-            if self.take_cancel(id) {
-                break (status::CANCELLED, Vec::new());
-            }
-            let Some(device) = self.device() else {
-                break (status::IOERROR, Vec::new());
-            };
-            let usb = device.interfaces[interface].usb.as_ref();
-            // The chip hands out whole packets: read at least one, keep any excess.
-            let packet = usb.max_packet_size();
-            let mut buf = vec![0u8; want.max(packet).div_ceil(packet) * packet];
-            match usb.read_bulk(&mut buf, SLICE) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    if n > want {
-                        leftover.extend_from_slice(&buf[want..]);
-                        buf.truncate(want);
+        let outcome = if want == 0 {
+            Ok(Vec::new())
+        } else if !leftover.is_empty() {
+            let n = want.min(leftover.len());
+            Ok(leftover.drain(..n).collect())
+        } else {
+            let read = transfer::in_slices(
+                Slices::endless(SLICE),
+                || self.ready(id),
+                |device, slice| {
+                    let usb = device.interfaces[interface].usb.as_ref();
+                    // The chip hands out whole packets: read at least one.
+                    let packet = usb.max_packet_size();
+                    let mut buf = vec![0u8; want.max(packet).div_ceil(packet) * packet];
+                    match usb.read_bulk(&mut buf, slice) {
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Some(Ok(buf))
+                        }
+                        Err(UsbError::Timeout) => None,
+                        Err(e) => Some(Err(e)),
                     }
-                    break (status::SUCCESS, buf);
+                },
+            );
+            // Keep what goes beyond the request for the next one.
+            read.map(|mut bytes| {
+                if bytes.len() > want {
+                    leftover.extend_from_slice(&bytes[want..]);
+                    bytes.truncate(want);
                 }
-                Err(UsbError::Timeout) => continue,
-                Err(e) => break (usb_status(&e), Vec::new()),
-            }
+                bytes
+            })
         };
+        let st = STATUSES.for_outcome(&outcome);
+        let bytes = outcome.unwrap_or_default();
         let h = self
             .codec
             .bulk_header(bulk_in_ep(interface as u8), st, bytes.len() as u32);
         self.send(ptype::BULK_PACKET, id, &h, &bytes);
-    }
-}
-
-fn usb_status(e: &UsbError) -> u8 {
-    match e {
-        UsbError::Timeout => status::TIMEOUT,
-        UsbError::Disconnected => status::IOERROR,
-        _ => status::STALL,
     }
 }
 
@@ -317,15 +315,6 @@ enum Bulk {
     In(u64, u32),
 }
 
-fn bulk_worker(conn: Arc<Conn>, interface: usize, rx: mpsc::Receiver<Bulk>) {
-    let mut leftover = Vec::new();
-    for job in rx {
-        match job {
-            Bulk::Out(id, data) => conn.bulk_out(interface, id, &data),
-            Bulk::In(id, len) => conn.bulk_in(interface, id, len, &mut leftover),
-        }
-    }
-}
 /// Reads packets until the peer closes, answering each one.
 struct Reader {
     stream: UnixStream,
@@ -400,12 +389,9 @@ pub fn serve_connection(
     let cmd_thread = spawn_commands(commands.lock().take(), &conn, served, &done)?;
     // One worker per bulk endpoint, so a pending IN never holds up an OUT or another channel.
     let mut bulk = HashMap::new();
-    let mut workers = Vec::new();
     for i in 0..served.described.interfaces {
         for ep in [bulk_out_ep(i), bulk_in_ep(i)] {
-            let (tx, rx) = mpsc::channel();
-            workers.push(spawn_bulk_worker(ep, &conn, usize::from(i), rx)?);
-            bulk.insert(ep, tx);
+            bulk.insert(ep, spawn_bulk_worker(ep, &conn, usize::from(i))?);
         }
     }
 
@@ -422,10 +408,7 @@ pub fn serve_connection(
     };
     // The cable is gone with the connection: end what is still running.
     conn.device.lock().take();
-    drop(bulk);
-    for w in workers {
-        let _ = w.join();
-    }
+    EndpointWorker::finish_all(bulk.into_values());
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Ok(Some(rx)) = cmd_thread.join() {
         *commands.lock() = Some(rx);
@@ -476,22 +459,25 @@ fn spawn_commands(
         })
 }
 
+/// The worker of bulk endpoint `endpoint` (of interface `interface`).
 fn spawn_bulk_worker(
     endpoint: u8,
     conn: &Arc<Conn>,
     interface: usize,
-    rx: mpsc::Receiver<Bulk>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) -> std::io::Result<EndpointWorker<Bulk>> {
     let conn = conn.clone();
-    std::thread::Builder::new()
-        .name(format!("usbredir-{endpoint:02x}"))
-        .spawn(move || bulk_worker(conn, interface, rx))
+    // What the chip handed out beyond an IN request, for the next one.
+    let mut leftover = Vec::new();
+    EndpointWorker::spawn(format!("usbredir-{endpoint:02x}"), move |job| match job {
+        Bulk::Out(id, data) => conn.bulk_out(interface, id, &data),
+        Bulk::In(id, len) => conn.bulk_in(interface, id, len, &mut leftover),
+    })
 }
 
 /// Answers one packet from QEMU (bulk transfers are queued for their endpoint's worker).
 fn dispatch(
     conn: &Conn,
-    bulk: &HashMap<u8, mpsc::Sender<Bulk>>,
+    bulk: &HashMap<u8, EndpointWorker<Bulk>>,
     h: &Header,
     body: &[u8],
 ) -> Result<(), RedirError> {
@@ -540,12 +526,8 @@ fn dispatch(
         },
         ptype::BULK_PACKET => match conn.codec.parse_bulk(body) {
             Some((ep, length, data)) => match (bulk.get(&ep), endpoint_interface(ep)) {
-                (Some(worker), Some((_, true))) => {
-                    let _ = worker.send(Bulk::In(h.id, length));
-                }
-                (Some(worker), Some((_, false))) => {
-                    let _ = worker.send(Bulk::Out(h.id, data.to_vec()));
-                }
+                (Some(worker), Some((_, true))) => worker.queue(Bulk::In(h.id, length)),
+                (Some(worker), Some((_, false))) => worker.queue(Bulk::Out(h.id, data.to_vec())),
                 _ => {
                     let h2 = conn.codec.bulk_header(ep, status::INVAL, 0);
                     conn.send(ptype::BULK_PACKET, h.id, &h2, &[]);

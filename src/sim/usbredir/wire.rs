@@ -2,6 +2,7 @@
 //! types, capabilities, statuses, headers whose id width the hellos negotiate, and the
 //! setup packet of a control transfer. Pure encoding and parsing; no sockets.
 
+use crate::sim::transfer::StatusTable;
 use std::io;
 
 /// Packet types.
@@ -47,6 +48,15 @@ pub mod status {
     pub const STALL: u8 = 4;
     pub const TIMEOUT: u8 = 5;
 }
+
+/// The status of a transfer for each way it can end.
+pub const STATUSES: StatusTable = StatusTable {
+    ok: status::SUCCESS,
+    timed_out: status::TIMEOUT,
+    cancelled: status::CANCELLED,
+    unplugged: status::IOERROR,
+    failed: status::STALL,
+};
 
 /// What this server offers. Never `bulk_receiving` (see the module documentation).
 pub const OUR_CAPS: u32 = 1 << cap::CONNECT_DEVICE_VERSION
