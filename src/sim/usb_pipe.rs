@@ -444,24 +444,45 @@ pub fn serve(
         changed: Condvar::new(),
         out: Mutex::new(Box::new(output)),
     });
-    let control = worker(&shared, "usb-control".into(), do_control)?;
-    // One worker per bulk endpoint, started when first used.
-    let mut bulk: HashMap<u8, EndpointWorker<Request>> = HashMap::new();
+    let mut workers = Workers {
+        control: worker(&shared, "usb-control".into(), do_control)?,
+        bulk: HashMap::new(),
+    };
     let result = loop {
-        let req = match read_request(&mut input) {
-            Ok(Some(r)) => r,
+        match read_request(&mut input) {
+            Ok(Some(req)) => {
+                if let Err(e) = workers.take(&shared, req) {
+                    break Err(e);
+                }
+            }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
-        };
-        let id = req.id;
+        }
+    };
+    shared.flags.lock().stopping = true;
+    shared.changed.notify_all();
+    workers.finish();
+    result
+}
+
+/// The threads that run the transfers: one for the control endpoint, one per bulk endpoint
+/// (started when first used), so that a transfer waiting on one never holds up another.
+struct Workers {
+    control: EndpointWorker<Request>,
+    bulk: HashMap<u8, EndpointWorker<Request>>,
+}
+
+impl Workers {
+    /// Hands a transfer to its endpoint's worker; answers every other request at once.
+    fn take(&mut self, shared: &Arc<Shared>, req: Request) -> Result<(), PipeError> {
         match req.op {
-            op::CONTROL_OUT | op::CONTROL_IN => control.queue(req),
+            op::CONTROL_OUT | op::CONTROL_IN => self.control.queue(req),
             op::BULK_OUT | op::BULK_IN => {
                 let Some(&endpoint) = req.body.first() else {
-                    bad(&shared, id, "short bulk request");
-                    continue;
+                    bad(shared, req.id, "short bulk request");
+                    return Ok(());
                 };
-                let w = match bulk.entry(endpoint) {
+                let worker = match self.bulk.entry(endpoint) {
                     Entry::Occupied(w) => w.into_mut(),
                     Entry::Vacant(slot) => {
                         let run = if req.op == op::BULK_IN {
@@ -469,61 +490,69 @@ pub fn serve(
                         } else {
                             do_bulk_out
                         };
-                        match worker(&shared, format!("usb-bulk-{endpoint:02x}"), run) {
-                            Ok(w) => slot.insert(w),
-                            Err(e) => break Err(e.into()),
-                        }
+                        slot.insert(worker(shared, format!("usb-bulk-{endpoint:02x}"), run)?)
                     }
                 };
-                w.queue(req);
+                worker.queue(req);
             }
-            op::CANCEL => match Fields(&req.body).u32() {
-                Some(target) => {
-                    shared.flags.lock().cancelled.insert(target);
-                    shared.changed.notify_all();
-                }
-                None => bad(&shared, id, "short cancel request"),
-            },
-            op::UNPLUG => {
-                shared.flags.lock().unplugged = true;
-                shared.changed.notify_all();
-                shared.answer(id, status::OK, &[]);
-            }
-            op::RESET => {
-                *shared.device.lock() = Arc::from((shared.factory)());
-                {
-                    let mut f = shared.flags.lock();
-                    f.unplugged = false;
-                    f.halt_in = false;
-                }
-                shared.changed.notify_all();
-                shared.answer(id, status::OK, &[]);
-            }
-            op::INFO => shared.answer(id, status::OK, &info(&shared.device())),
-            op::FAULTS => {
-                let lines = shared
-                    .device()
-                    .faults
-                    .as_ref()
-                    .map(|f| f())
-                    .unwrap_or_default();
-                shared.answer(id, status::OK, lines.join("\n").as_bytes());
-            }
-            op::HALT_IN => match Fields(&req.body).u8() {
-                Some(on) => {
-                    shared.flags.lock().halt_in = on != 0;
-                    shared.changed.notify_all();
-                    shared.answer(id, status::OK, &[]);
-                }
-                None => bad(&shared, id, "short halt request"),
-            },
-            other => bad(&shared, id, &format!("unknown op {other}")),
+            _ => answer_at_once(shared, req),
         }
-    };
-    shared.flags.lock().stopping = true;
-    shared.changed.notify_all();
-    EndpointWorker::finish_all(std::iter::once(control).chain(bulk.into_values()));
-    result
+        Ok(())
+    }
+
+    /// Closes every queue and waits for the requests in them to be answered.
+    fn finish(self) {
+        EndpointWorker::finish_all(std::iter::once(self.control).chain(self.bulk.into_values()));
+    }
+}
+
+/// The requests about the device rather than its endpoints: cancel, unplug, reset, info,
+/// faults, halting IN; and the answer to an unknown one.
+fn answer_at_once(shared: &Shared, req: Request) {
+    let id = req.id;
+    match req.op {
+        op::CANCEL => match Fields(&req.body).u32() {
+            Some(target) => {
+                shared.flags.lock().cancelled.insert(target);
+                shared.changed.notify_all();
+            }
+            None => bad(shared, id, "short cancel request"),
+        },
+        op::UNPLUG => {
+            shared.flags.lock().unplugged = true;
+            shared.changed.notify_all();
+            shared.answer(id, status::OK, &[]);
+        }
+        op::RESET => {
+            *shared.device.lock() = Arc::from((shared.factory)());
+            {
+                let mut f = shared.flags.lock();
+                f.unplugged = false;
+                f.halt_in = false;
+            }
+            shared.changed.notify_all();
+            shared.answer(id, status::OK, &[]);
+        }
+        op::INFO => shared.answer(id, status::OK, &info(&shared.device())),
+        op::FAULTS => {
+            let lines = shared
+                .device()
+                .faults
+                .as_ref()
+                .map(|f| f())
+                .unwrap_or_default();
+            shared.answer(id, status::OK, lines.join("\n").as_bytes());
+        }
+        op::HALT_IN => match Fields(&req.body).u8() {
+            Some(on) => {
+                shared.flags.lock().halt_in = on != 0;
+                shared.changed.notify_all();
+                shared.answer(id, status::OK, &[]);
+            }
+            None => bad(shared, id, "short halt request"),
+        },
+        other => bad(shared, id, &format!("unknown op {other}")),
+    }
 }
 
 /// The INFO answer for `dev`.
