@@ -613,7 +613,8 @@ pub const BOARDS: &[Board] = &[
         Some("1234-tul"),
         false,
     ),
-    // MiniZed: FT2232H, vendor "Avnet", board "MiniZed V1" (hw_server "Avnet MiniZed V1
+    // MiniZed: FT2232H, USB strings "Xilinx" / "JTAG+Serial", block vendor "Avnet", board
+    // "MiniZed V1" (the image in d-hawkins/avnet_minized_tutorial; hw_server "Avnet MiniZed V1
     // 1234-oj1A"); every unit's serial is "1234-oj1". No tool layout: 08/0B.
     xilinx(
         "minized",

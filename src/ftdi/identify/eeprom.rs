@@ -323,6 +323,22 @@ pub mod dumps {
         "3900360032003100 7400330034003800 0203000000000000 000000000000e659",
     ));
 
+    /// An Avnet MiniZed's FT2232H as it leaves the factory (serial "1234-oj1"). From
+    /// d-hawkins/avnet_minized_tutorial `tutorial/sections/ftdi_eeprom.tex`, figure (a): the
+    /// board's own image with only its serial string changed, to "MiniZed1", and the checksum
+    /// updated (that figure's checksum verifies). Here the factory serial is put back in the
+    /// same eight characters and the checksum computed again.
+    pub const MINIZED: [u8; 256] = hex(concat!(
+        "0108030410600007 8032080000009a0e a818c01200000000 560003004a584176",
+        "6e6574004d696e69 5a65642056310000 0000000000000000 0000000000000000",
+        "0000000000000000 0000000000000000 0000000000000000 0000000000000000",
+        "0000000000000000 0000000000000000 0000000000000000 0000000000000000",
+        "0000000000000000 0000000000000000 0000000000000000 00000e0358006900",
+        "6c0069006e007800 18034a0054004100 47002b0053006500 7200690061006c00",
+        "1203310032003300 34002d006f006a00 3100020301000000 0000000000000000",
+        "0000000000000000 0000000000000000 0000000000000000 0000000000009572",
+    ));
+
     /// Hex digits (spaces ignored) to bytes, at compile time.
     const fn hex(s: &str) -> [u8; 256] {
         let s = s.as_bytes();
@@ -357,7 +373,13 @@ mod tests {
 
     #[test]
     fn every_dump_has_a_valid_checksum() {
-        for image in [dumps::HS2, dumps::SMT1, dumps::PYNQ_Z2, dumps::VCU1525] {
+        for image in [
+            dumps::HS2,
+            dumps::SMT1,
+            dumps::PYNQ_Z2,
+            dumps::VCU1525,
+            dumps::MINIZED,
+        ] {
             assert_eq!(checksum(&image), word(&image, IMAGE_LEN - 2));
         }
     }
@@ -408,6 +430,14 @@ mod tests {
                 code: 4,
                 vendor: "Xilinx".into(),
                 board: "HW-U1-VCU1525 FT4232H".into()
+            }))
+        );
+        assert_eq!(
+            decode(Chip::Ft2232h, 0x0403, 0x6010, &dumps::MINIZED),
+            Ok(UserArea::Xilinx(XilinxInfo {
+                code: 3,
+                vendor: "Avnet".into(),
+                board: "MiniZed V1".into()
             }))
         );
     }

@@ -26,13 +26,14 @@
 //!    another product); everything else asks for a rule, with the serial prefix as a hint.
 //!
 //! # Rows built from documentation only, and the disagreements
-//! Real EEPROM dumps (konosubakonoakua/jtag_ftdi_dumps) back `hs2`, `smt1`, `pynq-z2` and
-//! `vcu1525`. Every other row rests on documentation: the firmware classes in
+//! Real EEPROM images back `hs2`, `smt1`, `pynq-z2`, `vcu1525` (konosubakonoakua/jtag_ftdi_dumps)
+//! and `minized` (an image published with d-hawkins/avnet_minized_tutorial). Every other row
+//! rests on documentation: the firmware classes in
 //! prjunnamed/prjcombine, product names as hw_server prints them in public xsct scripts,
 //! board strings from Xilinx's FTDI programming script, and the layouts of OpenOCD and
 //! openFPGALoader: `hs3`, `zedboard`, `smt2`, `smt2-nc`, `discovery`, `hs1`, `arty`,
 //! `basys3`, `nexys4`, `zybo-z7`, `arty-z7`, `cmod-a7`, `genesys-zu`, `eclypse-z7`,
-//! `nexys-video`, `genesys2`, `zcu104`, `vck190`, `sp701`, `vcu128`, `minized`.
+//! `nexys-video`, `genesys2`, `zcu104`, `vck190`, `sp701`, `vcu128`.
 //!
 //! Where the reference tools disagree, the row drives fewer pins:
 //! - Digilent FT2232H boards (SMT1, Arty, Basys 3, Nexys, Zybo Z7, Arty Z7, Cmod A7; also
@@ -664,7 +665,7 @@ mod tests {
     }
 
     #[test]
-    fn real_smt1_pynq_z2_and_vcu1525_dumps() {
+    fn real_smt1_pynq_z2_minized_and_vcu1525_dumps() {
         let id = identify(
             &usb(Chip::Ft2232h, "Digilent", DIGILENT_ADEPT, "210203A7E6C9"),
             EepromRead::Image(&dumps::SMT1),
@@ -677,6 +678,18 @@ mod tests {
                 ..
             }
         ));
+
+        let id = identify(
+            &usb(Chip::Ft2232h, "Xilinx", "JTAG+Serial", "1234-oj1"),
+            EepromRead::Image(&dumps::MINIZED),
+        );
+        assert_eq!(served(&id), "minized", "{}", id.evidence);
+        assert!(
+            id.evidence.contains("board 'MiniZed V1'"),
+            "{}",
+            id.evidence
+        );
+        assert_eq!(id.identity, Identity::UsbPathFixedSerial);
 
         let id = identify(
             &usb(Chip::Ft2232h, "Xilinx", "TUL", "1234-tul"),

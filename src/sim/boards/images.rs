@@ -26,6 +26,7 @@ pub fn image_for(row: &Board, index: usize) -> [u8; IMAGE_LEN] {
         "smt1" => return dumps::SMT1,
         "pynq-z2" => return dumps::PYNQ_Z2,
         "vcu1525" => return dumps::VCU1525,
+        "minized" => return dumps::MINIZED,
         _ => {}
     }
     let area = match row.key {

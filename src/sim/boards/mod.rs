@@ -163,7 +163,6 @@ fn usb_strings(row: &Board) -> (&'static str, &'static str) {
     match (row.name, row.key, row.chip) {
         ("hs2", _, _) => ("Digilent", "Digilent Adept USB Device"),
         ("pynq-z2", _, _) => ("Xilinx", "TUL"),
-        ("minized", _, _) => ("Avnet", "MiniZed V1"),
         ("vcu1525", _, _) => ("Xilinx", "VCU1525 Dev Kit"),
         (_, Key::Digilent { .. }, _) => ("Digilent", "Digilent USB Device"),
         (_, Key::Xilinx { .. }, Chip::Ft4232h) => ("Xilinx", "JTAG+3xSerial"),
