@@ -1,9 +1,8 @@
 //! `xvc-agent disconnect`: end the JTAG session on one cable.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::control_error_exit;
+use super::{control_error_exit, SocketArg};
 
 /// Options of `xvc-agent disconnect`.
 #[derive(Debug, clap::Args)]
@@ -11,17 +10,13 @@ pub struct DisconnectArgs {
     /// The cable: its rule name, serial number, USB path or TCP port.
     #[arg(value_name = "CABLE")]
     pub cable: String,
-    /// The agent's control socket [default: /run/xvc-agent/control.sock].
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub socket: SocketArg,
 }
 
 pub(super) fn disconnect(args: &DisconnectArgs) -> ExitCode {
     use crate::control::client;
-    let path = args
-        .socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
+    let path = args.socket.path();
     match client::disconnect(&path, &args.cable) {
         Ok(done) => {
             let port = done.port.map_or(String::new(), |p| format!(" (port {p})"));

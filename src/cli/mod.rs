@@ -81,6 +81,23 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+/// `--socket`, shared by the commands that talk to a running agent.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SocketArg {
+    /// The agent's control socket [default: /run/xvc-agent/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl SocketArg {
+    /// The socket given, else the packaged agent's.
+    fn path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(crate::control::default_socket_path)
+    }
+}
+
 /// `--config`, shared by the commands that read the configuration.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {

@@ -1,10 +1,9 @@
 //! `xvc-agent reserve` and `release`: hold a cable for your machines for a while, and let it go.
 
 use crate::config;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::control_error_exit;
+use super::{control_error_exit, SocketArg};
 
 /// Options of `xvc-agent reserve`.
 #[derive(Debug, clap::Args)]
@@ -24,9 +23,8 @@ pub struct ReserveArgs {
     /// A note others see in status, on the status page and in `browse`.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
-    /// The agent's control socket [default: /run/xvc-agent/control.sock].
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub socket: SocketArg,
 }
 
 /// Options of `xvc-agent release`.
@@ -38,9 +36,8 @@ pub struct ReleaseArgs {
     /// End another user's reservation (root and the agent's user only; logged).
     #[arg(long)]
     pub force: bool,
-    /// The agent's control socket [default: /run/xvc-agent/control.sock].
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub socket: SocketArg,
 }
 
 /// The addresses a reservation serves when `--from` is not given: the client address of the
@@ -81,10 +78,7 @@ pub(super) fn reserve(args: &ReserveArgs) -> ExitCode {
     } else {
         args.from.clone()
     };
-    let path = args
-        .socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
+    let path = args.socket.path();
     let req = Request::Reserve {
         cable: args.cable.clone(),
         duration: args.duration.clone(),
@@ -121,10 +115,7 @@ pub(super) fn reserve(args: &ReserveArgs) -> ExitCode {
 
 pub(super) fn release(args: &ReleaseArgs) -> ExitCode {
     use crate::control::{client, protocol::Request};
-    let path = args
-        .socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
+    let path = args.socket.path();
     let req = Request::Release {
         cable: args.cable.clone(),
         force: args.force,

@@ -1,9 +1,8 @@
 //! `xvc-agent status`: the cables a running agent serves, as a table or JSON.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::control_error_exit;
+use super::{control_error_exit, SocketArg};
 
 /// Options of `xvc-agent status`.
 #[derive(Debug, clap::Args)]
@@ -11,17 +10,13 @@ pub struct StatusArgs {
     /// Print JSON (`{"cables": [...]}`) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// The agent's control socket [default: /run/xvc-agent/control.sock].
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub socket: SocketArg,
 }
 
 pub(super) fn status(args: &StatusArgs) -> ExitCode {
     use crate::control::client;
-    let path = args
-        .socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
+    let path = args.socket.path();
     match client::status(&path) {
         Ok((json, view)) => {
             if args.json {
