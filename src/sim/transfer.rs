@@ -237,6 +237,58 @@ impl<J: Send + 'static> EndpointWorker<J> {
     }
 }
 
+/// A chip whose OUT FIFO stalls, for the bulk OUT tests of this module and of the wires: it
+/// takes at most `per_call` bytes per write and reports a timeout (without a count) whenever
+/// it could not take everything.
+#[cfg(test)]
+pub(crate) struct StingyChip {
+    per_call: usize,
+    /// Every byte taken, in order.
+    pub got: parking_lot::Mutex<Vec<u8>>,
+}
+
+#[cfg(test)]
+impl StingyChip {
+    pub fn taking(per_call: usize) -> Self {
+        StingyChip {
+            per_call,
+            got: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl UsbTransport for StingyChip {
+    fn control_out(&self, _: u8, _: u16, _: u16, _: Duration) -> Result<(), UsbError> {
+        Ok(())
+    }
+    fn control_in(
+        &self,
+        _: u8,
+        _: u16,
+        _: u16,
+        _: &mut [u8],
+        _: Duration,
+    ) -> Result<usize, UsbError> {
+        Ok(0)
+    }
+    fn write_bulk(&self, data: &[u8], _: Duration) -> Result<usize, UsbError> {
+        let n = data.len().min(self.per_call);
+        self.got.lock().extend_from_slice(&data[..n]);
+        if n < data.len() {
+            Err(UsbError::Timeout)
+        } else {
+            Ok(n)
+        }
+    }
+    fn read_bulk(&self, _: &mut [u8], _: Duration) -> Result<usize, UsbError> {
+        Err(UsbError::Timeout)
+    }
+    fn max_packet_size(&self) -> usize {
+        512
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,44 +366,6 @@ mod tests {
         assert_eq!(answer, Err(Unfinished::Failed(UsbError::Busy)));
     }
 
-    /// Takes at most 3 bytes per call, and reports a timeout without a count whenever it
-    /// could not take everything.
-    #[derive(Default)]
-    struct Stingy {
-        got: Mutex<Vec<u8>>,
-    }
-
-    impl UsbTransport for Stingy {
-        fn control_out(&self, _: u8, _: u16, _: u16, _: Duration) -> Result<(), UsbError> {
-            Ok(())
-        }
-        fn control_in(
-            &self,
-            _: u8,
-            _: u16,
-            _: u16,
-            _: &mut [u8],
-            _: Duration,
-        ) -> Result<usize, UsbError> {
-            Ok(0)
-        }
-        fn write_bulk(&self, data: &[u8], _: Duration) -> Result<usize, UsbError> {
-            let n = data.len().min(3);
-            self.got.lock().extend_from_slice(&data[..n]);
-            if n < data.len() {
-                Err(UsbError::Timeout)
-            } else {
-                Ok(n)
-            }
-        }
-        fn read_bulk(&self, _: &mut [u8], _: Duration) -> Result<usize, UsbError> {
-            Err(UsbError::Timeout)
-        }
-        fn max_packet_size(&self) -> usize {
-            512
-        }
-    }
-
     /// A slice loop that never stops on its own, on `port` (handed over as the device).
     fn run_out(data: &[u8], port: OutPort<'_>, mut ready: impl FnMut() -> bool) -> Sent {
         bulk_out(
@@ -364,7 +378,7 @@ mod tests {
 
     #[test]
     fn bulk_out_counts_what_went_in_before_a_timeout() {
-        let chip = Stingy::default();
+        let chip = StingyChip::taking(3);
         let count = || chip.got.lock().len() as u64;
         let port = OutPort {
             usb: &chip,
@@ -384,7 +398,7 @@ mod tests {
 
     #[test]
     fn bulk_out_without_a_count_knows_only_of_whole_writes() {
-        let chip = Stingy::default();
+        let chip = StingyChip::taking(3);
         let port = OutPort {
             usb: &chip,
             accepted: None,

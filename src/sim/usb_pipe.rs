@@ -820,47 +820,10 @@ mod tests {
         c.stop();
     }
 
-    /// Takes at most 4 bytes per call and reports a timeout (without a count) whenever it
-    /// could not take everything, as a stalled FIFO does.
-    #[derive(Default)]
-    struct Stingy {
-        got: Mutex<Vec<u8>>,
-    }
-
-    impl UsbTransport for Stingy {
-        fn control_out(&self, _: u8, _: u16, _: u16, _: Duration) -> Result<(), UsbError> {
-            Ok(())
-        }
-        fn control_in(
-            &self,
-            _: u8,
-            _: u16,
-            _: u16,
-            _: &mut [u8],
-            _: Duration,
-        ) -> Result<usize, UsbError> {
-            Ok(0)
-        }
-        fn write_bulk(&self, data: &[u8], _t: Duration) -> Result<usize, UsbError> {
-            let n = data.len().min(4);
-            self.got.lock().extend_from_slice(&data[..n]);
-            if n < data.len() {
-                Err(UsbError::Timeout)
-            } else {
-                Ok(n)
-            }
-        }
-        fn read_bulk(&self, _: &mut [u8], _: Duration) -> Result<usize, UsbError> {
-            Err(UsbError::Timeout)
-        }
-        fn max_packet_size(&self) -> usize {
-            512
-        }
-    }
-
     #[test]
     fn partial_writes_that_time_out_are_not_repeated() {
-        let chip = Arc::new(Stingy::default());
+        // Takes at most 4 bytes per write, as a stalled FIFO does.
+        let chip = Arc::new(crate::sim::transfer::StingyChip::taking(4));
         let (ours, theirs) = UnixStream::pair().unwrap();
         let reader = theirs.try_clone().unwrap();
         let device = chip.clone();
