@@ -225,6 +225,13 @@ impl Agent {
         std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
     }
 
+    /// Waits (up to [`T`]) until the agent's log contains `text`.
+    pub fn wait_log(&self, text: &str) {
+        poll(&format!("{text:?} in the agent's log"), T, || {
+            self.log().contains(text).then_some(())
+        });
+    }
+
     /// The agent's control socket.
     pub fn control_socket(&self) -> PathBuf {
         self.dir.path().join("control.sock")

@@ -415,12 +415,7 @@ fn one_owner_at_a_time_root_may_force_strangers_are_refused() {
         "refused this user",
     );
     assert_eq!(cable(&agent, SERIAL)["reservation"]["owner"], "root");
-    poll("the refusal in the log", T, || {
-        agent
-            .log()
-            .contains("control socket: refused uid 65534")
-            .then_some(())
-    });
+    agent.wait_log("control socket: refused uid 65534");
 }
 
 #[test]
@@ -465,12 +460,7 @@ fn a_client_waiting_in_line_when_the_cable_is_reserved_is_refused_not_served() {
     let mut holder = XvcClient::connect(loopback(p)).unwrap();
     assert_eq!(holder.read_idcode().unwrap(), IDCODE);
     let waiter = std::thread::spawn(move || served(loopback(p)));
-    poll("the second client to wait in line", T, || {
-        agent
-            .log()
-            .contains("waiting in line for the cable")
-            .then_some(())
-    });
+    agent.wait_log("waiting in line for the cable");
     ok(ctl(&agent, &["reserve", SERIAL, "--from", ELSEWHERE]));
     drop(holder);
     assert!(!waiter.join().unwrap(), "refused, not handed the cable");

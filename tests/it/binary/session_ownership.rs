@@ -390,12 +390,7 @@ fn only_root_the_agent_user_or_its_group_may_disconnect() {
         "{out:?}"
     );
     assert_eq!(holder.read_idcode().unwrap(), IDCODE, "session untouched");
-    poll("the refusal in the log", T, || {
-        agent
-            .log()
-            .contains("control socket: refused uid 65534")
-            .then_some(())
-    });
+    agent.wait_log("control socket: refused uid 65534");
 }
 
 #[test]
